@@ -1,0 +1,200 @@
+"""Typed parameters from params.yaml, validated before any work starts.
+
+Every stage calls :func:`load_params` first, so a typo or an impossible value fails
+in a second with one message naming the key and what it may be, instead of an hour
+into training.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+FUSION_TYPES = ("concat", "add", "gated", "attention")
+CONTENT_CONTROLS = ("none", "shuffle")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ParamsError(ValueError):
+    """A params.yaml key is unknown, mistyped or out of range."""
+
+
+@dataclass(frozen=True)
+class DataParams:
+    raw_dir: str = "data/synthetic"
+    fps: int = 10
+    split_seed: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+
+
+@dataclass(frozen=True)
+class SyntheticParams:
+    seed: int = 0
+    num_videos: int = 40
+    min_duration_s: float = 60.0
+    max_duration_s: float = 180.0
+
+
+@dataclass(frozen=True)
+class AlignParams:
+    tolerance_s: float = 0.05
+    max_interp_gap_s: float = 1.0
+    warn_gap_s: float = 5.0
+    interp_warn_fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    d_model: int = 64
+    nhead: int = 4
+    num_encoder_layers: int = 2
+    dim_feedforward: int = 128
+    dropout: float = 0.1
+    seq_len: int = 128
+    max_asset_classes: int = 10
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    epochs: int = 10
+    batch_size: int = 32
+    stride: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    device: str = "auto"
+    compile: bool = False
+    nproc: int = 1
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class LossParams:
+    active: float = 1.0
+    asset: float = 1.0
+    scale: float = 0.5
+    position: float = 0.5
+    crop: float = 0.25
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int = 0
+    fusion_type: str = "gated"
+    use_audio: bool = True
+    use_visual: bool = True
+    content_control: str = "none"
+    data: DataParams = field(default_factory=DataParams)
+    synthetic: SyntheticParams = field(default_factory=SyntheticParams)
+    align: AlignParams = field(default_factory=AlignParams)
+    model: ModelParams = field(default_factory=ModelParams)
+    train: TrainParams = field(default_factory=TrainParams)
+    loss: LossParams = field(default_factory=LossParams)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(key: str, value: Any, typ: Any) -> Any:
+    if get_origin(typ) is Union:  # Optional[...] is not used today; keep the door open
+        typ = next(t for t in get_args(typ) if t is not type(None))
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+    elif typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif typ is str:
+        if isinstance(value, str):
+            return value
+    raise ParamsError(f"params key '{key}' must be {typ.__name__}, got {value!r} ({type(value).__name__})")
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError(f"params key '{prefix.rstrip('.') or '<root>'}' must be a mapping, got {raw!r}")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ParamsError(
+            f"unknown params key '{prefix}{unknown[0]}'; allowed keys here: {', '.join(sorted(names))}"
+        )
+    kwargs = {}
+    for name in names & set(raw):
+        typ = hints[name]
+        if dataclasses.is_dataclass(typ):
+            kwargs[name] = _build(typ, raw[name], f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(f"{prefix}{name}", raw[name], typ)
+    return cls(**kwargs)
+
+
+def _check(p: Params) -> None:
+    def choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+        if value not in allowed:
+            raise ParamsError(f"params key '{key}' is {value!r}; allowed values: {', '.join(allowed)}")
+
+    def positive(key: str, value: float) -> None:
+        if not value > 0:
+            raise ParamsError(f"params key '{key}' must be > 0, got {value!r}")
+
+    choice("fusion_type", p.fusion_type, FUSION_TYPES)
+    choice("content_control", p.content_control, CONTENT_CONTROLS)
+    choice("train.device", p.train.device, DEVICES)
+    for section in ("model", "train", "synthetic"):
+        obj = getattr(p, section)
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.name in ("dropout", "weight_decay", "seed", "num_workers"):
+                if isinstance(value, (int, float)) and value < 0:
+                    raise ParamsError(f"params key '{section}.{f.name}' must be >= 0, got {value!r}")
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                positive(f"{section}.{f.name}", value)
+    positive("data.fps", p.data.fps)
+    for key in ("tolerance_s", "max_interp_gap_s", "warn_gap_s", "interp_warn_fraction"):
+        positive(f"align.{key}", getattr(p.align, key))
+    if p.model.d_model % p.model.nhead:
+        raise ParamsError(
+            f"params key 'model.d_model' ({p.model.d_model}) must be divisible by 'model.nhead' ({p.model.nhead})"
+        )
+    if not 0 <= p.model.dropout < 1:
+        raise ParamsError(f"params key 'model.dropout' must be in [0, 1), got {p.model.dropout}")
+    if p.synthetic.min_duration_s > p.synthetic.max_duration_s:
+        raise ParamsError("params key 'synthetic.min_duration_s' must be <= 'synthetic.max_duration_s'")
+    fractions = (p.data.val_fraction, p.data.test_fraction)
+    if any(not 0 <= f < 1 for f in fractions) or sum(fractions) >= 1:
+        raise ParamsError(
+            "params keys 'data.val_fraction' and 'data.test_fraction' must be in [0, 1) and sum to < 1, "
+            f"got {fractions}"
+        )
+
+
+def params_from_dict(raw: dict[str, Any] | None) -> Params:
+    """Build and validate Params; raises ParamsError naming the first bad key."""
+    params = _build(Params, raw or {}, "")
+    _check(params)
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: params file not found") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return params_from_dict(raw)
+    except ParamsError as exc:
+        raise ParamsError(f"{path}: {exc}") from None

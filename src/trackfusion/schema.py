@@ -1,0 +1,142 @@
+"""The feature contract: every column, its kind, the widths and the track layout.
+
+This is the only module that lists columns. Everything else derives from it, so a
+new column is added here once and flows to io, alignment, normalisation and models.
+
+Raw layout (SPEC section 3)::
+
+    <raw_dir>/sequences.npz
+        video_ids   (V,)  str      recording file stems (may contain spaces)
+        offsets     (V,)  int64    first row of each video in ``frames``
+        lengths     (V,)  int64    number of frames of each video
+        start_times (V,)  float64  time (s) of each video's first frame in its recording
+        frames      (N, 180) float32  all videos' track frames, video after video
+    <raw_dir>/features/<video_id>_features.csv          audio table
+    <raw_dir>/features/<video_id>_visual_features.csv   visual table
+
+``sequences.npz`` is written uncompressed (``np.savez``) so that one video's rows can
+be read by seeking inside the zip member without loading the whole corpus.
+Frame ``i`` of a video is at time ``start_time + i / fps``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Kind(str, Enum):
+    """How a column is aligned and normalised."""
+
+    CONTINUOUS = "continuous"  # linear interpolation, z-score
+    BINARY = "binary"  # forward fill, left as 0/1
+    COUNT = "count"  # nearest sample, z-score
+    EVENT = "event"  # 1 on the frame after an event sample, left as 0/1
+    EMBEDDING = "embedding"  # linear interpolation + L2 renorm (CLIP)
+    EXCLUDED = "excluded"  # read or carried, never a model input
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+
+
+TIME = "time"
+FPS = 10  # default track frame rate; params `data.fps` overrides
+
+# --- audio -------------------------------------------------------------------
+#: columns of ``<video_id>_features.csv`` in file order
+AUDIO_FILE_COLUMNS: tuple[Column, ...] = (
+    Column(TIME, Kind.EXCLUDED),
+    Column("audio_energy_rms", Kind.CONTINUOUS),
+    Column("audio_is_speaking", Kind.BINARY),
+    Column("silence_duration_ms", Kind.CONTINUOUS),
+    Column("speaker_id", Kind.EXCLUDED),  # categorical; source of speaker_turn
+    Column("text_is_active", Kind.BINARY),
+    Column("text_word", Kind.EXCLUDED),  # free text, often Japanese, quoted
+)
+SPEAKER_ID = "speaker_id"
+TEXT_WORD = "text_word"
+#: the five model inputs, in model order; speaker_turn is derived from speaker_id
+AUDIO_INPUTS: tuple[Column, ...] = (
+    Column("audio_energy_rms", Kind.CONTINUOUS),
+    Column("audio_is_speaking", Kind.BINARY),
+    Column("silence_duration_ms", Kind.CONTINUOUS),
+    Column("text_is_active", Kind.BINARY),
+    Column("speaker_turn", Kind.EVENT),
+)
+
+# --- visual ------------------------------------------------------------------
+CLIP_DIM = 512
+FACE_COUNT = "face_count"
+FACE_FIELDS: tuple[str, ...] = (
+    "face_center_x",
+    "face_center_y",
+    "face_size",
+    "face_mouth_open",
+    "face_eyebrow_raise",
+)
+VISUAL_SCALARS: tuple[Column, ...] = (
+    Column("scene_change", Kind.CONTINUOUS),
+    Column("visual_motion", Kind.CONTINUOUS),
+    Column("saliency_x", Kind.CONTINUOUS),
+    Column("saliency_y", Kind.CONTINUOUS),
+    Column(FACE_COUNT, Kind.COUNT),
+    *(Column(name, Kind.CONTINUOUS) for name in FACE_FIELDS),
+)
+CLIP_COLUMNS: tuple[Column, ...] = tuple(Column(f"clip_{i}", Kind.EMBEDDING) for i in range(CLIP_DIM))
+#: the 522 model inputs in model order: ten scalars then clip_0..clip_511
+VISUAL_INPUTS: tuple[Column, ...] = VISUAL_SCALARS + CLIP_COLUMNS
+VISUAL_FILE_COLUMNS: tuple[Column, ...] = (Column(TIME, Kind.EXCLUDED),) + VISUAL_INPUTS
+
+# --- track -------------------------------------------------------------------
+NUM_TRACKS = 20
+TRACK_PARAMS: tuple[str, ...] = ("active", "asset_id", "scale", "x", "y", "crop_l", "crop_r", "crop_t", "crop_b")
+NUM_TRACK_PARAMS = len(TRACK_PARAMS)  # 9
+NUM_ASSET_CLASSES = 10
+#: asset classes with a fixed meaning; ids 4..9 are the editor's own naming
+ASSET_CLASSES: tuple[str, ...] = ("main", "face_cam", "text", "image", "other")
+#: track parameters that are continuous (z-scored on active frames)
+TRACK_CONTINUOUS: tuple[str, ...] = TRACK_PARAMS[2:]
+TRACK_INPUTS: tuple[Column, ...] = tuple(
+    Column(f"track{t}_{p}", Kind.BINARY if p == "active" else Kind.COUNT if p == "asset_id" else Kind.CONTINUOUS)
+    for t in range(NUM_TRACKS)
+    for p in TRACK_PARAMS
+)
+
+AUDIO_WIDTH = len(AUDIO_INPUTS)  # 5
+VISUAL_SCALAR_WIDTH = len(VISUAL_SCALARS)  # 10
+VISUAL_WIDTH = len(VISUAL_INPUTS)  # 522
+TRACK_WIDTH = NUM_TRACKS * NUM_TRACK_PARAMS  # 180
+MODALITIES: tuple[str, ...] = ("audio", "visual", "track")  # order of the (T, 3) modality mask
+WIDTHS: dict[str, int] = {"audio": AUDIO_WIDTH, "visual": VISUAL_WIDTH, "track": TRACK_WIDTH}
+
+SEQUENCE_KEYS: tuple[str, ...] = ("video_ids", "offsets", "lengths", "start_times", "frames")
+SEQUENCES_FILE = "sequences.npz"
+FEATURES_DIR = "features"
+
+
+def param_index(name: str) -> int:
+    """Position of a track parameter within one track's 9 values."""
+    return TRACK_PARAMS.index(name)
+
+
+def track_columns(name: str) -> slice:
+    """Slice of the 180 track columns holding parameter `name` for all 20 tracks."""
+    return slice(param_index(name), TRACK_WIDTH, NUM_TRACK_PARAMS)
+
+
+def audio_file_name(video_id: str) -> str:
+    return f"{video_id}_features.csv"
+
+
+def visual_file_name(video_id: str) -> str:
+    return f"{video_id}_visual_features.csv"
+
+
+def input_names(columns: tuple[Column, ...]) -> list[str]:
+    return [c.name for c in columns]
+
+
+def indices_of_kind(columns: tuple[Column, ...], kind: Kind) -> list[int]:
+    return [i for i, c in enumerate(columns) if c.kind == kind]
