@@ -1,0 +1,1 @@
+"""Shared Hypothesis strategies, one module per area (data, model, timeline)."""
