@@ -1,0 +1,228 @@
+"""The comparison of the track-only baseline and the multimodal model.
+
+Reads both models' test metrics and DVCLive curves, and writes ``metrics/compare.json``
+(each metric for both models and the difference), PNG pictures (the offline view of
+the results: ``dvc plots show`` renders with Vega from a CDN) and ``plots/results.md``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no screen on CI or servers
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from trackfusion import schema  # noqa: E402
+from trackfusion.atomic import atomic_path, write_json, write_text  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+MODELS = ("baseline", "multimodal")
+#: metric -> True when higher is better; cut_f1 first: it is the figure that shows whether content helps
+METRICS: dict[str, bool] = {
+    "cut_f1": True,
+    "active_f1": True,
+    "asset_accuracy": True,
+    "scale_mae": False,
+    "position_mae": False,
+    "crop_mae": False,
+    "loss": False,
+}
+LOSS_COMPONENTS = ("active", "asset", "scale", "position", "crop")
+ROLLOUT_METRICS = ("cut_f1", "active_f1", "asset_accuracy")
+ASSET_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd")
+
+
+def test_metrics(metrics_json: dict[str, Any]) -> dict[str, float]:
+    """The test figures of a training stage's metrics file."""
+    test = metrics_json.get("test", metrics_json)
+    return {k: float(v) for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def compare_metrics(baseline: dict[str, float], multimodal: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Each metric both models report, with the difference multimodal - baseline."""
+    out = {}
+    for name in sorted(set(baseline) & set(multimodal), key=lambda n: (n not in METRICS, n)):
+        out[name] = {
+            "baseline": baseline[name],
+            "multimodal": multimodal[name],
+            "difference": multimodal[name] - baseline[name],
+        }
+    return out
+
+
+def read_curve(live_dir: Path, split: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of one DVCLive metric, empty if it was not logged."""
+    path = Path(live_dir) / "plots" / "metrics" / split / f"{name}.tsv"
+    if not path.exists():
+        return np.zeros(0), np.zeros(0)
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return np.array([float(r["step"]) for r in rows]), np.array([float(r[name]) for r in rows])
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def plot_curves(live_dirs: dict[str, Path], out_png: Path) -> None:
+    """Loss and validation cut F1 per epoch, both models side by side."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for model, live in live_dirs.items():
+        for split, style in (("train", "--"), ("val", "-")):
+            x, y = read_curve(live, split, "loss")
+            axes[0 if model == "baseline" else 1].plot(x + 1, y, style, marker="o", label=f"{split}")
+        x, y = read_curve(live, "val", "cut_f1")
+        axes[2].plot(x + 1, y, marker="o", label=model)
+    for ax, title in zip(axes, ("baseline loss", "multimodal loss", "validation cut F1")):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if axes[0].get_ylim() and axes[1].get_ylim():
+        lo = min(axes[0].get_ylim()[0], axes[1].get_ylim()[0])
+        hi = max(axes[0].get_ylim()[1], axes[1].get_ylim()[1])
+        axes[0].set_ylim(lo, hi)
+        axes[1].set_ylim(lo, hi)
+    _save(fig, out_png)
+
+
+def plot_components(tests: dict[str, dict[str, float]], out_png: Path) -> None:
+    """Per-component test loss and the edit metrics, bars for both models."""
+    groups = (("test loss component", LOSS_COMPONENTS, "loss_"), ("edit metric", tuple(METRICS)[:-1], ""))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4))
+    width = 0.38
+    for ax, (title, names, prefix) in zip(axes, groups):
+        keys = [f"{prefix}{n}" if f"{prefix}{n}" in tests[MODELS[0]] else n for n in names]
+        x = np.arange(len(keys))
+        for i, model in enumerate(MODELS):
+            values = [tests[model].get(k, np.nan) for k in keys]
+            ax.bar(x + (i - 0.5) * width, values, width, label=model)
+        ax.set_xticks(x, names, rotation=20)
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend()
+    _save(fig, out_png)
+
+
+def draw_timeline(ax: plt.Axes, frames: np.ndarray, fps: float, title: str, tracks: list[int]) -> None:
+    """An editor's view of (T, 180) frames: tracks as rows, time across, assets as colours."""
+    active = frames[:, schema.track_columns("active")] > 0.5  # (T, 20)
+    asset = np.rint(frames[:, schema.track_columns("asset_id")]).astype(int).clip(0, schema.NUM_ASSET_CLASSES - 1)
+    for row, t in enumerate(tracks):
+        state = np.where(active[:, t], asset[:, t], -1)  # (T,) -1 = empty
+        change = np.flatnonzero(np.diff(state)) + 1
+        starts = np.concatenate([[0], change])
+        ends = np.concatenate([change, [len(state)]])
+        for s, e in zip(starts, ends):
+            if state[s] >= 0:
+                ax.broken_barh([(s / fps, (e - s) / fps)], (row - 0.4, 0.8), color=ASSET_COLOURS[state[s]])
+    ax.set_yticks(range(len(tracks)), [f"V{t + 1}" for t in tracks])
+    ax.set_ylim(len(tracks) - 0.5, -0.5)  # V1 on top, as in an editor
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.grid(axis="x", alpha=0.3)
+
+
+def plot_timelines(truth: np.ndarray, predictions: dict[str, np.ndarray], fps: float, video_id: str, out_png: Path) -> None:
+    """True timeline above each model's predicted one, on one time axis."""
+    every = np.concatenate([truth] + list(predictions.values()))
+    tracks = [t for t in range(schema.NUM_TRACKS) if (every[:, t * schema.NUM_TRACK_PARAMS] > 0.5).any()] or [0]
+    fig, axes = plt.subplots(1 + len(predictions), 1, figsize=(14, 1.2 + 0.45 * len(tracks) * (1 + len(predictions))),
+                             sharex=True)
+    draw_timeline(axes[0], truth, fps, f"true edit: {video_id}", tracks)
+    for ax, (name, frames) in zip(axes[1:], predictions.items()):
+        draw_timeline(ax, frames, fps, name, tracks)
+    axes[-1].set_xlabel("time (s)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=ASSET_COLOURS[i]) for i in range(len(schema.ASSET_CLASSES))]
+    fig.legend(handles, schema.ASSET_CLASSES, loc="upper right", ncol=len(handles), fontsize=8)
+    _save(fig, out_png)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:+.4f}" if abs(v) < 100 else f"{v:+.1f}"
+
+
+def results_markdown(
+    table: dict[str, dict[str, float]],
+    runs: dict[str, dict[str, Any]],
+    rollout: dict[str, dict[str, float]] | None,
+    pictures: list[str],
+    experiments: str | None,
+) -> str:
+    lines = ["# Results: does the content help predict the edit?", ""]
+    cut = table.get("cut_f1")
+    if cut:
+        verdict = "above" if cut["difference"] > 0 else "not above"
+        lines += [
+            f"On the test videos the multimodal model's cut F1 is **{cut['multimodal']:.3f}** against the "
+            f"track-only baseline's **{cut['baseline']:.3f}** ({_fmt(cut['difference'])}): {verdict} the baseline.",
+            "",
+        ]
+    lines += ["## Test metrics (teacher-forced, best-val checkpoint)", "",
+              "| metric | better | baseline | multimodal | difference |", "|---|---|---|---|---|"]
+    for name, row in table.items():
+        better = "higher" if METRICS.get(name) else "lower" if name in METRICS or name.startswith("loss") else ""
+        lines.append(f"| {name} | {better} | {row['baseline']:.4f} | {row['multimodal']:.4f} | {_fmt(row['difference'])} |")
+    if rollout:
+        lines += ["", "## Roll-out (the model's own previous frame as input, no true frame after the first)", "",
+                  "| metric | baseline teacher-forced | baseline roll-out | multimodal teacher-forced | multimodal roll-out |",
+                  "|---|---|---|---|---|"]
+        for name in ROLLOUT_METRICS:
+            cells = []
+            for model in MODELS:
+                cells += [table.get(name, {}).get(model, float("nan")), rollout.get(model, {}).get(name, float("nan"))]
+            lines.append(f"| {name} | " + " | ".join(f"{c:.4f}" for c in cells) + " |")
+    lines += ["", "## Runs", "", "| | " + " | ".join(MODELS) + " |", "|---|---|---|"]
+    keys = sorted({k for r in runs.values() for k, v in r.items() if isinstance(v, (int, float, str))})
+    for k in keys:
+        lines.append(f"| {k} | " + " | ".join(str(runs[m].get(k, "")) for m in MODELS) + " |")
+    if experiments:
+        lines += ["", experiments.strip()]
+    lines += ["", "## Pictures", ""] + [f"![{Path(p).stem}]({p})" for p in pictures] + [""]
+    return "\n".join(lines)
+
+
+def run_compare(
+    metrics_paths: dict[str, Path],
+    live_dirs: dict[str, Path],
+    out_dir: Path,
+    results_md: Path,
+    compare_json: Path,
+    timelines: tuple[np.ndarray, dict[str, np.ndarray], float, str] | None = None,
+    rollout: dict[str, dict[str, float]] | None = None,
+    experiments_md: Path | None = None,
+) -> dict[str, Any]:
+    """Write compare.json, the pictures and results.md; return the comparison table."""
+    raw = {m: json.loads(Path(metrics_paths[m]).read_text(encoding="utf-8")) for m in MODELS}
+    tests = {m: test_metrics(raw[m]) for m in MODELS}
+    table = compare_metrics(tests["baseline"], tests["multimodal"])
+    runs = {m: raw[m].get("run", {}) for m in MODELS}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pictures = []
+    plot_curves(live_dirs, out_dir / "curves.png")
+    plot_components(tests, out_dir / "components.png")
+    pictures += ["curves.png", "components.png"]
+    if timelines is not None:
+        truth, preds, fps, video_id = timelines
+        plot_timelines(truth, preds, fps, video_id, out_dir / "timeline.png")
+        pictures.append("timeline.png")
+    rel = [str(Path(out_dir.name) / p) if results_md.parent == out_dir.parent else str(out_dir / p) for p in pictures]
+    experiments = experiments_md.read_text(encoding="utf-8") if experiments_md and experiments_md.exists() else None
+    write_text(results_md, results_markdown(table, runs, rollout, rel, experiments))
+    payload: dict[str, Any] = {"test": table}
+    if rollout:
+        payload["rollout"] = rollout
+    write_json(compare_json, payload)
+    if "cut_f1" in table:
+        log.info("test cut_f1: baseline %.4f, multimodal %.4f (difference %+.4f)",
+                 table["cut_f1"]["baseline"], table["cut_f1"]["multimodal"], table["cut_f1"]["difference"])
+    return table

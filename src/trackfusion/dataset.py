@@ -1,0 +1,315 @@
+"""Training windows over a memory-mapped corpus, their collation and the DataLoaders.
+
+A window is `seq_len` consecutive frames of one video. All windows are listed once at
+construction as three index arrays (video, start, length); `__getitem__` only slices
+the memory-mapped arrays of `trackfusion.corpus.Corpus`, so an epoch never parses or
+re-aligns a file.
+
+The learning task (SPEC 5) predicts frame t's track state from content <= t and track
+states <= t-1, so the `track` input of a window starting at frame s is the video's
+frames s-1 .. s+T-2 (zeros before the video's first frame) and `targets` are frames
+s .. s+T-1.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from trackfusion import schema
+from trackfusion.corpus import Corpus
+from trackfusion.params import CONTENT_CONTROLS, Params
+
+log = logging.getLogger(__name__)
+
+NORMALIZATION_FILE = "normalization.json"
+#: items' keys that have a time axis (padded by `collate_windows`)
+TIME_KEYS = ("audio", "visual", "track", "targets", "padding_mask", "modality_mask", "frame_mask")
+
+
+def window_starts(length: int, seq_len: int, stride: int) -> np.ndarray:
+    """Start frames of the windows of one video of `length` frames.
+
+    Windows start every `stride` frames; the last one ends at the video's last frame
+    (so no frame is dropped); a video shorter than `seq_len` gives one short window.
+    """
+    if seq_len < 1 or stride < 1:
+        raise ValueError(f"seq_len and stride must be >= 1, got seq_len={seq_len}, stride={stride}")
+    if length <= seq_len:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, length - seq_len + 1, stride, dtype=np.int64)
+    if starts[-1] + seq_len < length:
+        starts = np.append(starts, length - seq_len)
+    return starts
+
+
+def derangement(n: int, seed: int) -> np.ndarray:
+    """A permutation of range(n) with no fixed point, deterministic from the seed (n >= 2).
+
+    A random order closed into one cycle: each element maps to the next in the order.
+    """
+    if n < 2:
+        raise ValueError(f"a derangement needs at least 2 elements, got {n}")
+    order = np.random.default_rng(seed).permutation(n)
+    out = np.empty(n, dtype=np.int64)
+    out[order] = np.roll(order, -1)
+    return out
+
+
+def read_track_std(corpus_dir: str | Path) -> np.ndarray:
+    """(180,) std of each track column in original units, from `normalization.json`.
+
+    Columns that are not z-scored (active, asset_id), and every column when the corpus
+    has no normalization file (the aligned corpus), get 1.0, so multiplying a normalised
+    error by it gives the error in original units.
+    """
+    std = np.ones(schema.TRACK_WIDTH, dtype=np.float32)
+    path = Path(corpus_dir) / NORMALIZATION_FILE
+    if not path.exists():
+        return std
+    data = json.loads(path.read_text(encoding="utf-8"))
+    section = data.get("track", data.get("TrackPreprocessor")) if isinstance(data, dict) else None
+    if not isinstance(section, dict) or "std" not in section:
+        log.warning("%s: no 'track.std' entry; continuous track MAE is reported in normalised units", path)
+        return std
+    values = section["std"]
+    names = [c.name for c in schema.TRACK_INPUTS]
+    if isinstance(values, dict):  # {column or parameter name: std}
+        items = values.items()
+    elif "columns" in section:
+        items = zip(section["columns"], values)
+    elif len(values) == schema.TRACK_WIDTH:
+        items = zip(names, values)
+    elif len(values) == len(schema.TRACK_CONTINUOUS):  # one std per parameter, shared by all tracks
+        items = zip(schema.TRACK_CONTINUOUS, values)
+    else:
+        log.warning("%s: 'track.std' has %d values, expected %d or %d", path, len(values), schema.TRACK_WIDTH,
+                    len(schema.TRACK_CONTINUOUS))
+        return std
+    for name, value in items:
+        if name in schema.TRACK_PARAMS:
+            std[schema.track_columns(name)] = value
+        elif name in names:
+            std[names.index(name)] = value
+    std[~np.isfinite(std) | (std <= 0)] = 1.0
+    return std
+
+
+class MultimodalDataset(Dataset):
+    """Windows of `seq_len` frames (every `stride` frames) of the videos of one split.
+
+    content_control="shuffle" pairs each video's track with another video's audio,
+    visual and their masks (a derangement of the split's videos, from `seed`): the
+    control run of SPEC 7. Where the donor video is shorter, its content is
+    unavailable (mask False, zeros).
+    """
+
+    def __init__(
+        self,
+        corpus: Corpus | str | Path,
+        split: str,
+        seq_len: int,
+        stride: int,
+        content_control: str = "none",
+        seed: int = 0,
+    ):
+        if content_control not in CONTENT_CONTROLS:
+            raise ValueError(f"content_control is {content_control!r}; allowed values: {', '.join(CONTENT_CONTROLS)}")
+        self.corpus = corpus if isinstance(corpus, Corpus) else Corpus(corpus)
+        self.split = split
+        self.seq_len = seq_len
+        self.stride = stride
+        self.content_control = content_control
+        self.videos = self.corpus.split_videos(split)
+        self.offsets = np.array([v.offset for v in self.videos], dtype=np.int64)
+        self.lengths = np.array([v.length for v in self.videos], dtype=np.int64)
+
+        # donor[i]: the video whose content (audio, visual, their masks) video i sees; -1 = none
+        n = len(self.videos)
+        self.donor = np.arange(n, dtype=np.int64)
+        if content_control == "shuffle":
+            if n >= 2:
+                self.donor = derangement(n, seed)
+            elif n == 1:
+                log.warning("split %s has one video: shuffle control leaves it with no content", split)
+                self.donor[:] = -1
+
+        nonempty = [i for i in range(n) if self.lengths[i] > 0]
+        per_video = [window_starts(int(self.lengths[i]), seq_len, stride) for i in nonempty]
+        self.window_video = np.concatenate([np.full(len(s), i, dtype=np.int64) for i, s in zip(nonempty, per_video)]
+                                           or [np.zeros(0, np.int64)])
+        self.window_start = np.concatenate(per_video or [np.zeros(0, np.int64)])
+        self.window_length = np.minimum(seq_len, self.lengths[self.window_video] - self.window_start)
+        self.frames = int(self.window_length.sum())
+
+        self._audio = self.corpus.array("audio")
+        self._visual = self.corpus.array("visual")
+        self._clip = self.corpus.array("clip")
+        self._track = self.corpus.array("track")
+        self._mask = self.corpus.array("mask")
+
+    def __len__(self) -> int:
+        return len(self.window_video)
+
+    @property
+    def video_ids(self) -> list[str]:
+        return [v.video_id for v in self.videos]
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        v = int(self.window_video[index])
+        s = int(self.window_start[index])
+        n = int(self.window_length[index])
+        lo = int(self.offsets[v]) + s  # corpus row of the window's first frame
+
+        targets = np.asarray(self._track[lo : lo + n], dtype=np.float32)  # (T, 180)
+        track = np.zeros_like(targets)  # (T, 180): frame t holds the state of frame t-1
+        if s > 0:
+            track[:] = self._track[lo - 1 : lo + n - 1]
+        else:
+            track[1:] = targets[:-1]
+        mask = np.zeros((n, 3), dtype=bool)
+        mask[:, 2] = self._mask[lo : lo + n, 2]
+
+        audio = np.zeros((n, schema.AUDIO_WIDTH), dtype=np.float32)
+        visual = np.zeros((n, schema.VISUAL_WIDTH), dtype=np.float32)
+        d = int(self.donor[v])
+        if d >= 0:
+            m = max(0, min(n, int(self.lengths[d]) - s))  # frames the donor has for this window
+            c = int(self.offsets[d]) + s
+            mask[:m, :2] = self._mask[c : c + m, :2]
+            audio[:m] = self._audio[c : c + m]
+            visual[:m, : schema.VISUAL_SCALAR_WIDTH] = self._visual[c : c + m]
+            visual[:m, schema.VISUAL_SCALAR_WIDTH :] = self._clip[c : c + m]  # float16 -> float32
+            # unavailable content is zero whatever the corpus holds there (SPEC property 31)
+            audio[~mask[:, 0]] = 0.0
+            visual[~mask[:, 1]] = 0.0
+
+        frame_mask = np.ones(n, dtype=bool)
+        if s == 0:
+            frame_mask[0] = False  # a video's first frame has no previous frame to cut from
+        return {
+            "audio": torch.from_numpy(audio),
+            "visual": torch.from_numpy(visual),
+            "track": torch.from_numpy(track),
+            "targets": torch.from_numpy(targets),
+            "padding_mask": torch.ones(n, dtype=torch.bool),
+            "modality_mask": torch.from_numpy(mask),
+            "frame_mask": torch.from_numpy(frame_mask),
+            "video_index": torch.tensor(v, dtype=torch.long),
+            "start": torch.tensor(s, dtype=torch.long),
+        }
+
+
+def collate_windows(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack windows into a batch, padding to the longest with zeros (padding_mask False)."""
+    if not items:
+        raise ValueError("collate_windows needs at least one window")
+    lengths = [len(it["targets"]) for it in items]
+    t_max = max(lengths)
+    batch: dict[str, torch.Tensor] = {}
+    for key, first in items[0].items():
+        if key not in TIME_KEYS:
+            batch[key] = torch.stack([it[key] for it in items])
+            continue
+        out = first.new_zeros((len(items), t_max, *first.shape[1:]))  # (B, T_max, ...)
+        for i, (it, n) in enumerate(zip(items, lengths)):
+            out[i, :n] = it[key]
+        batch[key] = out
+    return batch
+
+
+def _loader(
+    dataset: MultimodalDataset,
+    batch_size: int,
+    train: bool,
+    seed: int,
+    distributed: bool,
+    num_workers: int,
+    pin_memory: bool,
+) -> DataLoader:
+    from trackfusion import distributed as dist_utils  # local: keeps dataset importable without torch.distributed set up
+
+    sampler = None
+    generator = None
+    if distributed and dist_utils.is_distributed():
+        world = dist_utils.world_size()
+        rank = dist_utils.rank()
+        if train:
+            # equal batch counts on every rank (DDP needs them); reshuffled by set_epoch
+            sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+        else:
+            sampler = dist_utils.ShardSampler(len(dataset), world, rank)  # each window once, no padding
+        batch_size = max(1, batch_size // world)
+    elif train:
+        generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=train and sampler is None,
+        sampler=sampler,
+        generator=generator,
+        collate_fn=collate_windows,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=num_workers > 0,
+    )
+
+
+def create_dataloaders(
+    corpus_dir: str | Path,
+    params: Params,
+    splits: Iterable[str] = ("train", "val", "test"),
+    multimodal: bool = False,
+    distributed: bool = False,
+) -> dict[str, DataLoader]:
+    """One DataLoader per split. Train windows every `train.stride` frames, shuffled by
+    a generator seeded from `params.seed`; eval windows tile each video (stride =
+    seq_len) so every frame is evaluated once. Under DDP the global batch
+    `train.batch_size` is split across ranks."""
+    corpus = Corpus(corpus_dir)
+    seq_len = params.model.seq_len
+    control = params.content_control if multimodal else "none"
+    on_cuda = torch.cuda.is_available() and params.train.device != "cpu"
+    loaders = {}
+    for split in splits:
+        train = split == "train"
+        dataset = MultimodalDataset(
+            corpus, split, seq_len, params.train.stride if train else seq_len, content_control=control, seed=params.seed
+        )
+        if len(dataset) == 0:
+            log.warning("split %s of %s has no videos", split, corpus_dir)
+        loaders[split] = _loader(
+            dataset,
+            params.train.batch_size,
+            train,
+            params.seed,
+            distributed,
+            params.train.num_workers if on_cuda else 0,
+            pin_memory=on_cuda,
+        )
+    return loaders
+
+
+def create_multimodal_dataloaders(
+    corpus_dir: str | Path,
+    params: Params,
+    splits: Iterable[str] = ("train", "val", "test"),
+    distributed: bool = False,
+) -> dict[str, DataLoader]:
+    """`create_dataloaders` for the multimodal model (honours `content_control`)."""
+    return create_dataloaders(corpus_dir, params, splits, multimodal=True, distributed=distributed)
+
+
+def describe(loaders: dict[str, DataLoader]) -> dict[str, Any]:
+    """Windows and frames per split, for logs and run info."""
+    out = {}
+    for split, loader in loaders.items():
+        ds = loader.dataset
+        out[split] = {"videos": len(ds.videos), "windows": len(ds), "frames": ds.frames}
+    return out

@@ -1,0 +1,19 @@
+"""DVC stage `align`: parse every feature CSV once and align it to the track frames."""
+import argparse
+import logging
+
+from trackfusion.atomic import write_json
+from trackfusion.params import load_params
+from trackfusion.preprocess import align_corpus
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--out", default="data/aligned")
+    parser.add_argument("--metrics", default="metrics/alignment.json")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    summary = align_corpus(params.data.raw_dir, args.out, params)
+    write_json(args.metrics, summary)

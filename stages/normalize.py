@@ -1,0 +1,17 @@
+"""DVC stage `normalize`: fit z-scores on the train videos only and write the normalized corpus."""
+import argparse
+import logging
+
+from trackfusion.params import load_params
+from trackfusion.preprocess import normalize_corpus
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--aligned", default="data/aligned")
+    parser.add_argument("--out", default="data/normalized")
+    args = parser.parse_args()
+    load_params(args.params)  # fail early on invalid params, like every stage
+    normalize_corpus(args.aligned, args.out)

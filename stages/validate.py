@@ -1,0 +1,21 @@
+"""DVC stage `validate`: check the raw files and report coverage, gaps and faults."""
+import argparse
+import logging
+from pathlib import Path
+
+from trackfusion.atomic import write_json, write_text
+from trackfusion.params import load_params
+from trackfusion.validation import validate_raw
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--metrics", default="metrics/validation.json")
+    parser.add_argument("--report", default="metrics/validation.md")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    report, markdown = validate_raw(Path(params.data.raw_dir), params)
+    write_json(args.metrics, report)
+    write_text(args.report, markdown)

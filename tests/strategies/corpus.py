@@ -1,0 +1,103 @@
+"""Tiny random corpus folders for dataset and training tests.
+
+`write_corpus` writes a folder in the `trackfusion.corpus` layout (what the align and
+normalize stages produce), with a `normalization.json` beside its index like the
+normalized corpus. The track is piecewise constant (an editor holds a layout for a
+while), so a model that sees the previous frame can learn it within a few steps.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from hypothesis import strategies as st
+
+from trackfusion import schema
+from trackfusion.corpus import CorpusWriter
+
+NORMALIZATION_FILE = "normalization.json"
+
+
+def random_track(rng: np.random.Generator, length: int, *, mean_run: float = 12.0) -> np.ndarray:
+    """(length, 180) float32: per track runs of constant state, changing at random frames."""
+    frames = np.zeros((length, schema.NUM_TRACKS, schema.NUM_TRACK_PARAMS), dtype=np.float32)
+    for t in range(schema.NUM_TRACKS):
+        p_active = 0.8 if t < 3 else 0.15
+        state = np.zeros(schema.NUM_TRACK_PARAMS, dtype=np.float32)
+        for i in range(length):
+            if i == 0 or rng.random() < 1.0 / mean_run:
+                state = np.zeros(schema.NUM_TRACK_PARAMS, dtype=np.float32)
+                if rng.random() < p_active:
+                    state[0] = 1.0
+                    state[1] = float(rng.integers(0, schema.NUM_ASSET_CLASSES))
+                    state[2:] = rng.normal(size=schema.NUM_TRACK_PARAMS - 2)
+            frames[i, t] = state
+    return frames.reshape(length, schema.TRACK_WIDTH)  # (T, 20, 9) -> (T, 180)
+
+
+def write_corpus(
+    path: str | Path,
+    lengths: Sequence[int] = (40, 25, 30, 18, 22),
+    splits: Sequence[str] | None = None,
+    *,
+    seed: int = 0,
+    features: bool = True,
+    track_std: float | None = 2.0,
+    video_ids: Sequence[str] | None = None,
+) -> Path:
+    """Write a corpus with one video per entry of `lengths`.
+
+    splits: one per video; default: the first half train, then alternately val and test
+    (at least one video each when there are three or more).
+    features: False writes zero audio/visual and all-False audio/visual masks (a corpus
+    with no features anywhere, SPEC property 18).
+    track_std: writes `normalization.json` with this std for every continuous track
+    column (None writes none).
+    """
+    path = Path(path)
+    rng = np.random.default_rng(seed)
+    n = len(lengths)
+    if splits is None:
+        splits = _default_splits(n)
+    if video_ids is None:
+        video_ids = [f"bandicam 2025-03-11 22-57-{i:02d}-575" for i in range(n)]  # real ids have spaces
+    with CorpusWriter(path, fps=schema.FPS, meta={"source": "tests.strategies.corpus"}) as writer:
+        for vid, split, length in zip(video_ids, splits, lengths):
+            mask = np.ones((length, 3), dtype=bool)
+            if features:
+                audio = rng.normal(size=(length, schema.AUDIO_WIDTH)).astype(np.float32)
+                visual = rng.normal(size=(length, schema.VISUAL_SCALAR_WIDTH)).astype(np.float32)
+                clip = rng.normal(size=(length, schema.CLIP_DIM)).astype(np.float16)
+                gap = rng.integers(0, length)  # a stretch with no visual samples
+                mask[gap : gap + 3, 1] = False
+                visual[~mask[:, 1]] = 0.0
+                clip[~mask[:, 1]] = 0.0
+            else:
+                audio = np.zeros((length, schema.AUDIO_WIDTH), dtype=np.float32)
+                visual = np.zeros((length, schema.VISUAL_SCALAR_WIDTH), dtype=np.float32)
+                clip = np.zeros((length, schema.CLIP_DIM), dtype=np.float16)
+                mask[:, :2] = False
+            track = random_track(rng, length)
+            times = (np.arange(length) / schema.FPS).reshape(length, 1)
+            writer.append(vid, split, 0.0, audio=audio, visual=visual, clip=clip, track=track, mask=mask, times=times)
+    if track_std is not None:
+        continuous = [f"track{t}_{p}" for t in range(schema.NUM_TRACKS) for p in schema.TRACK_CONTINUOUS]
+        norm = {"track": {"columns": continuous, "mean": [0.0] * len(continuous), "std": [float(track_std)] * len(continuous)}}
+        (path / NORMALIZATION_FILE).write_text(json.dumps(norm), encoding="utf-8")
+    return path
+
+
+def _default_splits(n: int) -> list[str]:
+    if n < 3:
+        return ["train"] * n
+    n_train = max(1, n - 2 * max(1, n // 4))
+    rest = n - n_train
+    return ["train"] * n_train + ["val" if i % 2 == 0 else "test" for i in range(rest)]
+
+
+@st.composite
+def video_lengths(draw: st.DrawFn, *, min_videos: int = 1, max_videos: int = 5, max_length: int = 40) -> list[int]:
+    """Lengths of the videos of a corpus; each video has at least one frame."""
+    return draw(st.lists(st.integers(1, max_length), min_size=min_videos, max_size=max_videos))

@@ -1,0 +1,89 @@
+"""End to end: the whole DVC pipeline in a temporary copy of the repository.
+
+Runs `dvc repro` on a tiny params override (a few short videos, one epoch), checks
+every output exists and is well-formed, that a second `dvc repro` runs nothing, and
+that `dvc exp run -S fusion_type=add` re-runs only the multimodal training and what
+follows it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "synthetic": {"num_videos": 6, "min_duration_s": 20, "max_duration_s": 30},
+    "model": {"d_model": 16, "nhead": 2, "num_encoder_layers": 1, "dim_feedforward": 32, "seq_len": 32},
+    "train": {"epochs": 1, "batch_size": 8, "stride": 32},
+}
+
+
+def _run(cmd: list[str], cwd: Path) -> str:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc.stdout + proc.stderr
+
+
+def _stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dst = tmp_path_factory.mktemp("repo")
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file() and not rel.startswith(("data/", "models/", "plots/", "metrics/")):
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / rel)
+    params = yaml.safe_load((dst / "params.yaml").read_text())
+    for section, values in TINY.items():
+        params[section].update(values)
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (dst / "dvc.lock").unlink(missing_ok=True)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"]):
+        _run(cmd, dst)
+    return dst
+
+
+def test_dvc_repro_end_to_end(repo_copy: Path) -> None:
+    out = _run(["dvc", "repro"], repo_copy)
+    assert {"generate", "validate", "align", "normalize", "train_baseline", "train_multimodal", "compare"} <= _stages_run(out)
+    for name in ("validation", "alignment", "baseline", "multimodal", "compare"):
+        data = json.loads((repo_copy / "metrics" / f"{name}.json").read_text())
+        assert data, name
+    compare = json.loads((repo_copy / "metrics" / "compare.json").read_text())
+    cut = compare["test"]["cut_f1"]
+    assert 0 <= cut["baseline"] <= 1 and 0 <= cut["multimodal"] <= 1
+    assert cut["difference"] == pytest.approx(cut["multimodal"] - cut["baseline"])
+    results = (repo_copy / "plots" / "results.md").read_text()
+    assert "cut_f1" in results and "baseline" in results
+    for png in ("curves.png", "components.png", "timeline.png"):
+        assert (repo_copy / "plots" / "compare" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for model in ("baseline", "multimodal"):
+        assert (repo_copy / "plots" / model / "plots" / "metrics" / "val" / "cut_f1.tsv").exists()
+
+    again = _run(["dvc", "repro"], repo_copy)
+    assert _stages_run(again) == set(), again
+
+    _run(["git", "add", "-A"], repo_copy)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro"], repo_copy)
+    exp = _run(["dvc", "exp", "run", "-S", "fusion_type=add"], repo_copy)
+    ran = _stages_run(exp)
+    assert "train_multimodal" in ran and "compare" in ran
+    assert not ran & {"generate", "validate", "align", "normalize", "train_baseline"}, ran
