@@ -36,8 +36,11 @@ TIME_KEYS = ("audio", "visual", "track", "targets", "padding_mask", "modality_ma
 def window_starts(length: int, seq_len: int, stride: int) -> np.ndarray:
     """Start frames of the windows of one video of `length` frames.
 
-    Windows start every `stride` frames; the last one ends at the video's last frame
-    (so no frame is dropped); a video shorter than `seq_len` gives one short window.
+    Windows start every `stride` frames and the last one ends at the video's last frame
+    (no frame is dropped at the end). With overlapping windows (stride < seq_len) the
+    last window is moved back to be a full one; with tiling windows (stride = seq_len,
+    the evaluation) it is a short one, so every frame is in exactly one window. A video
+    shorter than `seq_len` gives one short window.
     """
     if seq_len < 1 or stride < 1:
         raise ValueError(f"seq_len and stride must be >= 1, got seq_len={seq_len}, stride={stride}")
@@ -45,7 +48,9 @@ def window_starts(length: int, seq_len: int, stride: int) -> np.ndarray:
         return np.zeros(1, dtype=np.int64)
     starts = np.arange(0, length - seq_len + 1, stride, dtype=np.int64)
     if starts[-1] + seq_len < length:
-        starts = np.append(starts, length - seq_len)
+        following = starts[-1] + stride
+        tail = length - seq_len if stride < seq_len or following >= length else following
+        starts = np.append(starts, tail)
     return starts
 
 
@@ -167,7 +172,7 @@ class MultimodalDataset(Dataset):
         n = int(self.window_length[index])
         lo = int(self.offsets[v]) + s  # corpus row of the window's first frame
 
-        targets = np.asarray(self._track[lo : lo + n], dtype=np.float32)  # (T, 180)
+        targets = np.array(self._track[lo : lo + n], dtype=np.float32)  # (T, 180), a copy off the memmap
         track = np.zeros_like(targets)  # (T, 180): frame t holds the state of frame t-1
         if s > 0:
             track[:] = self._track[lo - 1 : lo + n - 1]

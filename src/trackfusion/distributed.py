@@ -25,6 +25,11 @@ def under_torchrun() -> bool:
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
+def rank_from_env() -> int:
+    """This process's global rank as torchrun announces it (0 outside torchrun)."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
 

@@ -13,6 +13,8 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
+from trackfusion.schema import NUM_ASSET_CLASSES
+
 FUSION_TYPES = ("concat", "add", "gated", "attention")
 CONTENT_CONTROLS = ("none", "shuffle")
 DEVICES = ("auto", "cpu", "cuda")
@@ -81,6 +83,29 @@ class LossParams:
     crop: float = 0.25
 
 
+def _default_asset_patterns() -> dict[str, int]:
+    # First match wins, so specific kinds (images, titles, face cams) come before the
+    # broad "recording" names; the main recording itself is usually found by its
+    # video id (ingest passes it), these patterns are for everything else.
+    return {
+        "*.png": 3, "*.jpg": 3, "*.jpeg": 3, "*.gif": 3, "*.webp": 3, "*.bmp": 3, "*image*": 3,
+        "*title*": 2, "*text*": 2, "*caption*": 2, "*subtitle*": 2, "*telop*": 2,
+        "*face*": 1, "*webcam*": 1, "*camera*": 1,
+        "*main*": 0, "*bandicam*": 0, "*gameplay*": 0, "*recording*": 0, "*capture*": 0,
+    }
+
+
+@dataclass(frozen=True)
+class TimelineParams:
+    """How an editor's timeline file (OTIO, FCP 7 XML, CMX 3600 EDL) maps to track frames."""
+
+    #: case-insensitive glob on media file name / media name / clip name -> asset class
+    asset_patterns: dict[str, int] = field(default_factory=_default_asset_patterns)
+    main_asset: int = 0  # class of the source recording (found by video id or by pattern)
+    unmatched_asset: int = 4  # class of media no pattern matches (counted)
+    edl_rate: float = 30.0  # frame rate of EDL timecodes (an EDL does not say)
+
+
 @dataclass(frozen=True)
 class Params:
     seed: int = 0
@@ -94,6 +119,7 @@ class Params:
     model: ModelParams = field(default_factory=ModelParams)
     train: TrainParams = field(default_factory=TrainParams)
     loss: LossParams = field(default_factory=LossParams)
+    timeline: TimelineParams = field(default_factory=TimelineParams)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -102,6 +128,14 @@ class Params:
 def _coerce(key: str, value: Any, typ: Any) -> Any:
     if get_origin(typ) is Union:  # Optional[...] is not used today; keep the door open
         typ = next(t for t in get_args(typ) if t is not type(None))
+    if get_origin(typ) is dict:
+        key_type, value_type = get_args(typ)
+        if not isinstance(value, dict):
+            raise ParamsError(f"params key '{key}' must be a mapping, got {value!r} ({type(value).__name__})")
+        return {
+            _coerce(f"{key} (a key)", k, key_type): _coerce(f"{key}[{k!r}]", v, value_type)
+            for k, v in value.items()
+        }
     if typ is bool:
         if isinstance(value, bool):
             return value
@@ -163,6 +197,12 @@ def _check(p: Params) -> None:
     positive("data.fps", p.data.fps)
     for key in ("tolerance_s", "max_interp_gap_s", "warn_gap_s", "interp_warn_fraction"):
         positive(f"align.{key}", getattr(p.align, key))
+    asset_keys = [("timeline.main_asset", p.timeline.main_asset), ("timeline.unmatched_asset", p.timeline.unmatched_asset)]
+    asset_keys += [(f"timeline.asset_patterns[{k!r}]", v) for k, v in p.timeline.asset_patterns.items()]
+    for key, value in asset_keys:
+        if not 0 <= value < NUM_ASSET_CLASSES:
+            raise ParamsError(f"params key '{key}' is {value}; asset classes are 0..{NUM_ASSET_CLASSES - 1}")
+    positive("timeline.edl_rate", p.timeline.edl_rate)
     if p.model.d_model % p.model.nhead:
         raise ParamsError(
             f"params key 'model.d_model' ({p.model.d_model}) must be divisible by 'model.nhead' ({p.model.nhead})"

@@ -1,0 +1,59 @@
+"""The `trackfusion` console script: one subcommand per task.
+
+Adding a subcommand is one entry in COMMANDS: a name, a help line, a function that
+adds its arguments to an argparse parser, and a function that runs it and returns an
+exit status. Put the two functions in the library module that does the work (as
+`trackfusion.synthetic` does), so `python -m trackfusion.<module>` and
+`trackfusion <command>` share them.
+
+    trackfusion generate --params params.yaml --out data/synthetic
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from trackfusion import synthetic
+from trackfusion.params import ParamsError
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("generate", "write the synthetic corpus (SPEC section 3 layout)", synthetic.add_arguments, synthetic.run),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trackfusion", description="Learn how a video editor edits.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for cmd in COMMANDS:
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        cmd.add_arguments(p)
+        p.set_defaults(_run=cmd.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return args._run(args)
+    except ParamsError as exc:  # one clear line, no traceback, before any work (SPEC section 8)
+        parser.exit(2, f"trackfusion {args.command}: {exc}\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""MultiTrackLoss: one loss for both models (SPEC 5).
+
+- ``active``: BCE with logits over every real track-frame.
+- ``asset``: cross-entropy, ``scale``/``position``/``crop``: MSE, on track-frames whose
+  *target* is active only (an inactive track has no asset or geometry to predict).
+- Padding never counts. Each component is the mean over the elements it counts
+  (a position term averages x and y, a crop term the four crops) and is 0, not NaN,
+  when nothing counts. ``total`` is the weighted sum with weights from params.
+
+Values at uncounted positions are replaced before the elementwise losses, not
+multiplied away afterwards, so garbage there (out-of-range asset ids, inf) can change
+neither the loss nor its gradients.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from trackfusion import schema
+from trackfusion.params import LossParams
+
+COMPONENTS: tuple[str, ...] = ("active", "asset", "scale", "position", "crop")
+
+
+def track_slice(name: str, width: int = schema.TRACK_WIDTH) -> slice:
+    """Columns of parameter `name` for all tracks; ``schema.track_columns`` for the standard 180."""
+    if width == schema.TRACK_WIDTH:
+        return schema.track_columns(name)
+    return slice(schema.param_index(name), width, schema.NUM_TRACK_PARAMS)
+
+
+def split_targets(frames: torch.Tensor) -> dict[str, torch.Tensor]:
+    """(B, T, N*9) schema-layout frames -> active, asset, scale (B, T, N), position (B, T, N, 2), crop (B, T, N, 4)."""
+    width = frames.shape[-1]
+
+    def cols(name: str) -> torch.Tensor:
+        return frames[..., track_slice(name, width)]  # (B, T, N)
+
+    return {
+        "active": cols("active"),
+        "asset": cols("asset_id"),
+        "scale": cols("scale"),
+        "position": torch.stack([cols("x"), cols("y")], dim=-1),
+        "crop": torch.stack([cols(c) for c in ("crop_l", "crop_r", "crop_t", "crop_b")], dim=-1),
+    }
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of values where mask (broadcast to values) is True; 0 when nothing counts."""
+    mask = mask.expand_as(values)
+    total = torch.where(mask, values, torch.zeros_like(values)).sum()
+    return total / mask.sum().clamp(min=1)
+
+
+class MultiTrackLoss(nn.Module):
+    def __init__(self, weights: LossParams | Mapping[str, float] | None = None):
+        super().__init__()
+        if weights is None:
+            weights = LossParams()
+        elif not isinstance(weights, LossParams):
+            unknown = sorted(set(weights) - set(COMPONENTS))
+            if unknown:
+                raise ValueError(f"unknown loss weight '{unknown[0]}'; allowed: {', '.join(COMPONENTS)}")
+            weights = LossParams(**{k: float(v) for k, v in weights.items()})
+        self.weights = dataclasses.asdict(weights)
+
+    def forward(
+        self,
+        outputs: Mapping[str, torch.Tensor],
+        targets: torch.Tensor,
+        padding_mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        B, T, N = outputs["active"].shape
+        if targets.shape != (B, T, N * schema.NUM_TRACK_PARAMS):
+            raise ValueError(
+                f"targets: expected ({B}, {T}, {N * schema.NUM_TRACK_PARAMS}), got {tuple(targets.shape)}"
+            )
+        t = split_targets(targets.float())
+        real = torch.ones(B, T, dtype=torch.bool, device=targets.device) if padding_mask is None else padding_mask.bool()
+        real = real.unsqueeze(-1).expand(B, T, N)  # (B, T, N) track-frames that count for `active`
+        on = real & (torch.nan_to_num(t["active"]) > 0.5)  # (B, T, N) track-frames with parameter terms
+
+        zero = torch.zeros((), device=targets.device)
+        act_t = torch.where(real, t["active"].clamp(0, 1), zero)
+        active = F.binary_cross_entropy_with_logits(outputs["active"].float(), act_t, reduction="none")
+
+        K = outputs["asset"].shape[-1]
+        asset_t = torch.where(on, torch.nan_to_num(t["asset"]).round().clamp(0, K - 1), zero).long()  # (B, T, N)
+        asset = F.cross_entropy(outputs["asset"].float().reshape(-1, K), asset_t.reshape(-1), reduction="none")
+
+        def mse(key: str) -> torch.Tensor:
+            m = on if outputs[key].dim() == 3 else on.unsqueeze(-1)
+            target = torch.where(m, t[key], zero)
+            return _masked_mean((outputs[key].float() - target) ** 2, m)
+
+        parts = {
+            "active": _masked_mean(active, real),
+            "asset": _masked_mean(asset.reshape(B, T, N), on),
+            "scale": mse("scale"),
+            "position": mse("position"),
+            "crop": mse("crop"),
+        }
+        parts["total"] = sum(self.weights[k] * parts[k] for k in COMPONENTS)
+        return {"total": parts["total"], **{k: parts[k] for k in COMPONENTS}}

@@ -1,0 +1,356 @@
+"""The two edit models: the track-only baseline and the multimodal transformer.
+
+Both predict the track state of frame t from the previous frame's track state (the
+``track`` input is the timeline shifted by one frame) and, for the multimodal model,
+the content of frames <= t. They share everything after the input embedding:
+
+    track (B,T,180) ---------------------------> TrackEmbedding -+
+    audio (B,T,5)   -> ModalityEmbedding --+                      |  (multimodal only)
+    visual (B,T,522)-> ModalityEmbedding --+-> ModalityFusion <---+
+                                                   |
+                                 EditDecoder: positional encoding + causal encoder
+                                                   |
+                                 EditHeads: active, asset, scale, position, crop
+
+The baseline *is* the multimodal code path with the content modalities off:
+``MultimodalTransformer(enable_multimodal=False)`` has exactly the baseline's modules
+and parameter names (its state dict loads into ``MultiTrackTransformer`` and back).
+
+Track input encoding: ``asset_id`` is a class, not a quantity, so each track's id is
+one-hot encoded over ``max_asset_classes`` (rounded and clamped into range) and the
+other 8 parameters are used as given; the result ``(B, T, N * (8 + K))`` is projected
+to d_model.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from trackfusion import schema
+from trackfusion.fusion import FUSION_TYPES, ModalityEmbedding, ModalityFusion
+
+HEAD_SIZES: dict[str, int] = {"active": 1, "asset": -1, "scale": 1, "position": 2, "crop": 4}  # -1: K classes
+OUTPUT_KEYS: tuple[str, ...] = tuple(HEAD_SIZES)
+_ASSET = schema.param_index("asset_id")
+
+
+# --- checks ------------------------------------------------------------------------
+def _shape(dims: tuple[Any, ...]) -> str:
+    return "(" + ", ".join(str(d) for d in dims) + ")"
+
+
+def check_input(name: str, x: torch.Tensor, width: int | None, ref: tuple[int, int] | None = None) -> None:
+    """ValueError naming expected and actual shapes unless x is (B, T, width) ((B, T) if width is None).
+
+    With ``ref`` = (B, T) of the track input, the batch size and sequence length must match it too.
+    """
+    expected = ("B", "T") if width is None else ("B", "T", width)
+    if x.dim() != len(expected) or (width is not None and x.shape[-1] != width):
+        raise ValueError(f"{name}: expected {_shape(expected)}, got {_shape(tuple(x.shape))}")
+    if ref is not None and tuple(x.shape[:2]) != tuple(ref):
+        want = tuple(ref) + (() if width is None else (width,))
+        raise ValueError(
+            f"{name}: expected {_shape(want)} (batch size and sequence length of track), got {_shape(tuple(x.shape))}"
+        )
+
+
+# --- building blocks ---------------------------------------------------------------
+class TrackEmbedding(nn.Module):
+    """Previous track state (B, T, N*9) -> (B, T, D), asset ids one-hot encoded."""
+
+    def __init__(self, num_tracks: int, max_asset_classes: int, d_model: int, dropout: float):
+        super().__init__()
+        self.num_tracks = num_tracks
+        self.num_classes = max_asset_classes
+        width = num_tracks * (schema.NUM_TRACK_PARAMS - 1 + max_asset_classes)
+        self.embed = ModalityEmbedding(width, d_model, dropout)
+
+    def forward(self, track: torch.Tensor) -> torch.Tensor:
+        B, T, _ = track.shape
+        x = track.reshape(B, T, self.num_tracks, schema.NUM_TRACK_PARAMS)  # (B, T, N, 9)
+        asset = x[..., _ASSET].round().long().clamp(0, self.num_classes - 1)  # (B, T, N)
+        onehot = F.one_hot(asset, self.num_classes).to(x.dtype)  # (B, T, N, K)
+        rest = torch.cat([x[..., :_ASSET], x[..., _ASSET + 1 :]], dim=-1)  # (B, T, N, 8)
+        return self.embed(torch.cat([rest, onehot], dim=-1).reshape(B, T, -1))  # (B, T, D)
+
+
+class PositionalEncoding(nn.Module):
+    """Fixed sinusoidal position code added to (B, T, D); lengths up to max_len."""
+
+    def __init__(self, d_model: int, max_len: int, dropout: float):
+        super().__init__()
+        pos = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)  # (L, 1)
+        div = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
+        pe = torch.zeros(max_len, d_model)
+        pe[:, 0::2] = torch.sin(pos * div)
+        pe[:, 1::2] = torch.cos(pos * div)[:, : d_model // 2]  # odd d_model has one fewer cosine
+        self.register_buffer("pe", pe, persistent=False)  # derived, so not in checkpoints
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T = x.shape[1]
+        if T > self.pe.shape[0]:
+            raise ValueError(f"sequence length {T} exceeds the model's max_len {self.pe.shape[0]}")
+        return self.dropout(x + self.pe[:T].to(x.dtype))
+
+
+def attention_mask(padding_mask: torch.Tensor | None, T: int, nhead: int, device: torch.device) -> torch.Tensor:
+    """Boolean attention mask, True = may NOT attend: (T, T) causal, or (B*nhead, T, T) with padding.
+
+    Causal, because frame t must never see frames > t (SPEC 5). Our padding_mask is
+    True for real frames; PyTorch masks where True, hence the inversion. Padded keys
+    are folded into the same mask instead of ``src_key_padding_mask`` so that every
+    frame can always attend to itself: a row with every key masked (a padded frame in
+    front of any real one) would otherwise give NaN that poisons the gradients.
+    """
+    causal = torch.ones(T, T, dtype=torch.bool, device=device).triu(1)  # (T, T) future frames
+    if padding_mask is None:
+        return causal
+    blocked = causal | ~padding_mask.bool().unsqueeze(1)  # (B, T, T): future or padded keys
+    blocked = blocked & ~torch.eye(T, dtype=torch.bool, device=device)  # self always visible
+    return blocked.repeat_interleave(nhead, dim=0)  # (B*nhead, T, T), batch-major as PyTorch expects
+
+
+class EditDecoder(nn.Module):
+    """Positional encoding, causal pre-norm TransformerEncoder, final LayerNorm."""
+
+    def __init__(self, d_model: int, nhead: int, num_layers: int, dim_feedforward: int, dropout: float, max_len: int):
+        super().__init__()
+        self.nhead = nhead
+        self.pos = PositionalEncoding(d_model, max_len, dropout)
+        layer = nn.TransformerEncoderLayer(
+            d_model, nhead, dim_feedforward, dropout, activation="gelu", batch_first=True, norm_first=True
+        )
+        # pre-norm layers leave the residual stream unnormalised, hence the final norm;
+        # the nested-tensor fast path does not support norm_first, so switch it off
+        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        T = x.shape[1]
+        mask = attention_mask(padding_mask, T, self.nhead, x.device)
+        x = self.encoder(self.pos(x), mask=mask)  # (B, T, D)
+        return self.norm(x)
+
+
+class EditHeads(nn.Module):
+    """One linear layer per frame, split per track into the five outputs."""
+
+    def __init__(self, d_model: int, num_tracks: int, max_asset_classes: int):
+        super().__init__()
+        self.num_tracks = num_tracks
+        self.sizes = {k: (max_asset_classes if v < 0 else v) for k, v in HEAD_SIZES.items()}
+        self.proj = nn.Linear(d_model, num_tracks * sum(self.sizes.values()))
+
+    def forward(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        B, T, _ = h.shape
+        y = self.proj(h).reshape(B, T, self.num_tracks, -1)  # (B, T, N, 1+K+1+2+4)
+        parts = torch.split(y, list(self.sizes.values()), dim=-1)
+        out = dict(zip(self.sizes, parts))
+        for k in ("active", "scale"):
+            out[k] = out[k].squeeze(-1)  # (B, T, N)
+        return out  # asset (B, T, N, K), position (B, T, N, 2), crop (B, T, N, 4)
+
+
+# --- models ------------------------------------------------------------------------
+class _EditModel(nn.Module):
+    """Shared trunk: track embedding, decoder and heads."""
+
+    def __init__(self, track_features, d_model, nhead, num_encoder_layers, dim_feedforward, dropout,
+                 num_tracks, max_asset_classes, max_len):  # fmt: skip
+        super().__init__()
+        if track_features != num_tracks * schema.NUM_TRACK_PARAMS:
+            raise ValueError(
+                f"track_features must be num_tracks * {schema.NUM_TRACK_PARAMS} = "
+                f"{num_tracks * schema.NUM_TRACK_PARAMS}, got {track_features}"
+            )
+        if d_model % nhead:
+            raise ValueError(f"d_model ({d_model}) must be divisible by nhead ({nhead})")
+        self.track_features = track_features
+        self.track_embed = TrackEmbedding(num_tracks, max_asset_classes, d_model, dropout)
+        self.decoder = EditDecoder(d_model, nhead, num_encoder_layers, dim_feedforward, dropout, max_len)
+        self.heads = EditHeads(d_model, num_tracks, max_asset_classes)
+
+    def _check_track(self, track: torch.Tensor, padding_mask: torch.Tensor | None) -> tuple[int, int]:
+        check_input("track", track, self.track_features)
+        ref = (track.shape[0], track.shape[1])
+        if padding_mask is not None:
+            check_input("padding_mask", padding_mask, None, ref)
+        return ref
+
+    def _decode(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        return self.heads(self.decoder(x, padding_mask))
+
+
+class MultiTrackTransformer(_EditModel):
+    """Track-only baseline: sees the shifted track alone."""
+
+    def __init__(
+        self,
+        track_features: int = schema.TRACK_WIDTH,
+        d_model: int = 64,
+        nhead: int = 4,
+        num_encoder_layers: int = 2,
+        dim_feedforward: int = 128,
+        dropout: float = 0.1,
+        num_tracks: int = schema.NUM_TRACKS,
+        max_asset_classes: int = schema.NUM_ASSET_CLASSES,
+        max_len: int = 4096,
+    ):
+        super().__init__(track_features, d_model, nhead, num_encoder_layers, dim_feedforward, dropout,
+                         num_tracks, max_asset_classes, max_len)  # fmt: skip
+        self.config = dict(
+            track_features=track_features, d_model=d_model, nhead=nhead, num_encoder_layers=num_encoder_layers,
+            dim_feedforward=dim_feedforward, dropout=dropout, num_tracks=num_tracks,
+            max_asset_classes=max_asset_classes, max_len=max_len,
+        )  # fmt: skip
+
+    def forward(self, track: torch.Tensor, padding_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        self._check_track(track, padding_mask)
+        return self._decode(self.track_embed(track), padding_mask)
+
+    def forward_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self(batch["track"], batch.get("padding_mask"))
+
+
+class MultimodalTransformer(_EditModel):
+    """Audio + visual + previous track, fused per frame, then the shared causal trunk.
+
+    ``use_audio`` / ``use_visual`` False or ``enable_multimodal`` False remove those
+    inputs entirely: no embedding is created and the inputs are never read (they may
+    be passed as None). A disabled modality takes part in fusion as a permanently
+    unavailable slot, exactly like one whose modality_mask is False. With
+    ``enable_multimodal=False`` there is no fusion at all: this is the baseline.
+    """
+
+    def __init__(
+        self,
+        audio_features: int = schema.AUDIO_WIDTH,
+        visual_features: int = schema.VISUAL_WIDTH,
+        track_features: int = schema.TRACK_WIDTH,
+        d_model: int = 64,
+        nhead: int = 4,
+        num_encoder_layers: int = 2,
+        dim_feedforward: int = 128,
+        dropout: float = 0.1,
+        num_tracks: int = schema.NUM_TRACKS,
+        max_asset_classes: int = schema.NUM_ASSET_CLASSES,
+        enable_multimodal: bool = True,
+        fusion_type: str = "gated",
+        use_audio: bool = True,
+        use_visual: bool = True,
+        max_len: int = 4096,
+    ):
+        if fusion_type not in FUSION_TYPES:
+            raise ValueError(f"fusion_type is {fusion_type!r}; allowed values: {', '.join(FUSION_TYPES)}")
+        super().__init__(track_features, d_model, nhead, num_encoder_layers, dim_feedforward, dropout,
+                         num_tracks, max_asset_classes, max_len)  # fmt: skip
+        self.config = dict(
+            audio_features=audio_features, visual_features=visual_features, track_features=track_features,
+            d_model=d_model, nhead=nhead, num_encoder_layers=num_encoder_layers, dim_feedforward=dim_feedforward,
+            dropout=dropout, num_tracks=num_tracks, max_asset_classes=max_asset_classes,
+            enable_multimodal=enable_multimodal, fusion_type=fusion_type, use_audio=use_audio,
+            use_visual=use_visual, max_len=max_len,
+        )  # fmt: skip
+        self.audio_features = audio_features
+        self.visual_features = visual_features
+        self.use_audio = enable_multimodal and use_audio
+        self.use_visual = enable_multimodal and use_visual
+        self.enable_multimodal = enable_multimodal
+        if self.use_audio:
+            self.audio_embed = ModalityEmbedding(audio_features, d_model, dropout)
+        if self.use_visual:
+            self.visual_embed = ModalityEmbedding(visual_features, d_model, dropout)
+        if enable_multimodal:
+            self.fusion = ModalityFusion(d_model, len(schema.MODALITIES), fusion_type, nhead, dropout)
+
+    def embed(
+        self,
+        audio: torch.Tensor | None,
+        visual: torch.Tensor | None,
+        track: torch.Tensor,
+        modality_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-frame fused embedding (B, T, D) before positional encoding, and the fusion's weights."""
+        B, T, _ = track.shape
+        track_emb = self.track_embed(track)  # (B, T, D)
+        if not self.enable_multimodal:
+            return track_emb, None
+        if modality_mask is None:
+            modality_mask = torch.ones(B, T, 3, dtype=torch.bool, device=track.device)
+        # a disabled modality, or one passed as None, is never available
+        have = [self.use_audio and audio is not None, self.use_visual and visual is not None, True]
+        mask = modality_mask.bool() & torch.tensor(have, device=track.device)  # (B, T, 3)
+        parts = [torch.zeros_like(track_emb), torch.zeros_like(track_emb), track_emb]
+        for i, (x, embed) in enumerate(((audio, "audio_embed"), (visual, "visual_embed"))):
+            if have[i]:
+                x = x.to(track_emb.dtype) * mask[..., i : i + 1]  # unavailable features are zero (SPEC 5)
+                parts[i] = getattr(self, embed)(x)  # (B, T, D)
+        return self.fusion.fuse(torch.stack(parts, dim=2), mask)  # (B, T, 3, D) -> (B, T, D)
+
+    def forward(
+        self,
+        audio: torch.Tensor | None,
+        visual: torch.Tensor | None,
+        track: torch.Tensor,
+        padding_mask: torch.Tensor | None = None,
+        modality_mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        ref = self._check_track(track, padding_mask)
+        if audio is not None:
+            check_input("audio", audio, self.audio_features, ref)
+        if visual is not None:
+            check_input("visual", visual, self.visual_features, ref)
+        if modality_mask is not None:
+            check_input("modality_mask", modality_mask, len(schema.MODALITIES), ref)
+        fused, _ = self.embed(audio, visual, track, modality_mask)
+        return self._decode(fused, padding_mask)
+
+    def forward_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self(batch.get("audio"), batch.get("visual"), batch["track"], batch.get("padding_mask"),
+                    batch.get("modality_mask"))  # fmt: skip
+
+
+# --- construction and decoding ------------------------------------------------------
+def create_model(params: Any, multimodal: bool) -> nn.Module:
+    """Build the model from typed params (``params.model``, ``fusion_type``, ``use_audio``, ``use_visual``)."""
+    m = params.model
+    common = dict(
+        track_features=schema.TRACK_WIDTH, d_model=m.d_model, nhead=m.nhead, num_encoder_layers=m.num_encoder_layers,
+        dim_feedforward=m.dim_feedforward, dropout=m.dropout, num_tracks=schema.NUM_TRACKS,
+        max_asset_classes=m.max_asset_classes, max_len=max(4096, m.seq_len),
+    )  # fmt: skip
+    if not multimodal:
+        return MultiTrackTransformer(**common)
+    return MultimodalTransformer(
+        audio_features=schema.AUDIO_WIDTH, visual_features=schema.VISUAL_WIDTH, enable_multimodal=True,
+        fusion_type=params.fusion_type, use_audio=params.use_audio, use_visual=params.use_visual, **common,
+    )  # fmt: skip
+
+
+@torch.no_grad()
+def decode_frames(outputs: dict[str, torch.Tensor], threshold: float = 0.5) -> torch.Tensor:
+    """Head outputs -> track frames (B, T, N*9) in the schema layout.
+
+    A track is active where sigmoid(active logit) > threshold; its asset is the argmax
+    class; scale, x, y and crops are the predicted values. Inactive tracks are all zero.
+    """
+    active = torch.sigmoid(outputs["active"].float()) > threshold  # (B, T, N)
+    asset = outputs["asset"].argmax(dim=-1).float()  # (B, T, N)
+    frame = torch.cat(
+        [
+            torch.ones_like(asset).unsqueeze(-1),
+            asset.unsqueeze(-1),
+            outputs["scale"].float().unsqueeze(-1),
+            outputs["position"].float(),
+            outputs["crop"].float(),
+        ],
+        dim=-1,
+    )  # (B, T, N, 9) in schema.TRACK_PARAMS order
+    frame = frame * active.unsqueeze(-1)
+    B, T, N, P = frame.shape
+    return frame.reshape(B, T, N * P)

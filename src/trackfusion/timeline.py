@@ -1,0 +1,613 @@
+"""Editor timelines <-> track frames, through OpenTimelineIO and its packaged adapters.
+
+Formats, chosen by extension: ``.otio`` (native JSON), ``.xml`` (FCP 7 / Premiere XML,
+adapter ``fcp_xml``), ``.edl`` (CMX 3600, adapter ``cmx_3600``).
+
+Track layout (SPEC section 3): video tracks fill the 20 slots in file order (FCP's V1
+is slot 0). A frame where a clip covers the sample time is active; the clip's asset
+class comes from, in order: trackfusion's own clip metadata (``metadata["trackfusion"]
+["asset_id"]``, written by :func:`export_timeline`), a media name equal to the
+recording's id (``main_media``), trackfusion's export naming (``trackfusion_asset<k>``),
+``asset_patterns`` (case-insensitive globs, first match wins) and last
+``unmatched_asset`` (counted). Inactive track-frames are all zeros.
+
+Parameters, per clip (constant over the clip):
+
+- ``scale``: percent, 100 = unscaled.
+- ``x``, ``y``: offset of the clip centre from the frame centre, in percent of the
+  frame width / height (0 = centred, +50 = right / bottom edge). FCP 7 Basic Motion
+  ``center`` (``horiz``, ``vert``) is taken to be in fractions of the frame with the
+  edges at +-0.5, so ``x = 100 * horiz`` and ``y = 100 * vert``.
+- ``crop_l``, ``crop_r``, ``crop_t``, ``crop_b``: percent of the clip, as in the FCP 7
+  Crop filter.
+
+They are read from ``metadata["trackfusion"]`` (.otio written by us), else from the FCP
+"Basic Motion" (``effectid`` basic) and "Crop" (``effectid`` crop) filters, which the
+fcp_xml adapter exposes as ``clip.effects`` with the filter's XML as a dict under
+``effect.metadata["fcp_xml"]``. A value that is absent gets its default (scale 100,
+x 0, y 0, crops 0) and is counted in ``report["params_defaulted"]``; a keyframed or
+non-numeric value is counted in ``report["params_unreadable"]`` and defaulted too,
+never interpolated or guessed. An EDL carries no parameters at all.
+
+Time: frames are sampled at ``fps`` on the *source recording's* time, so frame ``i``
+is recording time ``start_time + i / fps`` (the contract of ``sequences.npz``). The map
+from timeline time to recording time is, in order:
+
+1. ``metadata["trackfusion"]["start_time"]`` on the timeline (our own export): timeline
+   0 is recording ``start_time``; sampling keeps that grid, so a round trip is exact.
+2. the main recording's first clip (media named ``main_media``, else the first clip of
+   class ``main_asset``): recording time = timeline time + (clip source start - clip
+   timeline start), where the source start is the clip's ``source_range`` start minus
+   its media's ``available_range`` start (the file's own timecode) when the format
+   gives one. Frames then sit on the recording's 1/fps grid, the grid of the audio
+   table. Later main clips with another offset (a jump cut inside the recording) cannot
+   be on one uniform grid: they are counted in ``main_clips_off_grid`` and logged.
+3. otherwise timeline time is recording time (``report["time_base"] == "timeline"``).
+
+Timeline samples before recording time 0 are dropped (counted). ``duration_s`` fixes
+the output to recording times ``[0, duration_s)``, padding with inactive frames.
+"""
+from __future__ import annotations
+
+import fnmatch
+import logging
+import math
+import os
+import re
+import urllib.parse
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import opentimelineio as otio
+
+from trackfusion import schema
+from trackfusion.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+ADAPTERS: dict[str, str] = {".otio": "otio_json", ".xml": "fcp_xml", ".edl": "cmx_3600"}
+METADATA_KEY = "trackfusion"
+FORMAT_VERSION = 1
+#: parameters a clip carries (everything after ``active``), in track layout order
+CLIP_PARAMS: tuple[str, ...] = schema.TRACK_PARAMS[2:]
+DEFAULTS: dict[str, float] = {"scale": 100.0, "x": 0.0, "y": 0.0, "crop_l": 0.0, "crop_r": 0.0, "crop_t": 0.0, "crop_b": 0.0}
+#: FCP 7 Crop filter parameter ids -> our crop parameters
+FCP_CROP = {"left": "crop_l", "right": "crop_r", "top": "crop_t", "bottom": "crop_b"}
+_EXPORT_NAME_RE = re.compile(r"^trackfusion_asset(\d+)(?:_|\.|$)", re.IGNORECASE)
+_EPS = 1e-6  # in frames: absorbs float error when a clip edge falls on a sample time
+
+
+class TimelineError(ValueError):
+    """A timeline file cannot be imported or exported; the message names the file."""
+
+
+@dataclass
+class ImportedTimeline:
+    frames: np.ndarray  # (T, 180) float32, schema track layout
+    start_time: float  # recording time (s) of frame 0
+    fps: float
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def default_media_name(asset: int) -> str:
+    label = schema.ASSET_CLASSES[asset] if asset < len(schema.ASSET_CLASSES) else f"class{asset}"
+    return f"trackfusion_asset{asset}_{label}"
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _adapter_for(path: Path) -> str:
+    try:
+        return ADAPTERS[path.suffix.lower()]
+    except KeyError:
+        raise TimelineError(
+            f"{path}: unknown timeline extension '{path.suffix}'; expected one of {', '.join(ADAPTERS)}"
+        ) from None
+
+
+def _read(path: Path, adapter: str, edl_rate: float) -> otio.schema.Timeline:
+    if not path.is_file():
+        raise TimelineError(f"{path}: timeline file not found")
+    kwargs = {"rate": edl_rate} if adapter == "cmx_3600" else {}
+    try:
+        obj = otio.adapters.read_from_file(str(path), adapter_name=adapter, **kwargs)
+    except Exception as exc:  # adapters raise anything from ParseError to KeyError on bad input
+        if "overlapping" in str(exc).lower():
+            raise TimelineError(f"{path}: overlapping clips on one track ({exc})") from exc
+        raise TimelineError(f"{path}: not a readable {adapter} timeline ({type(exc).__name__}: {exc})") from exc
+    if adapter == "fcp_xml":
+        _check_fcp_overlaps(path)
+    if isinstance(obj, otio.schema.Timeline):
+        return obj
+    timelines = list(obj.find_children(descended_from_type=otio.schema.Timeline)) if hasattr(obj, "find_children") else []
+    if not timelines:
+        raise TimelineError(f"{path}: holds no timeline (found a {type(obj).__name__})")
+    if len(timelines) > 1:
+        log.warning("%s: %d timelines in the file; importing the first, '%s'", path, len(timelines), timelines[0].name)
+    timelines[0].metadata.setdefault(METADATA_KEY + "_import", {})["other_timelines"] = len(timelines) - 1
+    return timelines[0]
+
+
+def _check_fcp_overlaps(path: Path) -> None:
+    """The fcp_xml adapter silently moves a clip that starts before the previous one ends
+    to after it; the <start>/<end> it reads are not kept, so look at them here."""
+    root = ET.parse(path).getroot()
+    for seq_no, seq in enumerate(root.iter("sequence")):
+        for track_no, track in enumerate(seq.findall("./media/video/track")):
+            prev_end, prev_name = None, None
+            for item in track:
+                if item.tag not in ("clipitem", "generatoritem"):
+                    continue
+                start, end = item.findtext("start"), item.findtext("end")
+                name = item.findtext("name") or item.get("id") or "?"
+                try:
+                    start_f, end_f = int(float(start)), int(float(end))
+                except (TypeError, ValueError):
+                    continue  # a reference to a clip defined elsewhere; the adapter resolves it
+                if start_f >= 0 and prev_end is not None and start_f < prev_end:
+                    raise TimelineError(
+                        f"{path}: overlapping clips on video track {track_no + 1} of sequence {seq_no + 1}: "
+                        f"'{name}' starts at frame {start_f} before '{prev_name}' ends at frame {prev_end}"
+                    )
+                if end_f >= 0:
+                    prev_end, prev_name = end_f, name
+
+
+def _url_name(url: str | None) -> str | None:
+    if not url:
+        return None
+    path = urllib.parse.unquote(urllib.parse.urlparse(url).path or url)
+    name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return name or None
+
+
+def _candidate_names(item: otio.core.Item) -> list[str]:
+    """Names to match against patterns, most specific first: media file, media, clip, reel."""
+    names: list[str | None] = []
+    ref = getattr(item, "media_reference", None)
+    if ref is not None:
+        names.append(_url_name(getattr(ref, "target_url", None)))
+        names.append(_url_name(getattr(ref, "target_url_base", None)))
+        names.append(ref.name)
+        names.append(getattr(ref, "generator_kind", None))
+    names.append(item.name)
+    cmx = item.metadata.get("cmx_3600")
+    if cmx is not None and "reel" in cmx:
+        names.append(str(cmx["reel"]))
+    return [n for n in dict.fromkeys(names) if n]
+
+
+def _matches_media(names: Sequence[str], main_media: str | None) -> bool:
+    if not main_media:
+        return False
+    return any(n == main_media or os.path.splitext(n)[0] == main_media for n in names)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or hasattr(value, "items"):
+        return [value]
+    return list(value)
+
+
+class _Importer:
+    """Walks one OTIO timeline and fills the frames; every loss lands in ``report``."""
+
+    def __init__(self, path: Path, fps: float, patterns: Mapping[str, int], main_media: str | None,
+                 main_asset: int, unmatched_asset: int):
+        self.path, self.fps, self.main_media = path, float(fps), main_media
+        self.patterns = [(p.lower(), int(a)) for p, a in patterns.items()]
+        self.main_asset, self.unmatched_asset = main_asset, unmatched_asset
+        self.counts: Counter = Counter()
+        self.defaulted: Counter = Counter()
+        self.unreadable: Counter = Counter()
+        self.ignored_effects: Counter = Counter()
+
+    # --- one clip ------------------------------------------------------------------
+    def asset_of(self, item: otio.core.Item, names: Sequence[str], own: Mapping | None) -> int:
+        if own is not None and "asset_id" in own:
+            asset = _number(own["asset_id"])
+            if asset is not None and asset == int(asset):
+                return self._in_range(int(asset), item)
+            self.unreadable["asset_id"] += 1
+        if _matches_media(names, self.main_media):
+            return self.main_asset
+        for n in names:
+            m = _EXPORT_NAME_RE.match(n)
+            if m:
+                return self._in_range(int(m.group(1)), item)
+        for pattern, asset in self.patterns:
+            if any(fnmatch.fnmatchcase(n.lower(), pattern) for n in names):
+                return asset
+        self.counts["unknown_media"] += 1
+        log.debug("%s: clip '%s' (%s) matches no asset pattern; class %d", self.path, item.name, names, self.unmatched_asset)
+        return self.unmatched_asset
+
+    def _in_range(self, asset: int, item: otio.core.Item) -> int:
+        if 0 <= asset < schema.NUM_ASSET_CLASSES:
+            return asset
+        self.counts["asset_out_of_range"] += 1
+        log.warning("%s: clip '%s' has asset class %d outside 0..%d; using %d", self.path, item.name, asset,
+                    schema.NUM_ASSET_CLASSES - 1, schema.NUM_ASSET_CLASSES - 1)
+        return schema.NUM_ASSET_CLASSES - 1
+
+    def params_of(self, item: otio.core.Item, own: Mapping | None) -> dict[str, float]:
+        found: dict[str, float] = {}
+        if own is not None:
+            for name in CLIP_PARAMS:
+                if name in own:
+                    value = _number(own[name])
+                    if value is None:
+                        self.unreadable[name] += 1
+                    else:
+                        found[name] = value
+        for effect in getattr(item, "effects", []):
+            self._read_effect(effect, found, from_effects=own is None)
+        for name in CLIP_PARAMS:
+            if name not in found:
+                self.defaulted[name] += 1
+                found[name] = DEFAULTS[name]
+        return found
+
+    def _read_effect(self, effect: otio.schema.Effect, found: dict[str, float], from_effects: bool) -> None:
+        fcp = effect.metadata.get("fcp_xml")
+        effect_id = str((fcp or {}).get("effectid") or effect.effect_name or "").lower()
+        label = str(effect.name or effect_id or type(effect).__name__)
+        kind = "motion" if effect_id == "basic" or label.lower() == "basic motion" else (
+            "crop" if effect_id == "crop" or label.lower() == "crop" else None)
+        if kind is None or fcp is None or not from_effects:
+            if kind is None:
+                self.ignored_effects[label] += 1
+            return
+        for param in _as_list(fcp.get("parameter")):
+            if not hasattr(param, "get"):
+                continue
+            pid = str(param.get("parameterid") or "").lower()
+            targets = {"scale": ("scale",), "center": ("x", "y")}.get(pid) if kind == "motion" else (
+                (FCP_CROP[pid],) if pid in FCP_CROP else None)
+            if targets is None:
+                continue  # rotation, anchor, ...: not part of the track state
+            value = param.get("value")
+            if "keyframe" in param or value is None:
+                # keyframed values change inside the clip; the track state holds one value per clip
+                for t in targets:
+                    self.unreadable[t] += 1
+                continue
+            if pid == "center":
+                horiz = _number(value.get("horiz")) if hasattr(value, "get") else None
+                vert = _number(value.get("vert")) if hasattr(value, "get") else None
+                for t, v in (("x", horiz), ("y", vert)):
+                    if v is None:
+                        self.unreadable[t] += 1
+                    else:
+                        found[t] = 100.0 * v
+            else:
+                v = _number(value)
+                if v is None:
+                    self.unreadable[targets[0]] += 1
+                else:
+                    found[targets[0]] = v
+
+    # --- the whole timeline ----------------------------------------------------------
+    def run(self, tl: otio.schema.Timeline, duration_s: float | None) -> ImportedTimeline:
+        stack = tl.tracks
+        tracks = [t for t in stack if isinstance(t, otio.schema.Track)]
+        video = [t for t in tracks if t.kind == otio.schema.TrackKind.Video]
+        self.counts["audio_tracks_ignored"] = len(tracks) - len(video)
+        if not video:
+            raise TimelineError(f"{self.path}: the timeline has no video tracks")
+        kept, dropped = video[: schema.NUM_TRACKS], video[schema.NUM_TRACKS:]
+        self.counts["video_tracks"] = len(video)
+        self.counts["tracks_dropped"] = len(dropped)
+        self.counts["clips_dropped"] = sum(1 for t in dropped for c in t if isinstance(c, otio.core.Item) and not isinstance(c, otio.schema.Gap))
+        if dropped:
+            log.warning("%s: %d video tracks beyond the %d slots dropped (%d clips)", self.path, len(dropped),
+                        schema.NUM_TRACKS, self.counts["clips_dropped"])
+
+        spans = []  # (slot, start_s, end_s, values (9,), is_main, source_start_s | None)
+        origin, extent = math.inf, -math.inf  # of every item, gaps included: leading/trailing gaps are frames too
+        for slot, track in enumerate(kept):
+            if not track.enabled:
+                self.counts["disabled_tracks"] += 1
+            for i, item in enumerate(track):
+                if isinstance(item, otio.schema.Transition):
+                    self.counts["transitions_ignored"] += 1  # clips keep their cut points
+                    continue
+                rng = track.transformed_time_range(track.range_of_child_at_index(i), stack)
+                start = rng.start_time.to_seconds()
+                origin, extent = min(origin, start), max(extent, start + rng.duration.to_seconds())
+                if isinstance(item, otio.schema.Gap):
+                    self.counts["gaps"] += 1
+                    continue
+                if not isinstance(item, otio.schema.Clip):
+                    self.counts["nested_compositions"] += 1  # a nested sequence is taken as one clip
+                if not (item.enabled and track.enabled):
+                    self.counts["disabled_clips"] += 1
+                    continue
+                self.counts["clips_read"] += 1
+                names = _candidate_names(item)
+                own = item.metadata.get(METADATA_KEY)
+                asset = self.asset_of(item, names, own)
+                params = self.params_of(item, own)
+                values = np.array([1.0, asset] + [params[p] for p in CLIP_PARAMS], dtype=np.float32)
+                is_main = _matches_media(names, self.main_media) if self.main_media else asset == self.main_asset
+                spans.append((slot, start, start + rng.duration.to_seconds(), values, is_main, self._source_start(item)))
+        if not spans:
+            raise TimelineError(f"{self.path}: the video tracks hold no clips (only gaps or empty tracks)")
+        if self.main_media and not any(s[4] for s in spans):
+            # the recording is not named in the edit: fall back to the main asset class
+            spans = [s[:4] + (s[3][1] == self.main_asset,) + s[5:] for s in spans]
+            self.counts["main_media_not_found"] = 1
+        return self._sample(tl, spans, origin, extent - origin, duration_s, len(kept))
+
+    def _source_start(self, item: otio.core.Item) -> float | None:
+        if not isinstance(item, otio.schema.Clip) or item.source_range is None:
+            return None
+        start = item.source_range.start_time
+        ref = item.media_reference
+        available = getattr(ref, "available_range", None)
+        if available is not None:
+            start = start - available.start_time.rescaled_to(start)
+        return start.to_seconds()
+
+    def _sample(self, tl, spans, origin: float, end: float, duration_s: float | None, n_tracks: int) -> ImportedTimeline:
+        fps = self.fps
+        spans = [(sl, a - origin, b - origin, v, m, src) for sl, a, b, v, m, src in spans]
+        own = tl.metadata.get(METADATA_KEY)
+        own_start = _number(own.get("start_time")) if own is not None and hasattr(own, "get") else None
+        phase = 0.0
+        mains = sorted((a, src) for _, a, _, _, m, src in spans if m and src is not None)
+        if own_start is not None:
+            time_base, offset = "trackfusion_metadata", own_start
+            phase = own_start - math.floor(own_start * fps + _EPS) / fps  # keep the exported grid
+            if phase * fps < _EPS:
+                phase = 0.0
+        elif mains:
+            time_base, offset = "main_clip", mains[0][1] - mains[0][0]
+            off_grid = [a for a, src in mains[1:] if abs((src - a) - offset) * fps > 0.5]
+            self.counts["main_clips_off_grid"] = len(off_grid)
+            if off_grid:
+                log.warning("%s: %d later clips of the main recording are cut from other places of it; their "
+                            "frames keep the first clip's time mapping (first at timeline %.1f s)",
+                            self.path, len(off_grid), off_grid[0])
+        else:
+            time_base, offset = "timeline", 0.0
+        # frame j is recording time phase + j / fps, timeline time phase + j / fps - offset
+        def first_j(recording_s: float) -> int:  # first j with recording time >= recording_s
+            return math.ceil((recording_s - phase) * fps - _EPS)
+
+        tl_lo, tl_hi = first_j(offset), first_j(offset + end)
+        if duration_s is None:
+            j_lo, j_hi = max(tl_lo, first_j(0.0)), tl_hi
+        else:
+            j_lo, j_hi = first_j(0.0), first_j(float(duration_s))
+        if j_hi <= j_lo:
+            raise TimelineError(
+                f"{self.path}: no frame of the edit falls inside the recording (timeline maps to recording "
+                f"{offset:.2f}..{offset + end:.2f} s, time base {time_base})"
+            )
+        frames = np.zeros((j_hi - j_lo, schema.TRACK_WIDTH), np.float32)
+        P = schema.NUM_TRACK_PARAMS
+        for slot, a, b, values, _, _ in spans:
+            lo, hi = first_j(offset + a), first_j(offset + b)
+            if hi <= lo:
+                self.counts["clips_shorter_than_a_frame"] += 1
+                continue
+            frames[max(lo, j_lo) - j_lo: max(min(hi, j_hi), j_lo) - j_lo, slot * P:(slot + 1) * P] = values
+        self.counts["frames_outside_recording"] = (tl_hi - tl_lo) - max(0, min(tl_hi, j_hi) - max(tl_lo, j_lo))
+        start_time = phase + j_lo / fps
+        report = {
+            "file": str(self.path),
+            "time_base": time_base,
+            "fps": fps,
+            "frames": int(len(frames)),
+            "start_time": start_time,
+            "tracks_used": n_tracks,
+            **{k: int(v) for k, v in sorted(self.counts.items())},
+            "params_defaulted": dict(sorted(self.defaulted.items())),
+            "params_unreadable": dict(sorted(self.unreadable.items())),
+            "effects_ignored": dict(sorted(self.ignored_effects.items())),
+        }
+        other = tl.metadata.get(METADATA_KEY + "_import")
+        if other is not None:
+            report["other_timelines_ignored"] = int(other["other_timelines"])
+        return ImportedTimeline(frames=frames, start_time=start_time, fps=fps, report=report)
+
+
+def import_timeline(
+    path: str | Path,
+    fps: float = schema.FPS,
+    asset_patterns: Mapping[str, int] | None = None,
+    main_media: str | None = None,
+    duration_s: float | None = None,
+    *,
+    main_asset: int = 0,
+    unmatched_asset: int = 4,
+    edl_rate: float = 30.0,
+) -> ImportedTimeline:
+    """Read an editor's timeline into track frames ``(T, 180)`` sampled at ``fps`` on the
+    recording's time (see the module docstring for every mapping and default).
+
+    ``main_media`` is the recording's name (ingest passes the video id): its clips are
+    class ``main_asset`` and carry the timeline-to-recording time map. ``asset_patterns``
+    defaults to ``TimelineParams().asset_patterns``. Raises TimelineError naming the file.
+    """
+    path = Path(path)
+    if asset_patterns is None:
+        from trackfusion.params import TimelineParams
+
+        asset_patterns = TimelineParams().asset_patterns
+    if not fps > 0:
+        raise TimelineError(f"{path}: fps must be > 0, got {fps}")
+    adapter = _adapter_for(path)
+    tl = _read(path, adapter, edl_rate)
+    imported = _Importer(path, fps, asset_patterns, main_media, main_asset, unmatched_asset).run(tl, duration_s)
+    imported.report["adapter"] = adapter
+    r = imported.report
+    log.info("%s: %d frames from %d clips on %d tracks (time base %s, start %.2f s); %d unknown media, "
+             "%d transitions ignored", path, r["frames"], r.get("clips_read", 0), r["tracks_used"], r["time_base"],
+             r["start_time"], r.get("unknown_media", 0), r.get("transitions_ignored", 0))
+    return imported
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _runs(frames: np.ndarray, slot: int, tolerance: float) -> list[tuple[int, int, np.ndarray | None]]:
+    """(start, end, values (9,) or None for a gap) runs of one slot; a run ends when
+    active or asset change, or a parameter leaves the run's first value by > tolerance."""
+    P = schema.NUM_TRACK_PARAMS
+    block = frames[:, slot * P:(slot + 1) * P]  # (T, 9)
+    active = block[:, 0] > 0.5
+    asset = np.rint(block[:, 1])
+    runs: list[tuple[int, int, np.ndarray | None]] = []
+    t, T = 0, len(block)
+    while t < T:
+        u = t + 1
+        if not active[t]:
+            while u < T and not active[u]:
+                u += 1
+            runs.append((t, u, None))
+        else:
+            first = block[t, 2:]
+            while u < T and active[u] and asset[u] == asset[t] and np.all(np.abs(block[u, 2:] - first) <= tolerance):
+                u += 1
+            values = block[t:u].mean(axis=0) if tolerance > 0 else block[t].copy()
+            values[0], values[1] = 1.0, asset[t]
+            runs.append((t, u, values))
+        t = u
+    return runs
+
+
+def _timecode_rate(fps: float, path: Path) -> float:
+    for rate in (24, 25, 30, 48, 50, 60, 120):
+        if otio.opentime.RationalTime.is_valid_timecode_rate(rate) and (rate / fps).is_integer():
+            return float(rate)
+    raise TimelineError(f"{path}: no SMPTE timecode rate is a whole multiple of {fps} fps; write .otio instead")
+
+
+def _fcp_filters(params: Mapping[str, float]) -> list[dict]:
+    """FCP 7 Basic Motion and Crop filters as the fcp_xml adapter writes metadata dicts."""
+
+    def parameter(pid: str, name: str, value: Any, lo: float, hi: float) -> dict:
+        return {"parameterid": pid, "name": name, "valuemin": str(lo), "valuemax": str(hi), "value": value}
+
+    motion = {
+        "name": "Basic Motion", "effectid": "basic", "effectcategory": "motion", "effecttype": "motion",
+        "mediatype": "video",
+        "parameter": [
+            parameter("scale", "Scale", repr(float(params["scale"])), 0, 1000),
+            {"parameterid": "center", "name": "Center",
+             "value": {"horiz": repr(float(params["x"]) / 100.0), "vert": repr(float(params["y"]) / 100.0)}},
+        ],
+    }
+    crop = {
+        "name": "Crop", "effectid": "crop", "effectcategory": "motion", "effecttype": "motion", "mediatype": "video",
+        "parameter": [parameter(pid, pid.capitalize(), repr(float(params[ours])), 0, 100) for pid, ours in FCP_CROP.items()],
+    }
+    return [{"enabled": "TRUE", "effect": motion}, {"enabled": "TRUE", "effect": crop}]
+
+
+def export_timeline(
+    frames: np.ndarray,
+    path: str | Path,
+    fps: float = schema.FPS,
+    name: str = "trackfusion",
+    start_time: float = 0.0,
+    media_names: Mapping[int, str] | None = None,
+    *,
+    main_asset: int = 0,
+    param_tolerance: float = 0.0,
+) -> dict[str, Any]:
+    """Write track frames ``(T, 180)`` as a timeline (format by extension), atomically.
+
+    Each slot up to the highest ever-active one becomes a video track (never-active
+    slots below it stay as empty tracks, so track order keeps slot numbers in every
+    format). Runs of frames with equal (active, asset, parameters) become clips, with
+    gaps where inactive; ``param_tolerance`` > 0 lets a run absorb parameter jitter
+    (a model's output) and carry its mean. Parameters go to ``metadata["trackfusion"]``
+    and, for ``.xml``, also into FCP Basic Motion / Crop filters; an EDL carries one
+    video track and no parameters. ``media_names`` maps asset class -> media file name
+    (default ``trackfusion_asset<k>_<label>``); main-asset clips' source ranges are
+    recording time, so the file re-imports onto the same time. Returns a report.
+    """
+    path = Path(path)
+    adapter = _adapter_for(path)
+    frames = np.asarray(frames, dtype=np.float32)
+    if frames.ndim != 2 or frames.shape[1] != schema.TRACK_WIDTH:
+        raise ValueError(f"frames must have shape (T, {schema.TRACK_WIDTH}), got {frames.shape}")
+    if not np.isfinite(frames).all():
+        raise ValueError(f"frames hold non-finite values (first at row {int(np.argwhere(~np.isfinite(frames))[0][0])})")
+    T = len(frames)
+    names = {a: default_media_name(a) for a in range(schema.NUM_ASSET_CLASSES)}
+    names.update(media_names or {})
+    ever = (frames[:, schema.track_columns("active")] > 0.5).any(axis=0)  # (20,)
+    n_tracks = int(np.flatnonzero(ever).max()) + 1 if ever.any() else 1
+    if adapter == "cmx_3600" and n_tracks > 1:
+        raise TimelineError(f"{path}: a CMX 3600 EDL carries one video track; these frames use {n_tracks} "
+                            "track slots (write .otio or .xml instead)")
+
+    # XML and EDL store SMPTE timecode, which has no 10 fps: write those at a timecode rate
+    # that is a whole multiple of fps, so every frame edge stays exact
+    rate = fps if adapter == "otio_json" else _timecode_rate(fps, path)
+    step = rate / fps
+
+    def rt(frame: float) -> otio.opentime.RationalTime:
+        return otio.opentime.RationalTime(frame * step, rate)
+
+    # recording time, in frames at fps, of timeline frame 0
+    rec0 = start_time * fps
+    tl = otio.schema.Timeline(name=name)
+    tl.metadata[METADATA_KEY] = {"version": FORMAT_VERSION, "fps": float(fps), "start_time": float(start_time), "frames": T}
+    counts: Counter = Counter()
+    for slot in range(n_tracks):
+        track = otio.schema.Track(name=f"V{slot + 1}", kind=otio.schema.TrackKind.Video)
+        track.metadata[METADATA_KEY] = {"slot": slot}
+        counts["empty_tracks"] += int(not ever[slot])
+        for t0, t1, values in _runs(frames, slot, param_tolerance):
+            duration = rt(t1 - t0)
+            if values is None:
+                track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(rt(0), duration)))
+                counts["gaps"] += 1
+                continue
+            asset = int(values[1])
+            params = {p: float(v) for p, v in zip(CLIP_PARAMS, values[2:])}
+            media = names.get(asset, default_media_name(asset))
+            source_start = rec0 + t0 if asset == main_asset else t0
+            ref = otio.schema.ExternalReference(
+                target_url=media, available_range=otio.opentime.TimeRange(rt(0), rt(max(rec0, 0) + T)))
+            ref.name = media
+            clip = otio.schema.Clip(name=media, media_reference=ref,
+                                    source_range=otio.opentime.TimeRange(rt(source_start), duration))
+            clip.metadata[METADATA_KEY] = {"asset_id": asset, **params}
+            if adapter == "fcp_xml":
+                clip.metadata["fcp_xml"] = {"filter": _fcp_filters(params)}
+            track.append(clip)
+            counts["clips"] += 1
+        tl.tracks.append(track)
+    carried = {"otio_json": "metadata", "fcp_xml": "metadata+effects", "cmx_3600": "none"}[adapter]
+    with atomic_path(path) as tmp:
+        try:
+            otio.adapters.write_to_file(tl, str(tmp), adapter_name=adapter)
+        except Exception as exc:
+            raise TimelineError(f"{path}: {adapter} cannot write this timeline ({type(exc).__name__}: {exc})") from exc
+    report = {"file": str(path), "adapter": adapter, "frames": T, "fps": float(fps), "timeline_rate": float(rate),
+              "start_time": float(start_time),
+              "tracks": n_tracks, "clips": counts["clips"], "gaps": counts["gaps"], "empty_tracks": counts["empty_tracks"],
+              "params_carried": carried}
+    log.info("%s: wrote %d clips on %d tracks (%d frames, parameters as %s)", path, report["clips"], n_tracks, T, carried)
+    return report

@@ -1,0 +1,516 @@
+"""The training loop (one function for train and eval), checkpoints, DVCLive, DDP.
+
+`Trainer.run_epoch(loader, train)` is the only loop: training and validation differ by
+the flag alone (gradients, optimizer step and dropout). `Trainer.fit` runs the epochs,
+logs every metric of both splits to DVCLive, keeps the best-val checkpoint and a resume
+checkpoint. `train_model` is what `stages/train.py` calls.
+
+Under torchrun the model is wrapped in DistributedDataParallel; epoch figures are sums
+and counts all-reduced over ranks (never an average of per-rank averages), and only
+rank 0 writes DVCLive files, checkpoints and metrics.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import logging
+import math
+import random
+import resource
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from trackfusion import distributed as dist_utils
+from trackfusion.atomic import atomic_path, write_json
+from trackfusion.params import Params, TrainParams
+
+log = logging.getLogger(__name__)
+
+RESUME_FILE = "last.pt"
+COMPLETE_FILE = "complete"  # written when a run finishes; such a run is not resumed
+RESUME_VERSION = 1
+TRAIN_SPLITS = ("train", "val")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """auto: CUDA when present, else CPU. Asking for CUDA without one is an error."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"train.device is {device!r} but no CUDA device is available; use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+def build_optimizer(model: nn.Module, train: TrainParams, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW; the fused kernel on CUDA (one launch for all parameters)."""
+    return torch.optim.AdamW(
+        model.parameters(), lr=train.lr, weight_decay=train.weight_decay, fused=device.type == "cuda"
+    )
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG the training draws from, in types that `torch.load(weights_only=True)` reads."""
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},  # fmt: skip
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    random.setstate(_as_tuple(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(x: Any) -> Any:
+    return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory allocated on CUDA; peak resident set size of the process on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def param_std(track_std: np.ndarray) -> dict[str, np.ndarray]:
+    """(180,) per-column std -> {parameter: (20,) std per track}, as EditMetrics takes it."""
+    from trackfusion import schema
+
+    std = np.asarray(track_std, dtype=np.float64)
+    return {name: std[schema.track_columns(name)] for name in schema.TRACK_CONTINUOUS}
+
+
+class _BatchForward(nn.Module):
+    """Calls `model.forward_batch(batch)` as `forward`, so DDP and torch.compile see it."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.model.forward_batch(batch)
+
+
+def _default_metrics_factory() -> Callable[..., Any]:
+    from trackfusion.metrics import EditMetrics
+
+    return EditMetrics
+
+
+class Trainer:
+    """Train `model` with `loss_fn` on `train_loader`, select on `val_loader`.
+
+    optimizer: None builds AdamW from `train_params` (fused on CUDA).
+    best_path: where the lowest-val-loss checkpoint goes (default checkpoint_dir/best.pt).
+    resume: continue from checkpoint_dir/last.pt when it exists and its `fingerprint`
+    matches (a checkpoint of other params or data is ignored with a warning).
+    train_metrics: also accumulate the edit metrics on train batches (logged as train/...).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: nn.Module,
+        optimizer: torch.optim.Optimizer | None,
+        train_loader: Iterable[dict[str, torch.Tensor]],
+        val_loader: Iterable[dict[str, torch.Tensor]] | None,
+        train_params: TrainParams,
+        checkpoint_dir: str | Path,
+        live: Any = None,
+        device: str | torch.device = "auto",
+        metrics_factory: Callable[..., Any] | None = None,
+        *,
+        best_path: str | Path | None = None,
+        seed: int = 0,
+        resume: bool = False,
+        compile: bool | None = None,
+        track_std: np.ndarray | None = None,
+        train_metrics: bool = True,
+        fingerprint: str = "",
+        checkpoint_extra: dict[str, Any] | None = None,
+        progress: bool = True,
+    ):
+        self.device = dist_utils.local_device(resolve_device(device))
+        self.raw_model = model.to(self.device)
+        self.loss_fn = loss_fn.to(self.device)
+        self.train_loader = train_loader
+        self.val_loader = val_loader
+        self.params = train_params
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.best_path = Path(best_path) if best_path is not None else self.checkpoint_dir / "best.pt"
+        self.live = live if dist_utils.is_main() else None
+        self.seed = seed
+        self.resume = resume
+        self.train_metrics = train_metrics
+        self.fingerprint = fingerprint
+        self.checkpoint_extra = dict(checkpoint_extra or {})
+        self.progress = progress and dist_utils.is_main()
+        self.optimizer = optimizer if optimizer is not None else build_optimizer(self.raw_model, train_params, self.device)
+
+        factory = metrics_factory if metrics_factory is not None else _default_metrics_factory()
+        if track_std is not None and "param_std" in inspect.signature(factory).parameters:
+            # MAEs in original units: the corpus holds z-scored track parameters
+            std = param_std(track_std)
+            self.metrics_factory: Callable[[], Any] = lambda: factory(param_std=std)
+        else:
+            self.metrics_factory = factory
+
+        self.model: nn.Module = _BatchForward(self.raw_model)
+        if compile if compile is not None else train_params.compile:
+            self.model = torch.compile(self.model)
+        if dist_utils.is_distributed():
+            # find_unused_parameters: a modality switched off by a mask may leave a
+            # parameter out of the graph; DDP would otherwise wait for its gradient forever
+            self.model = nn.parallel.DistributedDataParallel(
+                self.model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
+        # bf16 autocast on CUDA (no loss scaling needed, unlike fp16); fp32 on CPU
+        self.autocast = (
+            (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
+            if self.device.type == "cuda"
+            else contextlib.nullcontext
+        )
+
+        self.epoch = 0  # next epoch to run
+        self.best_val = math.inf
+        self.best_epoch = -1
+        self.history: list[dict[str, Any]] = []
+        self.nan_batches = 0
+        self.frames_seen = 0
+        self.train_seconds = 0.0
+        self._restored = False
+
+    # --- the loop ------------------------------------------------------------------
+    def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def run_epoch(self, loader: Iterable[dict[str, torch.Tensor]], train: bool, desc: str = "") -> dict[str, float]:
+        """One pass over `loader`; returns the loss components (frame-weighted means over
+        all ranks), the edit metrics, `frames`, `batches` and `nan_batches`.
+
+        train=True: dropout on, backward, gradient clipping, optimizer step. A batch with
+        a non-finite loss, or non-finite gradients after clipping, is skipped with a
+        warning and counted, and the weights are left as they were.
+        """
+        self.model.train(train)
+        # eval uses the unwrapped module: ranks may hold different numbers of eval batches,
+        # and DDP's forward must not wait for a rank that has finished
+        forward = self.model if train else _BatchForward(self.raw_model)
+        acc = self.metrics_factory() if (self.train_metrics or not train) else None
+        keys: list[str] | None = None
+        sums: torch.Tensor | None = None  # (K,) loss component sums weighted by frames, on device
+        frames = 0
+        batches = 0
+        skipped = 0
+        params = [p for p in self.raw_model.parameters() if p.requires_grad]
+        grad_ctx = contextlib.nullcontext if train else torch.no_grad
+        bar = tqdm(loader, desc=desc or ("train" if train else "eval"), unit="batch", leave=False,
+                   disable=not self.progress)  # fmt: skip
+        for batch in bar:
+            batch = self._to_device(batch)
+            with grad_ctx(), self.autocast():
+                outputs = forward(batch)
+                losses = self.loss_fn(outputs, batch["targets"], batch["padding_mask"])
+            if keys is None:
+                keys = ["loss"] + [k for k in losses if k != "total"]
+            values = torch.stack([losses["total"].detach().float()] + [losses[k].detach().float() for k in keys[1:]])
+            bad = not bool(torch.isfinite(values).all())
+            if train:
+                bad = dist_utils.any_rank(bad, self.device)  # every rank skips together under DDP
+            if not bad and train:
+                self.optimizer.zero_grad(set_to_none=True)
+                losses["total"].backward()
+                norm = torch.nn.utils.clip_grad_norm_(params, self.params.grad_clip)
+                if torch.isfinite(norm):  # DDP averaged the grads: the norm is the same on every rank
+                    self.optimizer.step()
+                else:
+                    bad = True
+                self.optimizer.zero_grad(set_to_none=True)
+            if bad:
+                skipped += 1
+                log.warning("%s batch %d: non-finite loss or gradient, skipped (%d so far)", desc, batches, skipped)
+                continue
+            n = int(batch["padding_mask"].sum())
+            sums = values * n if sums is None else sums + values * n
+            frames += n
+            batches += 1
+            if acc is not None:
+                with torch.no_grad():
+                    acc.update(outputs, batch["targets"], batch["track"], batch["padding_mask"], batch.get("frame_mask"))
+            if self.progress and batches % 10 == 0:
+                bar.set_postfix(loss=f"{float(values[0]):.4f}")
+
+        totals = {"frames": float(frames), "batches": float(batches), "nan_batches": float(skipped)}
+        if keys is not None and sums is not None:
+            totals.update({k: float(v) for k, v in zip(keys, sums.tolist())})
+        totals = dist_utils.all_reduce_sum(totals, self.device)  # sums and counts of all ranks
+        result = {k: totals[k] / totals["frames"] if totals["frames"] else math.nan
+                  for k in totals if k not in ("frames", "batches", "nan_batches")}  # fmt: skip
+        if acc is not None:
+            result.update(self._compute_metrics(acc))
+        result.update(frames=totals["frames"], batches=totals["batches"], nan_batches=totals["nan_batches"])
+        return result
+
+    def _compute_metrics(self, acc: Any) -> dict[str, float]:
+        """The edit metrics over all ranks: per-rank counts summed, then computed once."""
+        if dist_utils.is_distributed():
+            acc.counts = dist_utils.all_reduce_sum(acc.counts, self.device)
+        return {k: float(v) for k, v in acc.compute().items()}
+
+    def evaluate(self, loader: Iterable[dict[str, torch.Tensor]], desc: str = "eval") -> dict[str, float]:
+        return self.run_epoch(loader, train=False, desc=desc)
+
+    # --- epochs, checkpoints, logging ----------------------------------------------------
+    @property
+    def resume_path(self) -> Path:
+        return self.checkpoint_dir / RESUME_FILE
+
+    def fit(self, epochs: int | None = None) -> list[dict[str, Any]]:
+        """Train until `epochs` (default train.epochs) epochs are done; returns the history."""
+        epochs = self.params.epochs if epochs is None else epochs
+        if self.resume and not self._restored:
+            self.restore()
+        for epoch in range(self.epoch, epochs):
+            set_epoch(self.train_loader, epoch, self.seed)
+            start = time.perf_counter()
+            train = self.run_epoch(self.train_loader, train=True, desc=f"epoch {epoch + 1}/{epochs} train")
+            self.train_seconds += time.perf_counter() - start
+            self.frames_seen += int(train["frames"])
+            self.nan_batches += int(train["nan_batches"])
+            val = (self.run_epoch(self.val_loader, train=False, desc=f"epoch {epoch + 1}/{epochs} val")
+                   if self.val_loader is not None else {})  # fmt: skip
+            select = val.get("loss", math.nan)
+            if not math.isfinite(select):
+                select = train.get("loss", math.nan)  # no val frames: select on train loss
+            record = {"epoch": epoch, "train": train, "val": val}
+            self.history.append(record)
+            log.info(
+                "epoch %d/%d: train loss %.4f, val loss %.4f, %.0f frames/s, %d batches skipped",
+                epoch + 1, epochs, train.get("loss", math.nan), val.get("loss", math.nan),
+                train["frames"] / max(time.perf_counter() - start, 1e-9), int(train["nan_batches"]),
+            )  # fmt: skip
+            self._log_live(train, val)
+            if math.isfinite(select) and select < self.best_val:
+                self.best_val = select
+                self.best_epoch = epoch
+                self._save_best(epoch)
+            self.epoch = epoch + 1
+            self._save_resume()
+        return self.history
+
+    def _log_live(self, train: dict[str, float], val: dict[str, float]) -> None:
+        if self.live is None:
+            return
+        for split, figures in (("train", train), ("val", val)):
+            for name, value in figures.items():
+                if name not in ("frames", "batches") and math.isfinite(value):
+                    self.live.log_metric(f"{split}/{name}", value)
+        self.live.next_step()
+
+    def _save_best(self, epoch: int) -> None:
+        if not dist_utils.is_main():
+            return
+        from trackfusion.checkpoint import save_checkpoint
+
+        extra = {**self.checkpoint_extra, "best_val_loss": self.best_val}
+        save_checkpoint(self.best_path, self.raw_model, epoch=epoch, extra=extra)
+
+    def _save_resume(self) -> None:
+        """last.pt: everything needed to continue as if never interrupted (all ranks' RNGs)."""
+        rngs = dist_utils.all_gather_objects(rng_state())
+        if dist_utils.is_main():
+            state = {
+                "resume_version": RESUME_VERSION,
+                "fingerprint": self.fingerprint,
+                "epoch": self.epoch,
+                "model": self.raw_model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "best_val": self.best_val,
+                "best_epoch": self.best_epoch,
+                "history": json.dumps(self.history),
+                "nan_batches": self.nan_batches,
+                "frames_seen": self.frames_seen,
+                "train_seconds": self.train_seconds,
+                "rng": rngs,
+            }
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            with atomic_path(self.resume_path) as tmp:
+                torch.save(state, tmp)
+        dist_utils.barrier()
+
+    def restore(self) -> bool:
+        """Load checkpoint_dir/last.pt if it exists and matches; True if training continues from it."""
+        self._restored = True
+        path = self.resume_path
+        if not path.exists():
+            return False
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if state.get("resume_version") != RESUME_VERSION or state.get("fingerprint") != self.fingerprint:
+            log.warning("%s was written by a run with other params or data; starting from scratch", path)
+            return False
+        self.raw_model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = int(state["epoch"])
+        self.best_val = float(state["best_val"])
+        self.best_epoch = int(state["best_epoch"])
+        self.history = json.loads(state["history"])
+        self.nan_batches = int(state["nan_batches"])
+        self.frames_seen = int(state["frames_seen"])
+        self.train_seconds = float(state["train_seconds"])
+        rngs = state["rng"]
+        set_rng_state(rngs[dist_utils.rank()] if len(rngs) == dist_utils.world_size() else rngs[0])
+        log.info("resumed from %s after epoch %d (best val loss %.4f)", path, self.epoch, self.best_val)
+        return True
+
+
+def set_epoch(loader: Any, epoch: int, seed: int) -> None:
+    """Reshuffle per epoch from (seed, epoch) alone, so a resumed run draws the same order."""
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+    generator = getattr(loader, "generator", None)
+    if generator is not None:
+        generator.manual_seed(seed * 1_000_003 + epoch)
+
+
+# --- the stage's worker ---------------------------------------------------------------
+def _fingerprint(params: Params, kind: str, corpus_dir: Path) -> str:
+    import hashlib
+
+    from trackfusion.corpus import INDEX_FILE
+
+    h = hashlib.sha256()
+    h.update(json.dumps({"kind": kind, "params": params.to_dict()}, sort_keys=True).encode())
+    index = corpus_dir / INDEX_FILE
+    if index.exists():
+        h.update(index.read_bytes())
+    return h.hexdigest()
+
+
+def train_model(
+    params: Params,
+    corpus_dir: str | Path,
+    kind: str,
+    live_dir: str | Path,
+    metrics_path: str | Path,
+    model_path: str | Path,
+    checkpoint_dir: str | Path,
+    resume: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train a baseline or multimodal model, evaluate its best-val checkpoint on test.
+
+    Writes (rank 0 only): DVCLive files under `live_dir`, the best-val checkpoint at
+    `model_path`, a resume checkpoint in `checkpoint_dir`, and `metrics_path` (test
+    figures and run info). Returns what it wrote to `metrics_path`.
+    """
+    from dvclive import Live
+
+    from trackfusion.checkpoint import load_checkpoint
+    from trackfusion.dataset import create_dataloaders, read_track_std
+    from trackfusion.loss import MultiTrackLoss
+    from trackfusion.model import create_model
+
+    if kind not in ("baseline", "multimodal"):
+        raise ValueError(f"kind is {kind!r}; allowed values: baseline, multimodal")
+    corpus_dir = Path(corpus_dir)
+    wall_start = time.perf_counter()
+    device = dist_utils.local_device(resolve_device(params.train.device))
+    dist_utils.init_process_group(device)
+    seed_everything(params.seed)
+    multimodal = kind == "multimodal"
+    try:
+        loaders = create_dataloaders(corpus_dir, params, multimodal=multimodal, distributed=dist_utils.is_distributed())
+        if len(loaders["train"].dataset) == 0:
+            raise ValueError(f"{corpus_dir}: the train split has no videos")
+        model = create_model(params, multimodal=multimodal)
+        seed_everything(params.seed + dist_utils.rank())  # ranks draw different dropout masks
+        loss_fn = MultiTrackLoss(params.loss)
+        track_std = read_track_std(corpus_dir)
+        fingerprint = _fingerprint(params, kind, corpus_dir)
+        complete = Path(checkpoint_dir) / COMPLETE_FILE
+        # a finished run is never resumed: `dvc repro` after a code change must train afresh
+        resume = resume and not complete.exists()
+        dist_utils.barrier()
+        if dist_utils.is_main():
+            complete.unlink(missing_ok=True)
+        trainer = Trainer(
+            model, loss_fn, None, loaders["train"], loaders["val"], params.train, checkpoint_dir,
+            device=device, best_path=model_path, seed=params.seed, resume=resume, track_std=track_std,
+            fingerprint=fingerprint, progress=progress,
+            checkpoint_extra={"kind": kind, "params": json.dumps(params.to_dict())},
+        )  # fmt: skip
+        resumed = resume and trainer.restore()
+        if dist_utils.is_main():
+            # dvcyaml=None: DVCLive must never rewrite the hand-written dvc.yaml (SPEC 12);
+            # resume=True continues the step count of the interrupted run's curves
+            trainer.live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None, resume=resumed)
+        n_params = sum(p.numel() for p in model.parameters())
+        log.info("training %s model (%d parameters) on %s for %d epochs", kind, n_params, device, params.train.epochs)
+        trainer.fit()
+        dist_utils.barrier()
+
+        # test figures come from the best-val checkpoint, read back as the next stage will
+        best, _ = load_checkpoint(model_path)
+        trainer.raw_model.load_state_dict(best.state_dict())
+        test = trainer.evaluate(loaders["test"], desc="test")
+        wall = time.perf_counter() - wall_start
+        result = {
+            **{k: v for k, v in test.items() if k not in ("batches",)},
+            "test_frames": int(test["frames"]),
+            "epochs": trainer.epoch,
+            "best_epoch": trainer.best_epoch + 1,
+            "best_val_loss": trainer.best_val,
+            "frames_seen": trainer.frames_seen,
+            "wall_time_s": wall,
+            "train_time_s": trainer.train_seconds,
+            "frames_per_s": trainer.frames_seen / trainer.train_seconds if trainer.train_seconds else 0.0,
+            "peak_memory_mb": max(dist_utils.all_gather_objects(peak_memory_mb(device))),
+            "nan_batches_skipped": trainer.nan_batches,
+            "device": str(device),
+            "world_size": dist_utils.world_size(),
+            "parameters": n_params,
+            "kind": kind,
+            "params": params.to_dict(),
+        }
+        result.pop("frames", None)
+        result.pop("nan_batches", None)
+        result = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}
+        if dist_utils.is_main():
+            write_json(metrics_path, result)
+            trainer.live.end()
+            complete.parent.mkdir(parents=True, exist_ok=True)
+            complete.write_text("training finished; last.pt is kept for inspection and not resumed\n")
+        return result
+    finally:
+        dist_utils.destroy()
+
+

@@ -1,0 +1,14 @@
+"""Stage: build a raw corpus (SPEC section 3) from your own edited timelines.
+
+    python stages/ingest.py --timelines DIR --features DIR --out DIR [--params params.yaml] [--report FILE]
+
+The same as ``trackfusion ingest``; all logic is in :mod:`trackfusion.ingest`.
+"""
+from __future__ import annotations
+
+import sys
+
+from trackfusion.ingest import main
+
+if __name__ == "__main__":
+    sys.exit(main())

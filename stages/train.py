@@ -1,0 +1,43 @@
+"""DVC stages `train_baseline` / `train_multimodal`: train one model, test its best-val checkpoint.
+
+With `train.nproc` > 1 a plain start re-launches this script under torchrun (DDP), so
+`dvc repro` needs no other command; under torchrun every rank runs `train_model`.
+"""
+import argparse
+import logging
+import sys
+
+from trackfusion import distributed
+from trackfusion.params import load_params
+from trackfusion.training import train_model
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--kind", required=True, choices=("baseline", "multimodal"))
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--corpus", default="data/normalized")
+    parser.add_argument("--live-dir", help="DVCLive folder (default plots/<kind>)")
+    parser.add_argument("--metrics", help="test metrics JSON (default metrics/<kind>.json)")
+    parser.add_argument("--model", help="best-val checkpoint (default models/<kind>.pt)")
+    parser.add_argument("--checkpoints", help="resume checkpoints (default checkpoints/<kind>)")
+    parser.add_argument("--no-resume", action="store_true", help="ignore a checkpoint of an interrupted run")
+    args = parser.parse_args()
+    params = load_params(args.params)  # one clear error before any work starts
+
+    if params.train.nproc > 1 and not distributed.under_torchrun():
+        sys.exit(distributed.relaunch_with_torchrun(params.train.nproc))
+    if distributed.under_torchrun() and distributed.rank_from_env() != 0:
+        logging.getLogger().setLevel(logging.WARNING)  # one rank's log is enough
+
+    train_model(
+        params,
+        args.corpus,
+        args.kind,
+        live_dir=args.live_dir or f"plots/{args.kind}",
+        metrics_path=args.metrics or f"metrics/{args.kind}.json",
+        model_path=args.model or f"models/{args.kind}.pt",
+        checkpoint_dir=args.checkpoints or f"checkpoints/{args.kind}",
+        resume=not args.no_resume,
+    )

@@ -1,0 +1,121 @@
+"""Hypothesis strategies for tiny models, batches and head outputs.
+
+Tensors are drawn from a seeded torch generator rather than element by element:
+Hypothesis explores the shapes, configs, masks and seeds, and a failing example
+still shrinks to a small, reproducible one.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from hypothesis import strategies as st
+
+from trackfusion import schema
+from trackfusion.fusion import FUSION_TYPES
+
+P = schema.NUM_TRACK_PARAMS
+
+
+def random_frames(gen: torch.Generator, B: int, T: int, num_tracks: int, num_classes: int) -> torch.Tensor:
+    """(B, T, N*9) schema-layout frames: active in {0,1}, integer asset ids, normal params, inactive all zero."""
+    active = (torch.rand(B, T, num_tracks, 1, generator=gen) < 0.5).float()
+    asset = torch.randint(0, num_classes, (B, T, num_tracks, 1), generator=gen).float()
+    rest = torch.randn(B, T, num_tracks, P - 2, generator=gen)
+    frames = torch.cat([active, asset, rest], dim=-1) * active  # (B, T, N, 9)
+    return frames.reshape(B, T, num_tracks * P)
+
+
+def random_padding(gen: torch.Generator, B: int, T: int) -> torch.Tensor:
+    """(B, T) True = real frame; each row is right-padded and keeps at least one real frame."""
+    lengths = torch.randint(1, T + 1, (B,), generator=gen)
+    lengths[0] = T  # the batch is as long as its longest window
+    return torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)
+
+
+@st.composite
+def model_kwargs(
+    draw: st.DrawFn,
+    *,
+    multimodal: bool = True,
+    fusion_types: tuple[str, ...] = FUSION_TYPES,
+    standard_widths: bool = False,
+) -> dict[str, Any]:
+    """Constructor kwargs of a tiny model (d_model 8..16); small feature widths unless standard_widths."""
+    nhead = draw(st.sampled_from([1, 2, 4]))
+    d_model = nhead * draw(st.integers(min_value=max(1, 8 // nhead), max_value=16 // nhead))
+    num_tracks = schema.NUM_TRACKS if standard_widths else draw(st.integers(1, 3))
+    kw: dict[str, Any] = dict(
+        track_features=num_tracks * P,
+        d_model=d_model,
+        nhead=nhead,
+        num_encoder_layers=draw(st.integers(1, 2)),
+        dim_feedforward=draw(st.sampled_from([8, 16, 32])),
+        dropout=draw(st.sampled_from([0.0, 0.1])),
+        num_tracks=num_tracks,
+        max_asset_classes=schema.NUM_ASSET_CLASSES if standard_widths else draw(st.integers(2, 5)),
+        max_len=64,
+    )
+    if multimodal:
+        kw.update(
+            audio_features=schema.AUDIO_WIDTH if standard_widths else draw(st.integers(1, 6)),
+            visual_features=schema.VISUAL_WIDTH if standard_widths else draw(st.integers(1, 12)),
+            fusion_type=draw(st.sampled_from(fusion_types)),
+        )
+    return kw
+
+
+def make_batch(
+    config: dict[str, Any], *, B: int, T: int, seed: int, padded: bool = True, partial_modalities: bool = True
+) -> dict[str, torch.Tensor]:
+    """A dataset-style batch fitting `config` (a model's ``.config``).
+
+    Keys: audio, visual, track, targets, padding_mask (B, T) True = real, modality_mask (B, T, 3).
+    The track input is the targets shifted by one frame (zeros first); masked-out
+    features are zero, as the dataset delivers them.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    N, K = config["num_tracks"], config["max_asset_classes"]
+    targets = random_frames(gen, B, T, N, K)
+    track = torch.cat([torch.zeros(B, 1, N * P), targets[:, :-1]], dim=1)  # previous frame, zeros first
+    padding = random_padding(gen, B, T) if padded else torch.ones(B, T, dtype=torch.bool)
+    mm = torch.ones(B, T, 3, dtype=torch.bool)
+    if partial_modalities:
+        mm[..., :2] = torch.rand(B, T, 2, generator=gen) < 0.7
+    audio = torch.randn(B, T, config.get("audio_features", schema.AUDIO_WIDTH), generator=gen) * mm[..., :1]
+    visual = torch.randn(B, T, config.get("visual_features", schema.VISUAL_WIDTH), generator=gen) * mm[..., 1:2]
+    return dict(audio=audio, visual=visual, track=track, targets=targets, padding_mask=padding, modality_mask=mm)
+
+
+@st.composite
+def batches(
+    draw: st.DrawFn,
+    config: dict[str, Any],
+    *,
+    max_batch: int = 3,
+    max_len: int = 12,
+    padded: bool = True,
+    partial_modalities: bool = True,
+) -> dict[str, torch.Tensor]:
+    """Batches of :func:`make_batch` with drawn size, length and seed."""
+    B, T = draw(st.integers(1, max_batch)), draw(st.integers(1, max_len))
+    seed = draw(st.integers(0, 2**31 - 1))
+    return make_batch(config, B=B, T=T, seed=seed, padded=padded, partial_modalities=partial_modalities)
+
+
+@st.composite
+def edit_outputs(
+    draw: st.DrawFn, *, max_batch: int = 3, max_len: int = 12, max_tracks: int = 4, max_classes: int = 5
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """(head outputs, targets (B,T,N*9), padding_mask (B,T)) with random logits and values."""
+    B, T = draw(st.integers(1, max_batch)), draw(st.integers(1, max_len))
+    N, K = draw(st.integers(1, max_tracks)), draw(st.integers(2, max_classes))
+    gen = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
+    outputs = {
+        "active": torch.randn(B, T, N, generator=gen) * 2,
+        "asset": torch.randn(B, T, N, K, generator=gen),
+        "scale": torch.randn(B, T, N, generator=gen),
+        "position": torch.randn(B, T, N, 2, generator=gen),
+        "crop": torch.randn(B, T, N, 4, generator=gen),
+    }
+    return outputs, random_frames(gen, B, T, N, K), random_padding(gen, B, T)

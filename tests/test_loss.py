@@ -1,0 +1,140 @@
+"""MultiTrackLoss: property 17, a slow reference, exclusion of padding and inactive terms, learning."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.strategies.model import batches, edit_outputs, make_batch, model_kwargs
+from trackfusion.loss import COMPONENTS, MultiTrackLoss
+from trackfusion.model import MultimodalTransformer, MultiTrackTransformer
+from trackfusion.params import LossParams
+
+torch.set_num_threads(1)
+WEIGHTS = dict(active=1.0, asset=0.7, scale=0.5, position=0.3, crop=0.2)
+
+
+def reference_loss(outputs: dict, targets: torch.Tensor, padding: torch.Tensor, w: dict) -> dict[str, float]:
+    """Element by element, straight from SPEC 5."""
+    B, T, N = outputs["active"].shape
+    sums = dict.fromkeys(COMPONENTS, 0.0)
+    counts = dict.fromkeys(COMPONENTS, 0)
+    for b in range(B):
+        for t in range(T):
+            if not padding[b, t]:
+                continue
+            for n in range(N):
+                row = targets[b, t, n * 9 : (n + 1) * 9].tolist()
+                z, y = float(outputs["active"][b, t, n]), row[0]
+                sums["active"] += max(z, 0) - z * y + math.log1p(math.exp(-abs(z)))
+                counts["active"] += 1
+                if y <= 0.5:
+                    continue
+                logits = outputs["asset"][b, t, n].double()
+                sums["asset"] += float(torch.logsumexp(logits, 0) - logits[int(row[1])])
+                counts["asset"] += 1
+                sums["scale"] += (float(outputs["scale"][b, t, n]) - row[2]) ** 2
+                counts["scale"] += 1
+                for i in range(2):
+                    sums["position"] += (float(outputs["position"][b, t, n, i]) - row[3 + i]) ** 2
+                    counts["position"] += 1
+                for i in range(4):
+                    sums["crop"] += (float(outputs["crop"][b, t, n, i]) - row[5 + i]) ** 2
+                    counts["crop"] += 1
+    out = {k: sums[k] / counts[k] if counts[k] else 0.0 for k in COMPONENTS}
+    out["total"] = sum(w[k] * out[k] for k in COMPONENTS)
+    return out
+
+
+@given(inp=edit_outputs())
+def test_loss_matches_reference(inp) -> None:
+    outputs, targets, padding = inp
+    loss = MultiTrackLoss(WEIGHTS)(outputs, targets, padding)
+    ref = reference_loss(outputs, targets, padding, WEIGHTS)
+    assert set(loss) == {"total", *COMPONENTS}
+    for k, v in ref.items():
+        assert float(loss[k]) == pytest.approx(v, rel=1e-4, abs=1e-5), k
+
+
+@given(inp=edit_outputs(), seed=st.integers(0, 2**16))
+def test_loss_ignores_padding_and_inactive_parameter_terms(inp, seed: int) -> None:
+    outputs, targets, padding = inp
+    loss_fn = MultiTrackLoss(WEIGHTS)
+    loss = loss_fn(outputs, targets, padding)
+    gen = torch.Generator().manual_seed(seed)
+    B, T, N = outputs["active"].shape
+    t4 = targets.reshape(B, T, N, 9).clone()
+    active = t4[..., 0] > 0.5
+    # garbage in the parameter columns of inactive tracks (incl. invalid asset ids) ...
+    garbage = torch.randn(B, T, N, 8, generator=gen) * 1e3
+    t4[..., 1:] = torch.where(active.unsqueeze(-1), t4[..., 1:], garbage)
+    # ... and anything at all on padded frames, also in the outputs
+    t4[~padding] = torch.randn(t4[~padding].shape, generator=gen) * 1e3
+    changed_out = {k: torch.where(padding.reshape(B, T, *([1] * (v.dim() - 2))), v, torch.randn(v.shape, generator=gen) * 1e3)
+                   for k, v in outputs.items()}  # fmt: skip
+    changed = loss_fn(changed_out, t4.reshape(B, T, N * 9), padding)
+    for k in loss:
+        torch.testing.assert_close(changed[k], loss[k], msg=k)
+    assert all(torch.isfinite(v) for v in changed.values())
+
+
+def test_nothing_counts_gives_zero_not_nan() -> None:
+    outputs = {"active": torch.randn(1, 3, 2, requires_grad=True), "asset": torch.randn(1, 3, 2, 4),
+               "scale": torch.randn(1, 3, 2), "position": torch.randn(1, 3, 2, 2), "crop": torch.randn(1, 3, 2, 4)}  # fmt: skip
+    targets = torch.zeros(1, 3, 18)  # nothing active
+    loss = MultiTrackLoss()(outputs, targets, torch.ones(1, 3, dtype=torch.bool))
+    assert all(float(loss[k]) == 0 for k in ("asset", "scale", "position", "crop"))
+    none = MultiTrackLoss()(outputs, targets, torch.zeros(1, 3, dtype=torch.bool))  # all padding
+    assert all(float(v.detach()) == 0 for v in none.values())
+    none["total"].backward()
+    assert torch.isfinite(outputs["active"].grad).all()
+
+
+def test_weights_from_params_or_dict() -> None:
+    assert MultiTrackLoss(LossParams(asset=2.0)).weights["asset"] == 2.0
+    assert MultiTrackLoss({"crop": 0.0}).weights == {**MultiTrackLoss().weights, "crop": 0.0}
+    with pytest.raises(ValueError, match="unknown loss weight 'cropp'"):
+        MultiTrackLoss({"cropp": 1.0})
+    with pytest.raises(ValueError, match=r"targets: expected \(1, 3, 18\), got \(1, 3, 180\)"):
+        MultiTrackLoss()({"active": torch.zeros(1, 3, 2)}, torch.zeros(1, 3, 180))
+
+
+@given(kw=model_kwargs(), data=st.data())
+def test_property_17_same_loss_for_both_models(kw: dict, data: st.DataObject) -> None:
+    base_kw = {k: v for k, v in kw.items() if k not in ("audio_features", "visual_features", "fusion_type")}
+    baseline = MultiTrackTransformer(**base_kw).eval()
+    multimodal = MultimodalTransformer(**kw, enable_multimodal=False).eval()
+    multimodal.load_state_dict(baseline.state_dict())  # the same trunk and heads, parameter for parameter
+    full = MultimodalTransformer(**kw).eval()
+    b = data.draw(batches(full.config))
+    loss_fn = MultiTrackLoss(WEIGHTS)
+    lb = loss_fn(baseline.forward_batch(b), b["targets"], b["padding_mask"])
+    lm = loss_fn(multimodal.forward_batch(b), b["targets"], b["padding_mask"])
+    for k in lb:
+        torch.testing.assert_close(lm[k], lb[k], msg=k)
+    # and a content-fusing model's outputs go through the very same function
+    with torch.no_grad():
+        out = full.forward_batch(b)
+    ref = reference_loss(out, b["targets"], b["padding_mask"], WEIGHTS)
+    assert float(loss_fn(out, b["targets"], b["padding_mask"])["total"]) == pytest.approx(ref["total"], rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["baseline", "concat", "add", "gated", "attention"])
+def test_few_optimizer_steps_lower_the_loss(kind: str) -> None:
+    torch.manual_seed(0)
+    kw = dict(d_model=16, nhead=2, num_encoder_layers=1, dim_feedforward=32, dropout=0.0)
+    model = MultiTrackTransformer(**kw) if kind == "baseline" else MultimodalTransformer(fusion_type=kind, **kw)
+    b = make_batch(model.config, B=2, T=12, seed=0)
+    loss_fn = MultiTrackLoss()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(15):
+        loss = loss_fn(model.forward_batch(b), b["targets"], b["padding_mask"])["total"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0], losses

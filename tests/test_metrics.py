@@ -1,0 +1,175 @@
+"""Edit metrics against slow reference implementations."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.strategies.model import edit_outputs, random_frames
+from trackfusion.metrics import (
+    EditMetrics,
+    active_f1,
+    asset_accuracy,
+    crop_mae,
+    cut_f1,
+    match_cuts,
+    position_mae,
+    scale_mae,
+    state_changes,
+)
+from trackfusion.model import decode_frames
+
+torch.set_num_threads(1)
+
+
+# --- slow references ----------------------------------------------------------------
+def ref_f1(tp: int, fp: int, fn: int) -> float:
+    return 1.0 if tp + fp + fn == 0 else 2 * tp / (2 * tp + fp + fn)
+
+
+def ref_max_matching(pred: list[int], true: list[int], tol: int) -> int:
+    """Maximum bipartite matching (Kuhn's augmenting paths) of cuts within +-tol."""
+    owner: dict[int, int] = {}
+
+    def augment(i: int, seen: set[int]) -> bool:
+        for j, p in enumerate(pred):
+            if abs(p - true[i]) <= tol and j not in seen:
+                seen.add(j)
+                if j not in owner or augment(owner[j], seen):
+                    owner[j] = i
+                    return True
+        return False
+
+    return sum(augment(i, set()) for i in range(len(true)))
+
+
+def ref_state(row: list[float]) -> tuple[set[int], dict[int, int]]:
+    active = {n for n in range(len(row) // 9) if row[n * 9] > 0.5}
+    return active, {n: round(row[n * 9 + 1]) for n in active}
+
+
+def ref_cut(cur: list[float], prev: list[float]) -> bool:
+    a, assets = ref_state(cur)
+    pa, passets = ref_state(prev)
+    return a != pa or any(assets[n] != passets[n] for n in a)
+
+
+# --- strategies ----------------------------------------------------------------------
+@st.composite
+def cut_rows(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int]:
+    B, T = draw(st.integers(1, 3)), draw(st.integers(1, 40))
+    p = draw(st.floats(0, 0.5))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    return rng.random((B, T)) < p, rng.random((B, T)) < p, draw(st.integers(0, 6))
+
+
+@given(rows=cut_rows())
+def test_match_cuts_is_optimal_one_to_one(rows) -> None:
+    pred, true, tol = rows
+    tp, fp, fn = match_cuts(pred, true, tol)
+    ref_tp = sum(ref_max_matching(np.flatnonzero(p).tolist(), np.flatnonzero(t).tolist(), tol)
+                 for p, t in zip(pred, true))  # fmt: skip
+    assert tp == ref_tp
+    assert tp + fp == pred.sum() and tp + fn == true.sum()
+    assert cut_f1(pred, true, tol) == pytest.approx(ref_f1(tp, fp, fn))
+
+
+def test_cut_matching_examples() -> None:
+    assert match_cuts(np.array([0, 0, 1, 0, 0, 0, 0, 0, 1], bool), np.array([1, 0, 0, 0, 0, 0, 0, 0, 0], bool), 5) == (1, 1, 0)
+    assert cut_f1(np.zeros(10, bool), np.zeros(10, bool)) == 1.0
+    assert cut_f1(np.eye(1, 20, 0, dtype=bool), np.eye(1, 20, 6, dtype=bool), tolerance=5) == 0.0
+    # cuts never match across sequences
+    assert match_cuts(np.array([[0, 0, 1], [0, 0, 0]], bool), np.array([[0, 0, 0], [1, 0, 0]], bool), 5) == (0, 1, 1)
+
+
+@given(inp=edit_outputs(), threshold=st.floats(0.05, 0.95))
+def test_track_metrics_match_reference(inp, threshold: float) -> None:
+    outputs, targets, padding = inp
+    B, T, N = outputs["active"].shape
+    t4 = targets.reshape(B, T, N, 9)
+    pred_on = torch.sigmoid(outputs["active"]) > threshold
+    true_on = t4[..., 0] > 0.5
+    pred_asset = outputs["asset"].argmax(-1)
+    std = {"scale": 2.0, "position": np.array([3.0, 4.0]), "crop": np.array([1.0, 2.0, 3.0, 5.0])}
+    tp = fp = fn = correct = total = 0
+    err = {"scale": 0.0, "position": 0.0, "crop": 0.0}
+    n = dict.fromkeys(err, 0)
+    for b, t, k in np.ndindex(B, T, N):
+        if not padding[b, t]:
+            continue
+        p, y = bool(pred_on[b, t, k]), bool(true_on[b, t, k])
+        tp, fp, fn = tp + (p and y), fp + (p and not y), fn + (y and not p)
+        if y:
+            correct += int(pred_asset[b, t, k]) == int(t4[b, t, k, 1])
+            total += 1
+            err["scale"] += abs(float(outputs["scale"][b, t, k]) - float(t4[b, t, k, 2])) * std["scale"]
+            for i in range(2):
+                err["position"] += abs(float(outputs["position"][b, t, k, i]) - float(t4[b, t, k, 3 + i])) * std["position"][i]
+            for i in range(4):
+                err["crop"] += abs(float(outputs["crop"][b, t, k, i]) - float(t4[b, t, k, 5 + i])) * std["crop"][i]
+            n["scale"], n["position"], n["crop"] = n["scale"] + 1, n["position"] + 2, n["crop"] + 4
+    assert active_f1(pred_on, true_on, padding) == pytest.approx(ref_f1(tp, fp, fn))
+    assert asset_accuracy(pred_asset, t4[..., 1], true_on, padding) == pytest.approx(correct / total if total else 0.0)
+    mae = {k: err[k] / n[k] if n[k] else 0.0 for k in err}
+    assert scale_mae(outputs["scale"], t4[..., 2], true_on, padding, std["scale"]) == pytest.approx(mae["scale"])
+    assert position_mae(outputs["position"], t4[..., 3:5], true_on, padding, std["position"]) == pytest.approx(mae["position"])
+    assert crop_mae(outputs["crop"], t4[..., 5:], true_on, padding, std["crop"]) == pytest.approx(mae["crop"])
+    # numpy inputs give the same figures
+    assert active_f1(pred_on.numpy(), true_on.numpy(), padding.numpy()) == pytest.approx(ref_f1(tp, fp, fn))
+
+
+@given(inp=edit_outputs(max_classes=3))
+def test_state_changes_match_reference(inp) -> None:
+    outputs, targets, _ = inp
+    B, T, N = outputs["active"].shape
+    prev = random_frames(torch.Generator().manual_seed(T), B, T, N, 3)
+    changes = state_changes(targets, prev)
+    for b, t in np.ndindex(B, T):
+        assert bool(changes[b, t]) == ref_cut(targets[b, t].tolist(), prev[b, t].tolist())
+
+
+@given(parts=st.lists(edit_outputs(max_classes=3, max_len=20), min_size=1, max_size=3), data=st.data())
+def test_edit_metrics_accumulates_like_reference(parts, data: st.DataObject) -> None:
+    N, K = parts[0][0]["asset"].shape[2:]
+    parts = [p for p in parts if p[0]["asset"].shape[2:] == (N, K)]
+    metrics = EditMetrics(threshold=0.5, tolerance=3)
+    tp = fp = fn = 0
+    act = [0, 0, 0]
+    for outputs, targets, padding in parts:
+        B, T = padding.shape
+        # teacher forcing: the input previous state is the true previous frame
+        prev = torch.cat([torch.zeros(B, 1, N * 9), targets[:, :-1]], dim=1)
+        cut_mask = padding.clone()
+        cut_mask[:, 0] = False  # frame 0 of each window is a video's first frame here
+        metrics.update(outputs, targets, prev, padding, cut_mask)
+        pred_frames = decode_frames(outputs)
+        for b in range(B):
+            pc = [t for t in range(T) if cut_mask[b, t] and ref_cut(pred_frames[b, t].tolist(), prev[b, t].tolist())]
+            tc = [t for t in range(T) if cut_mask[b, t] and ref_cut(targets[b, t].tolist(), targets[b, t - 1].tolist())]
+            m = ref_max_matching(pc, tc, 3)
+            tp, fp, fn = tp + m, fp + len(pc) - m, fn + len(tc) - m
+        on = (torch.sigmoid(outputs["active"]) > 0.5)[padding]
+        y = (targets[..., 0::9] > 0.5)[padding]
+        act = [act[0] + int((on & y).sum()), act[1] + int((on & ~y).sum()), act[2] + int((~on & y).sum())]
+    result = metrics.compute()
+    assert result["cut_f1"] == pytest.approx(ref_f1(tp, fp, fn))
+    assert result["true_cuts"] == tp + fn and result["pred_cuts"] == tp + fp
+    assert result["active_f1"] == pytest.approx(ref_f1(*act))
+    assert result["frames"] == sum(int(p[2].sum()) for p in parts)
+    assert all(np.isfinite(v) for v in result.values())
+
+
+def test_edit_metrics_param_std_reports_original_units() -> None:
+    outputs = {"active": torch.full((1, 2, 1), 5.0), "asset": torch.zeros(1, 2, 1, 3),
+               "scale": torch.tensor([[[1.0], [2.0]]]), "position": torch.zeros(1, 2, 1, 2),
+               "crop": torch.zeros(1, 2, 1, 4)}  # fmt: skip
+    targets = torch.zeros(1, 2, 9)
+    targets[..., 0] = 1
+    std = {"scale": 10.0, "x": 1.0, "y": 1.0, "crop_l": 1.0, "crop_r": 1.0, "crop_t": 1.0, "crop_b": 1.0}
+    m = EditMetrics(param_std=std)
+    m.update(outputs, targets, targets.clone(), torch.ones(1, 2, dtype=torch.bool))
+    r = m.compute()
+    assert r["scale_mae"] == pytest.approx(15.0)  # (1 + 2) / 2 * 10
+    assert r["asset_accuracy"] == 1.0 and r["active_f1"] == 1.0 and r["cut_f1"] == 1.0

@@ -1,0 +1,212 @@
+"""Models: properties 10, 16, 19, 31, no leakage of the future, decoding and construction."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.strategies.model import batches, model_kwargs, random_frames
+from trackfusion import schema
+from trackfusion.fusion import FUSION_TYPES
+from trackfusion.model import MultimodalTransformer, MultiTrackTransformer, create_model, decode_frames
+from trackfusion.params import params_from_dict
+
+torch.set_num_threads(1)
+
+
+def _baseline_kwargs(kw: dict) -> dict:
+    return {k: v for k, v in kw.items() if k not in ("audio_features", "visual_features", "fusion_type")}
+
+
+def _assert_same(a: dict, b: dict, t: int | None = None) -> None:
+    for k in a:
+        x, y = (a[k], b[k]) if t is None else (a[k][:, : t + 1], b[k][:, : t + 1])
+        torch.testing.assert_close(x, y, atol=1e-6, rtol=1e-5, msg=lambda m: f"{k}: {m}")
+
+
+@settings(max_examples=40)
+@given(kw=model_kwargs(), data=st.data())
+def test_property_10_accepts_valid_widths(kw: dict, data: st.DataObject) -> None:
+    model = MultimodalTransformer(**kw).eval()
+    b = data.draw(batches(model.config))
+    B, T = b["track"].shape[:2]
+    N, K = kw["num_tracks"], kw["max_asset_classes"]
+    out = model(b["audio"], b["visual"], b["track"], b["padding_mask"], b["modality_mask"])
+    expected = {"active": (B, T, N), "asset": (B, T, N, K), "scale": (B, T, N), "position": (B, T, N, 2),
+                "crop": (B, T, N, 4)}  # fmt: skip
+    assert {k: tuple(v.shape) for k, v in out.items()} == expected
+    assert all(torch.isfinite(v).all() for v in out.values())
+    _assert_same(model.forward_batch(b), out)
+    # one column too many is refused with both shapes named
+    wide = torch.cat([b["visual"], b["visual"][..., :1]], dim=-1)
+    with pytest.raises(ValueError, match=rf"visual: expected \(B, T, {kw['visual_features']}\), got \({B}, {T}, "):
+        model(b["audio"], wide, b["track"])
+
+
+def test_property_10_standard_widths_and_error_message() -> None:
+    model = MultimodalTransformer(d_model=16, nhead=2, num_encoder_layers=1, dim_feedforward=16).eval()
+    out = model(torch.randn(2, 7, 5), torch.randn(2, 7, 522), torch.zeros(2, 7, 180))
+    assert out["asset"].shape == (2, 7, 20, 10)
+    with pytest.raises(ValueError, match=r"^visual: expected \(B, T, 522\), got \(2, 7, 500\)$"):
+        model(torch.randn(2, 7, 5), torch.randn(2, 7, 500), torch.zeros(2, 7, 180))
+    with pytest.raises(ValueError, match=r"track: expected \(B, T, 180\), got \(2, 7\)"):
+        model(torch.randn(2, 7, 5), torch.randn(2, 7, 522), torch.zeros(2, 7))
+    with pytest.raises(ValueError, match="track_features"):
+        MultiTrackTransformer(track_features=179)
+
+
+@settings(max_examples=40)
+@given(kw=model_kwargs(), data=st.data())
+def test_property_16_batch_shares_sequence_length(kw: dict, data: st.DataObject) -> None:
+    model = MultimodalTransformer(**kw).eval()
+    b = data.draw(batches(model.config, max_len=8))
+    B, T = b["track"].shape[:2]
+    name = data.draw(st.sampled_from(["audio", "visual", "padding_mask", "modality_mask"]))
+    other_T = data.draw(st.integers(1, 10).filter(lambda n: n != T))
+    bad = dict(b)
+    x = b[name]
+    bad[name] = torch.cat([x] * (other_T // T + 1), dim=1)[:, :other_T]  # same content, other length
+    actual = "(" + ", ".join(str(d) for d in bad[name].shape) + ")"
+    with pytest.raises(ValueError) as err:
+        model.forward_batch(bad)
+    msg = str(err.value)
+    assert msg.startswith(f"{name}: expected ({B}, {T}") and msg.endswith(f"got {actual}"), msg
+
+
+@pytest.mark.parametrize("flags", [dict(use_audio=False), dict(use_visual=False),
+                                   dict(use_audio=False, use_visual=False), dict(enable_multimodal=False)])  # fmt: skip
+@settings(max_examples=25)
+@given(kw=model_kwargs(), data=st.data())
+def test_property_19_disabled_modalities_have_no_influence(flags: dict, kw: dict, data: st.DataObject) -> None:
+    model = MultimodalTransformer(**kw, **flags).eval()
+    b = data.draw(batches(model.config))
+    off_audio = not flags.get("use_audio", True) or not flags.get("enable_multimodal", True)
+    off_visual = not flags.get("use_visual", True) or not flags.get("enable_multimodal", True)
+    assert hasattr(model, "audio_embed") != off_audio and hasattr(model, "visual_embed") != off_visual
+    out = model.forward_batch(b)
+    gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
+    changed = dict(b)
+    if off_audio:
+        changed["audio"] = torch.randn(b["audio"].shape, generator=gen) * 50
+        changed["modality_mask"] = changed["modality_mask"].clone()
+        changed["modality_mask"][..., 0] = True
+    if off_visual:
+        changed["visual"] = torch.randn(b["visual"].shape, generator=gen) * 50
+        changed["modality_mask"] = changed["modality_mask"].clone()
+        changed["modality_mask"][..., 1] = True
+    _assert_same(model.forward_batch(changed), out)
+    # and passing the disabled inputs as None changes nothing either
+    none = {k: v for k, v in b.items() if not (k == "audio" and off_audio or k == "visual" and off_visual)}
+    _assert_same(model.forward_batch(none), out)
+    if flags.get("enable_multimodal", True) is False:
+        # the track-only multimodal model is the baseline: same modules, same outputs
+        baseline = MultiTrackTransformer(**_baseline_kwargs(kw)).eval()
+        baseline.load_state_dict(model.state_dict())
+        _assert_same(baseline.forward_batch(b), out)
+
+
+@settings(max_examples=40)
+@given(kw=model_kwargs(), data=st.data())
+def test_property_31_masked_features_zero_and_no_effect(kw: dict, data: st.DataObject) -> None:
+    model = MultimodalTransformer(**kw).eval()
+    b = data.draw(batches(model.config))
+    mm = b["modality_mask"]
+    if data.draw(st.booleans()):  # sometimes the track itself is unavailable on some frames
+        mm = mm.clone()
+        mm[..., 2] = torch.rand(mm.shape[:2]) < 0.7
+    seen = {}
+    hooks = [getattr(model, f"{m}_embed").register_forward_hook(lambda mod, inp, out, m=m: seen.__setitem__(m, inp[0]))
+             for m in ("audio", "visual")]  # fmt: skip
+    out = model(b["audio"], b["visual"], b["track"], b["padding_mask"], mm)
+    for hook in hooks:
+        hook.remove()
+    # what reaches the embeddings is zero where the modality is unavailable
+    assert (seen["audio"][~mm[..., 0]] == 0).all() and (seen["visual"][~mm[..., 1]] == 0).all()
+    # random values at masked positions do not change any output
+    gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
+    noisy = {}
+    for i, name in enumerate(("audio", "visual", "track")):
+        x = b[name]
+        noisy[name] = torch.where(mm[..., i : i + 1], x, torch.randn(x.shape, generator=gen) * 100)
+    _assert_same(model(noisy["audio"], noisy["visual"], noisy["track"], b["padding_mask"], mm), out)
+
+
+@pytest.mark.parametrize("kind", [*FUSION_TYPES, "baseline"])
+@settings(max_examples=25)
+@given(data=st.data())
+def test_no_leakage_from_future_frames(kind: str, data: st.DataObject) -> None:
+    kw = data.draw(model_kwargs(fusion_types=(kind,) if kind != "baseline" else FUSION_TYPES))
+    model = (MultiTrackTransformer(**_baseline_kwargs(kw)) if kind == "baseline" else MultimodalTransformer(**kw)).eval()
+    b = data.draw(batches(model.config, max_len=10))
+    T = b["track"].shape[1]
+    t = data.draw(st.integers(0, T - 1))
+    gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
+    future = dict(b)
+    for k in ("audio", "visual", "track"):
+        x = b[k].clone()
+        x[:, t + 1 :] = torch.randn(x[:, t + 1 :].shape, generator=gen) * 10
+        future[k] = x
+    for k in ("modality_mask", "padding_mask"):
+        x = b[k].clone()
+        x[:, t + 1 :] = torch.rand(x[:, t + 1 :].shape, generator=gen) < 0.5
+        future[k] = x
+    _assert_same(model.forward_batch(future), model.forward_batch(b), t)
+
+
+def test_padding_frames_never_produce_nan_even_in_front() -> None:
+    model = MultimodalTransformer(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8)
+    b = dict(audio=torch.randn(2, 5, 5), visual=torch.randn(2, 5, 522), track=torch.zeros(2, 5, 180))
+    pad = torch.tensor([[False, False, True, True, True], [False] * 5])  # left padding and an all-padding row
+    out = model(**b, padding_mask=pad)
+    sum(v.sum() for v in out.values()).backward()
+    assert all(torch.isfinite(v).all() for v in out.values())
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_padding_does_not_change_real_frames() -> None:
+    torch.manual_seed(0)
+    model = MultiTrackTransformer(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8).eval()
+    track = random_frames(torch.Generator().manual_seed(0), 1, 6, 20, 10)
+    full = model(track[:, :4])
+    padded = model(torch.cat([track[:, :4], torch.randn(1, 2, 180)], dim=1),
+                   torch.tensor([[True] * 4 + [False] * 2]))  # fmt: skip
+    _assert_same({k: v[:, :4] for k, v in padded.items()}, full)
+
+
+@given(data=st.data())
+def test_decode_frames_layout(data: st.DataObject) -> None:
+    B, T, N, K = (data.draw(st.integers(1, 3)) for _ in range(4))
+    K += 1
+    gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
+    out = {"active": torch.randn(B, T, N, generator=gen), "asset": torch.randn(B, T, N, K, generator=gen),
+           "scale": torch.randn(B, T, N, generator=gen), "position": torch.randn(B, T, N, 2, generator=gen),
+           "crop": torch.randn(B, T, N, 4, generator=gen)}  # fmt: skip
+    frames = decode_frames(out, threshold=0.5)
+    assert frames.shape == (B, T, N * 9)
+    for b in range(B):
+        for t in range(T):
+            for n in range(N):
+                row = frames[b, t, n * 9 : (n + 1) * 9]
+                if torch.sigmoid(out["active"][b, t, n]) > 0.5:
+                    expected = [1.0, float(out["asset"][b, t, n].argmax()), float(out["scale"][b, t, n]),
+                                *out["position"][b, t, n].tolist(), *out["crop"][b, t, n].tolist()]  # fmt: skip
+                    torch.testing.assert_close(row, torch.tensor(expected))
+                else:
+                    assert (row == 0).all()
+
+
+def test_create_model_from_params_and_config_is_json() -> None:
+    params = params_from_dict({"fusion_type": "attention", "use_visual": False,
+                               "model": {"d_model": 16, "nhead": 2, "num_encoder_layers": 1}})  # fmt: skip
+    mm = create_model(params, multimodal=True)
+    base = create_model(params, multimodal=False)
+    assert isinstance(mm, MultimodalTransformer) and isinstance(base, MultiTrackTransformer)
+    assert mm.config["fusion_type"] == "attention" and mm.config["use_visual"] is False
+    assert mm.config["d_model"] == 16 and base.config["d_model"] == 16
+    assert not hasattr(mm, "visual_embed") and hasattr(mm, "audio_embed")
+    for m in (mm, base):
+        assert type(m)(**json.loads(json.dumps(m.config))).config == m.config
+    assert base.config["track_features"] == schema.TRACK_WIDTH

@@ -1,0 +1,369 @@
+"""The synthetic corpus: determinism, the raw contract, the faults, and an editor who cuts on content."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import given, settings
+
+from tests.strategies.synthetic import synthetic_params
+from trackfusion import cli, schema, synthetic
+from trackfusion.io import SequenceReader
+from trackfusion.params import ParamsError, SyntheticParams
+
+FPS = 10
+PARAMS = SyntheticParams(seed=3, num_videos=8, min_duration_s=40.0, max_duration_s=70.0)
+AUDIO_NAMES = schema.input_names(schema.AUDIO_FILE_COLUMNS)
+VISUAL_NAMES = schema.input_names(schema.VISUAL_FILE_COLUMNS)
+CLIP_NAMES = schema.input_names(schema.CLIP_COLUMNS)
+FACE_NAMES = list(schema.FACE_FIELDS)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("synthetic") / "corpus dir"  # a space in the path on purpose
+    return out, synthetic.generate_corpus(out, PARAMS, fps=FPS)
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def _read_audio(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, keep_default_na=False, na_values={c: [""] for c in AUDIO_NAMES if c not in (schema.SPEAKER_ID, schema.TEXT_WORD)})
+
+
+def _clean(table: pd.DataFrame) -> pd.DataFrame:
+    """What a reader does first (SPEC section 8): sort by time, keep the first of duplicate times."""
+    return table.sort_values(schema.TIME, kind="stable").drop_duplicates(schema.TIME).reset_index(drop=True)
+
+
+def _missing(summary: dict, kind: str) -> set[str]:
+    return set(summary["faults"][kind])
+
+
+# --- determinism -----------------------------------------------------------------
+def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path: Path) -> None:
+    params = SyntheticParams(seed=11, num_videos=6, min_duration_s=8.0, max_duration_s=12.0)
+    a = synthetic.generate_corpus(tmp_path / "a", params)
+    b = synthetic.generate_corpus(tmp_path / "b", params)
+    c = synthetic.generate_corpus(tmp_path / "c", SyntheticParams(**{**params.__dict__, "seed": 12}))
+    files_a, files_b, files_c = _files(tmp_path / "a"), _files(tmp_path / "b"), _files(tmp_path / "c")
+    assert a == b
+    assert files_a == files_b
+    assert len(files_a) >= 10
+    assert files_a[schema.SEQUENCES_FILE] != files_c[schema.SEQUENCES_FILE]
+    assert set(files_a) != set(files_c)  # other video ids
+    assert a["fault_details"] != c["fault_details"]
+
+
+def test_a_video_does_not_depend_on_the_others(tmp_path: Path) -> None:
+    small = synthetic.generate_corpus(tmp_path / "s", SyntheticParams(seed=5, num_videos=2, min_duration_s=5, max_duration_s=9))
+    big = synthetic.generate_corpus(tmp_path / "b", SyntheticParams(seed=5, num_videos=4, min_duration_s=5, max_duration_s=9))
+    assert big["video_ids"][:2] == small["video_ids"]
+    rs, rb = SequenceReader(tmp_path / "s" / schema.SEQUENCES_FILE), SequenceReader(tmp_path / "b" / schema.SEQUENCES_FILE)
+    vid = small["video_ids"][0]
+    np.testing.assert_array_equal(rs.read(vid), rb.read(vid))
+    assert rs.start_time(vid) == rb.start_time(vid)
+
+
+# --- the raw contract ----------------------------------------------------------------
+def test_files_exist_with_exact_names(corpus: tuple[Path, dict]) -> None:
+    out, summary = corpus
+    expected = {schema.SEQUENCES_FILE}
+    for vid in summary["video_ids"]:
+        assert " " in vid and "-" in vid
+        if vid not in _missing(summary, "no_audio_file"):
+            expected.add(f"{schema.FEATURES_DIR}/{schema.audio_file_name(vid)}")
+        if vid not in _missing(summary, "no_visual_file"):
+            expected.add(f"{schema.FEATURES_DIR}/{schema.visual_file_name(vid)}")
+    assert set(_files(out)) == expected
+    assert len(set(summary["video_ids"])) == PARAMS.num_videos
+
+
+def test_track_sequences_follow_the_layout(corpus: tuple[Path, dict]) -> None:
+    out, summary = corpus
+    reader = SequenceReader(out / schema.SEQUENCES_FILE)
+    assert reader.video_ids == summary["video_ids"]
+    total = 0
+    for vid in reader.video_ids:
+        track = reader.read(vid)
+        total += len(track)
+        assert track.shape[1] == schema.TRACK_WIDTH == 180
+        assert PARAMS.min_duration_s * FPS - 1 <= len(track) <= PARAMS.max_duration_s * FPS + 1
+        assert 0.0 <= reader.start_time(vid) <= 3.0
+        frames = track.reshape(len(track), schema.NUM_TRACKS, schema.NUM_TRACK_PARAMS)  # (T, 20, 9)
+        active = frames[:, :, schema.param_index("active")]
+        asset = frames[:, :, schema.param_index("asset_id")]
+        assert set(np.unique(active)) <= {0.0, 1.0}
+        assert np.all(asset == np.round(asset)) and asset.min() >= 0 and asset.max() < schema.NUM_ASSET_CLASSES
+        assert np.all(frames[active == 0] == 0), "inactive tracks must have all parameters zero"
+        on = active == 1
+        scale = frames[:, :, schema.param_index("scale")]
+        crops = frames[:, :, schema.param_index("crop_l") :]
+        assert np.all(scale[on] > 0) and np.all(scale[on] <= 180)
+        assert np.all((crops[on] >= 0) & (crops[on] <= 30))
+        assert np.all(active[:, 0] == 1), "main footage is always on"
+        assert not active[:, 5:].any(), "tracks 5-19 stay inactive"
+    assert total == summary["frames"] and summary["seconds"] == pytest.approx(total / FPS)
+
+
+def test_audio_files_follow_the_contract(corpus: tuple[Path, dict]) -> None:
+    out, summary = corpus
+    captions = 0
+    for vid in set(summary["video_ids"]) - _missing(summary, "no_audio_file"):
+        path = out / schema.FEATURES_DIR / schema.audio_file_name(vid)
+        raw = path.read_text(encoding="utf-8")
+        audio = _read_audio(path)
+        assert list(audio.columns) == AUDIO_NAMES
+        steps = np.diff(np.sort(audio[schema.TIME].to_numpy()))
+        assert np.median(steps) == pytest.approx(0.1, abs=0.005)
+        assert steps.std() > 0, "sample times are jittered"
+        assert (audio[schema.SPEAKER_ID] == "").mean() > 0.15, "speaker_id is often empty"
+        assert set(audio["audio_is_speaking"].dropna()) <= {0, 1} and set(audio["text_is_active"].dropna()) <= {0, 1}
+        texts = audio.loc[audio["text_is_active"] == 1, schema.TEXT_WORD]
+        assert set(texts) <= set(synthetic.CAPTIONS)
+        for text in set(texts):
+            if "," in text:  # quoted by the writer, back whole through read_csv
+                captions += 1
+                assert '"' + text.replace('"', '""') + '"' in raw
+    assert captions > 0
+
+
+def test_visual_files_follow_the_contract(corpus: tuple[Path, dict]) -> None:
+    out, summary = corpus
+    for vid in set(summary["video_ids"]) - _missing(summary, "no_visual_file"):
+        visual = pd.read_csv(out / schema.FEATURES_DIR / schema.visual_file_name(vid))
+        assert list(visual.columns) == VISUAL_NAMES and len(visual.columns) == 1 + schema.VISUAL_WIDTH
+        t = visual[schema.TIME].to_numpy()
+        off_grid = np.abs(t * 10 - np.round(t * 10)) / 10
+        assert off_grid.min() >= 0.002, "visual times are never on the 0.1 s grid"
+        assert np.median(np.diff(np.sort(t))) == pytest.approx(1 / 12, abs=0.005)
+        assert 0.1 < visual["saliency_x"].isna().mean() < 0.6
+        no_face = visual[schema.FACE_COUNT] == 0
+        assert no_face.any() or visual[FACE_NAMES].isna().any().any()
+        assert visual.loc[no_face, FACE_NAMES].isna().all().all(), "face fields are empty where face_count is 0"
+        assert visual.loc[~no_face, FACE_NAMES].isna().any(axis=1).mean() > 0.05
+        clip = visual[CLIP_NAMES].to_numpy()
+        norms = np.linalg.norm(clip, axis=1)
+        assert np.all(np.abs(norms - 1.0) > 1.0), "CLIP vectors are not unit length"
+        held = np.unique(clip, axis=0)
+        seconds = t.max() - t.min()
+        assert 0.6 * seconds <= len(held) <= 1.6 * seconds + 10, "CLIP is refreshed about once a second"
+        sc = visual["scene_change"].to_numpy()
+        assert np.nanmax(sc) > 0.9 and np.nanmedian(sc) < 0.1
+
+
+# --- faults ---------------------------------------------------------------------------
+def test_faults_are_present_and_listed(corpus: tuple[Path, dict]) -> None:
+    out, summary = corpus
+    faults = summary["faults"]
+    assert set(faults) == set(synthetic.FAULT_KINDS)
+    assert all(len(v) >= 1 for v in faults.values()), faults
+    assert _missing(summary, "no_audio_file").isdisjoint(_missing(summary, "no_visual_file"))
+    n_faulty = len({v for vids in faults.values() for v in vids})
+    assert n_faulty <= PARAMS.num_videos  # modest: spread, not piled on one video
+    feat = out / schema.FEATURES_DIR
+    reader = SequenceReader(out / schema.SEQUENCES_FILE)
+
+    def table(d: dict) -> pd.DataFrame:
+        name = schema.audio_file_name if d["file"] == "audio" else schema.visual_file_name
+        return pd.read_csv(feat / name(d["video_id"]), keep_default_na=False, na_values=[""], usecols=lambda c: c in (schema.TIME, "audio_energy_rms", "silence_duration_ms", "scene_change", "visual_motion", "face_size"))
+
+    for d in summary["fault_details"]:
+        vid, kind = d["video_id"], d["kind"]
+        if kind == "no_audio_file":
+            assert not (feat / schema.audio_file_name(vid)).exists()
+            continue
+        if kind == "no_visual_file":
+            assert not (feat / schema.visual_file_name(vid)).exists()
+            continue
+        tab = table(d)
+        t = tab[schema.TIME].to_numpy()
+        ts = np.unique(t)
+        start = reader.start_time(vid)
+        end = start + (len(reader.read(vid)) - 1) / FPS
+        if kind == "gap":
+            assert np.diff(ts).max() >= min(1.0, d["to_s"] - d["from_s"] - 0.2)
+            assert not np.any((t > d["from_s"] + 0.01) & (t < d["to_s"] - 0.01))
+        elif kind == "late_start":
+            assert t.min() >= d["first_time_s"] - 1e-3 and t.min() > start + 1.0
+        elif kind == "early_end":
+            assert t.max() <= d["last_time_s"] + 1e-3 and t.max() < end - 1.0
+        elif kind == "irregular_times":
+            assert np.diff(ts).std() > 0.01
+        elif kind == "unsorted_rows":
+            assert np.any(np.diff(t) < 0)
+        elif kind == "duplicate_time":
+            assert len(ts) < len(t) and np.count_nonzero(t == d["time_s"]) >= 1
+        elif kind == "nonfinite_values":
+            for cell in d["cells"]:
+                col = tab[cell["column"]].to_numpy(dtype=float)
+                assert (~np.isfinite(col)).any()
+            if any(c["value"] == "inf" for c in d["cells"]):
+                assert np.isinf(tab.drop(columns=schema.TIME).to_numpy(dtype=float)).any()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+def test_small_corpora_are_valid_with_faults_only_where_there_are_enough_videos(tmp_path: Path, n: int) -> None:
+    summary = synthetic.generate_corpus(tmp_path / "c", SyntheticParams(seed=1, num_videos=n, min_duration_s=3, max_duration_s=6))
+    reader = SequenceReader(tmp_path / "c" / schema.SEQUENCES_FILE)
+    assert len(reader) == n == summary["videos"]
+    listed = {k for k, v in summary["faults"].items() if v}
+    assert listed == ({"no_visual_file"} if n == 3 else {"no_visual_file", "no_audio_file"} if n >= 4 else set())
+    feature_files = list((tmp_path / "c" / schema.FEATURES_DIR).iterdir())
+    assert len(feature_files) == 2 * n - len(listed)
+
+
+# --- the editor cuts on content -----------------------------------------------------
+def _content_event_frames(audio: pd.DataFrame, visual: pd.DataFrame, start: float, n: int) -> np.ndarray:
+    """(n,) bool: frames on which a content event is seen in the files (speaker turn, text on/off,
+    scene change onset, motion burst on/off), derived from the CSVs alone."""
+    audio, visual = _clean(audio), _clean(visual)
+    times = []
+    spk = audio[schema.SPEAKER_ID].replace("", np.nan).ffill()
+    turn = audio[schema.SPEAKER_ID].ne("") & spk.ne(spk.shift()) & spk.shift().notna()
+    times.append(audio.loc[turn, schema.TIME])
+    text = audio["text_is_active"].fillna(0).to_numpy()
+    times.append(audio[schema.TIME][1:][np.diff(text) != 0])
+    scene = np.nan_to_num(visual["scene_change"].to_numpy(), posinf=0) > 0.5
+    times.append(visual[schema.TIME][1:][scene[1:] & ~scene[:-1]])
+    motion = np.nan_to_num(visual["visual_motion"].to_numpy(), posinf=0) > 0.4
+    times.append(visual[schema.TIME][1:][motion[1:] != motion[:-1]])
+    frames = np.round((np.concatenate([np.asarray(x, float) for x in times]) - start) * FPS).astype(int)
+    events = np.zeros(n, bool)
+    events[frames[(frames >= 0) & (frames < n)]] = True
+    return events
+
+
+def _explained(points: np.ndarray, events: np.ndarray) -> np.ndarray:
+    """For each frame in `points`: is there a content event from 3 frames before it to 1 frame after?
+
+    One frame after, because a file's sample of an event can fall just past the frame on
+    which the editor reacted with no lag."""
+    padded = np.concatenate([np.zeros(3, bool), events, np.zeros(1, bool)])  # frame f at f + 3
+    near = np.zeros(len(events), bool)
+    for shift in range(-1, 4):  # an event at f - shift
+        near |= padded[3 - shift : 3 - shift + len(events)]
+    return near[points]
+
+
+def test_cuts_follow_content_events(corpus: tuple[Path, dict]) -> None:
+    """Cuts fall right after content events far more often than random frames do, and a
+    content-blind editor (the same cuts, shifted in time) would fail the same check."""
+    out, summary = corpus
+    reader = SequenceReader(out / schema.SEQUENCES_FILE)
+    rng = np.random.default_rng(0)
+    hit, n_cuts, base, n_frames, blind, n_blind = 0, 0, 0.0, 0, 0, 0
+    incomplete = _missing(summary, "no_audio_file") | _missing(summary, "no_visual_file")
+    for vid in [v for v in summary["video_ids"] if v not in incomplete]:
+        track = reader.read(vid)
+        feat = out / schema.FEATURES_DIR
+        events = _content_event_frames(
+            _read_audio(feat / schema.audio_file_name(vid)),
+            pd.read_csv(feat / schema.visual_file_name(vid)),
+            reader.start_time(vid),
+            len(track),
+        )
+        cuts = synthetic.cut_frames(track)
+        hit += int(_explained(cuts, events).sum())
+        n_cuts += len(cuts)
+        base += float(_explained(np.arange(len(track)), events).sum())
+        n_frames += len(track)
+        shifted = (cuts + rng.integers(50, len(track) - 50)) % len(track)  # same rhythm, blind to content
+        blind += int(_explained(shifted, events).sum())
+        n_blind += len(shifted)
+    assert n_cuts >= 60
+    print(f"cuts explained {hit / n_cuts:.2f}, random frames {base / n_frames:.2f}, blind {blind / n_blind:.2f}")
+    cut_rate, random_rate, blind_rate = hit / n_cuts, base / n_frames, blind / n_blind
+    assert cut_rate >= 0.7, (cut_rate, random_rate)
+    assert random_rate <= 0.35 and cut_rate >= 2.5 * random_rate, (cut_rate, random_rate)
+    assert blind_rate <= 1.5 * random_rate + 0.05, (blind_rate, random_rate)  # the test has power
+
+
+def test_cut_intervals_are_irregular(corpus: tuple[Path, dict]) -> None:
+    out, summary = corpus
+    reader = SequenceReader(out / schema.SEQUENCES_FILE)
+    gaps = np.concatenate([np.diff(synthetic.cut_frames(reader.read(v))) for v in summary["video_ids"]])
+    assert gaps.std() / gaps.mean() > 0.6  # no fixed rhythm
+    per_minute = summary["cuts"] / (summary["seconds"] / 60)
+    assert 5 <= per_minute <= 30
+
+
+def test_cut_frames_matches_the_spec_definition() -> None:
+    track = np.zeros((5, schema.NUM_TRACKS, schema.NUM_TRACK_PARAMS), np.float32)
+    a, s = schema.param_index("active"), schema.param_index("scale")
+    track[:, 0, a] = 1
+    track[2:, 0, s] = 150  # a zoom is not a cut
+    track[3:, 1, a] = 1  # a track turning on is
+    track[4, 0, schema.param_index("asset_id")] = 4  # an active track's asset change is
+    assert synthetic.cut_frames(track.reshape(5, -1)).tolist() == [3, 4]
+
+
+# --- property: any small params give a valid corpus ------------------------------------
+@settings(max_examples=12, deadline=None)
+@given(params=synthetic_params(max_videos=7, max_duration_s=15.0))
+def test_any_small_params_write_a_readable_corpus(params: SyntheticParams) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "c"
+        summary = synthetic.generate_corpus(out, params)
+        reader = SequenceReader(out / schema.SEQUENCES_FILE)
+        assert reader.video_ids == summary["video_ids"] and len(reader) == params.num_videos
+        for vid in reader.video_ids:
+            n = len(reader.read(vid))
+            assert max(2, round(params.min_duration_s * FPS) - 1) <= n <= max(2, round(params.max_duration_s * FPS) + 1)
+        for path in (out / schema.FEATURES_DIR).iterdir():
+            names = AUDIO_NAMES if path.name.endswith(schema.audio_file_name("")) and not path.name.endswith(schema.visual_file_name("")) else VISUAL_NAMES
+            table = pd.read_csv(path)
+            assert list(table.columns) == names and len(table) > 0
+
+
+@settings(max_examples=50, deadline=None)
+@given(params=synthetic_params())
+def test_strategy_gives_params_that_validate(params: SyntheticParams) -> None:
+    from trackfusion.params import params_from_dict
+
+    assert params_from_dict({"synthetic": params.__dict__}).synthetic == params
+
+
+# --- command line ---------------------------------------------------------------------
+def _params_file(tmp_path: Path, **synthetic_keys: object) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"data": {"fps": 10}, "synthetic": synthetic_keys}))
+    return path
+
+
+def test_cli_generate_reads_params_and_writes_the_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    params = _params_file(tmp_path, seed=4, num_videos=3, min_duration_s=4, max_duration_s=5)
+    assert cli.main(["generate", "--params", str(params), "--out", str(tmp_path / "out"), "--summary", str(tmp_path / "s.json")]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["videos"] == 3 and printed["faults"]["no_visual_file"]
+    assert json.loads((tmp_path / "s.json").read_text())["video_ids"] == printed["video_ids"]
+    assert len(SequenceReader(tmp_path / "out" / schema.SEQUENCES_FILE)) == 3
+
+
+def test_cli_rejects_bad_params_with_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    params = _params_file(tmp_path, num_videos=3, nmu_videos=2)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["generate", "--params", str(params), "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    assert "synthetic.nmu_videos" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_module_entry_point(tmp_path: Path) -> None:
+    params = _params_file(tmp_path, seed=2, num_videos=1, min_duration_s=2, max_duration_s=3)
+    run = subprocess.run(
+        [sys.executable, "-m", "trackfusion.synthetic", "--params", str(params), "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["videos"] == 1
+    assert (tmp_path / "o" / schema.SEQUENCES_FILE).is_file()

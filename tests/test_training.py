@@ -1,0 +1,203 @@
+"""The Trainer: one loop for train and eval, NaN skipping, resume, DVCLive, the stage."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from trackfusion.checkpoint import load_checkpoint
+from trackfusion.dataset import create_dataloaders
+from trackfusion.loss import MultiTrackLoss
+from trackfusion.metrics import EditMetrics
+from trackfusion.model import create_model
+from trackfusion.params import Params, params_from_dict
+from trackfusion.training import Trainer, seed_everything, train_model
+from tests.strategies.corpus import write_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {
+    "seed": 0,
+    "model": {"d_model": 16, "nhead": 2, "num_encoder_layers": 1, "dim_feedforward": 32, "dropout": 0.1, "seq_len": 16},
+    "train": {"epochs": 2, "batch_size": 4, "stride": 8, "lr": 0.003, "device": "cpu"},
+}
+LENGTHS = [60, 45, 50, 38, 30, 40, 35, 25]
+SPLITS = ["train"] * 5 + ["val", "test", "test"]
+
+
+def tiny_params(**overrides: object) -> Params:
+    raw = json.loads(json.dumps(TINY))
+    for key, value in overrides.items():
+        section, _, name = key.rpartition(".")
+        (raw.setdefault(section, {}) if section else raw)[name] = value
+    return params_from_dict(raw)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "normalized", LENGTHS, SPLITS, seed=1)
+
+
+def make_trainer(corpus: Path, ckpt: Path, params: Params, multimodal: bool = False, **kwargs: object) -> Trainer:
+    seed_everything(params.seed)
+    loaders = create_dataloaders(corpus, params, multimodal=multimodal)
+    model = create_model(params, multimodal=multimodal)
+    return Trainer(model, MultiTrackLoss(params.loss), None, loaders["train"], loaders["val"], params.train, ckpt,
+                   device="cpu", seed=params.seed, progress=False, **kwargs)  # fmt: skip
+
+
+def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in trainer.raw_model.state_dict().items()}
+
+
+def test_one_epoch_lowers_the_loss(corpus: Path, tmp_path: Path) -> None:
+    trainer = make_trainer(corpus, tmp_path, tiny_params(**{"train.lr": 0.01}))
+    before = trainer.run_epoch(trainer.train_loader, train=False)
+    result = trainer.run_epoch(trainer.train_loader, train=True)
+    after = trainer.run_epoch(trainer.train_loader, train=False)
+    assert after["loss"] < 0.9 * before["loss"], (before["loss"], after["loss"])
+    assert result["frames"] == trainer.train_loader.dataset.frames and result["nan_batches"] == 0
+    for name in ("loss", "active", "asset", "scale", "position", "crop", "active_f1", "cut_f1", "scale_mae"):
+        assert math.isfinite(after[name]), name
+
+
+def test_eval_does_not_change_weights_and_is_the_same_loop(corpus: Path, tmp_path: Path) -> None:
+    trainer = make_trainer(corpus, tmp_path, tiny_params())
+    w0 = weights(trainer)
+    a = trainer.run_epoch(trainer.val_loader, train=False)
+    b = trainer.evaluate(trainer.val_loader)
+    assert a == b  # eval mode: no dropout, deterministic
+    assert all(torch.equal(w0[k], v) for k, v in weights(trainer).items())
+
+
+def _batches(trainer: Trainer) -> list[dict[str, torch.Tensor]]:
+    return [b for b, _ in zip(trainer.train_loader, range(3))]
+
+
+def test_nan_loss_batch_is_skipped_counted_and_leaves_weights_intact(corpus: Path, tmp_path: Path, caplog) -> None:
+    trainer = make_trainer(corpus, tmp_path, tiny_params())
+    good = _batches(trainer)
+    poisoned = {k: v.clone() for k, v in good[1].items()}
+    active = poisoned["targets"][..., 0::9] > 0.5  # (B, T, 20) active track-frames
+    scale = poisoned["targets"][..., 2::9]
+    scale[active] = float("nan")  # a NaN target where it counts: the loss becomes NaN
+    poisoned["targets"][..., 2::9] = scale
+
+    w0 = weights(trainer)
+    result = trainer.run_epoch([poisoned], train=True)
+    assert result["nan_batches"] == 1 and result["batches"] == 0
+    assert all(torch.equal(w0[k], v) for k, v in weights(trainer).items())  # untouched
+    assert not trainer.optimizer.state  # no step was taken
+
+    result = trainer.run_epoch([good[0], poisoned, good[2]], train=True)
+    assert result["nan_batches"] == 1 and result["batches"] == 2
+    assert math.isfinite(result["loss"])
+    assert all(torch.isfinite(v).all() for v in weights(trainer).values())
+    assert any("non-finite" in r.message for r in caplog.records)
+
+
+def test_non_finite_gradient_is_skipped(corpus: Path, tmp_path: Path) -> None:
+    trainer = make_trainer(corpus, tmp_path, tiny_params())
+    batch = _batches(trainer)[0]
+    param = next(trainer.raw_model.parameters())
+    handle = param.register_hook(lambda g: g * float("inf"))  # finite loss, infinite gradient
+    w0 = weights(trainer)
+    result = trainer.run_epoch([batch], train=True)
+    handle.remove()
+    assert result["nan_batches"] == 1
+    assert all(torch.equal(w0[k], v) for k, v in weights(trainer).items())
+
+
+def test_training_is_deterministic_and_resume_equals_uninterrupted(corpus: Path, tmp_path: Path) -> None:
+    params = tiny_params(**{"train.epochs": 3})
+    full = make_trainer(corpus, tmp_path / "full", params)
+    full.fit()
+    again = make_trainer(corpus, tmp_path / "again", params)
+    again.fit()
+    assert all(torch.equal(v, weights(again)[k]) for k, v in weights(full).items())  # same seed, same run
+
+    first = make_trainer(corpus, tmp_path / "resumed", params)
+    first.fit(epochs=1)  # "interrupted" after one epoch
+    assert (tmp_path / "resumed" / "last.pt").exists()
+    second = make_trainer(corpus, tmp_path / "resumed", params, resume=True)
+    second.fit()
+    assert second.epoch == 3 and len(second.history) == 3
+    w_full, w_res = weights(full), weights(second)
+    assert all(torch.equal(w_full[k], w_res[k]) for k in w_full)
+    assert second.best_val == full.best_val and second.frames_seen == full.frames_seen
+    assert second.history[-1]["val"] == full.history[-1]["val"]
+
+
+def test_resume_ignores_a_checkpoint_of_other_params(corpus: Path, tmp_path: Path) -> None:
+    params = tiny_params(**{"train.epochs": 1})
+    make_trainer(corpus, tmp_path, params, fingerprint="a").fit()
+    other = make_trainer(corpus, tmp_path, params, fingerprint="b", resume=True)
+    assert other.restore() is False and other.epoch == 0
+
+
+def test_property_18_track_only_training_without_features(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "normalized", LENGTHS, SPLITS, seed=2, features=False)
+    out = tmp_path / "run"
+    result = train_model(tiny_params(), corpus, "baseline", out / "plots" / "baseline", out / "metrics.json",
+                         out / "models" / "baseline.pt", out / "ckpt", progress=False)  # fmt: skip
+    written = json.loads((out / "metrics.json").read_text())
+    assert written == json.loads(json.dumps(result))
+    for key in ("loss", "active", "asset", "scale", "position", "crop", "active_f1", "asset_accuracy", "scale_mae",
+                "position_mae", "crop_mae", "cut_f1", "epochs", "frames_seen", "wall_time_s", "frames_per_s",
+                "peak_memory_mb", "nan_batches_skipped", "device", "params"):  # fmt: skip
+        assert key in written, key
+    assert written["epochs"] == 2 and written["device"] == "cpu" and written["nan_batches_skipped"] == 0
+    assert math.isfinite(written["loss"]) and written["frames_per_s"] > 0 and written["peak_memory_mb"] > 0
+    assert written["test_frames"] == 35 + 25  # every test frame once
+    assert written["params"]["model"]["d_model"] == 16
+
+
+def test_multimodal_training_writes_dvclive_curves_and_a_loadable_checkpoint(corpus: Path, tmp_path: Path) -> None:
+    live_dir = tmp_path / "plots" / "multimodal"
+    params = tiny_params(content_control="shuffle")
+    result = train_model(params, corpus, "multimodal", live_dir, tmp_path / "m.json", tmp_path / "m.pt",
+                         tmp_path / "ckpt", progress=False)  # fmt: skip
+    for split in ("train", "val"):
+        for name in ("loss", "active", "crop", "active_f1", "cut_f1", "scale_mae"):
+            rows = (live_dir / "plots" / "metrics" / split / f"{name}.tsv").read_text().strip().splitlines()
+            assert rows[0].split("\t") == ["step", name] and len(rows) == 1 + 2, (split, name)
+    assert not (live_dir / "dvc.yaml").exists() and not (tmp_path / "dvc.yaml").exists()
+    model, payload = load_checkpoint(tmp_path / "m.pt")
+    assert payload["model_type"] == "multimodal" and payload["extra"]["kind"] == "multimodal"
+    assert result["best_epoch"] >= 1 and result["kind"] == "multimodal"
+    assert (tmp_path / "ckpt" / "complete").exists()
+
+
+def test_stage_script_runs_on_a_tiny_corpus(corpus: Path, tmp_path: Path) -> None:
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(json.loads(json.dumps(TINY)) | {"train": TINY["train"] | {"epochs": 1}}))
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(ROOT / "stages" / "train.py"), "--kind", "baseline", "--params", str(params_file),
+           "--corpus", str(corpus), "--live-dir", str(out / "plots"), "--metrics", str(out / "metrics.json"),
+           "--model", str(out / "model.pt"), "--checkpoints", str(out / "ckpt")]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "WORLD_SIZE", "RANK")}
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 1 and metrics["kind"] == "baseline"
+    assert (out / "plots" / "plots" / "metrics" / "val" / "loss.tsv").exists()
+    assert (out / "model.pt").exists() and not (tmp_path / "dvc.yaml").exists()
+
+
+def test_edit_metrics_are_the_accumulator_of_the_loop(corpus: Path, tmp_path: Path) -> None:
+    """The loop's figures equal EditMetrics fed the same batches by hand (a slow reference)."""
+    trainer = make_trainer(corpus, tmp_path, tiny_params())
+    got = trainer.run_epoch(trainer.val_loader, train=False)
+    acc = EditMetrics()
+    trainer.raw_model.eval()
+    with torch.no_grad():
+        for b in trainer.val_loader:
+            acc.update(trainer.raw_model.forward_batch(b), b["targets"], b["track"], b["padding_mask"], b["frame_mask"])
+    want = acc.compute()
+    assert got["cut_f1"] == want["cut_f1"] and got["active_f1"] == want["active_f1"]
