@@ -59,8 +59,7 @@ def test_torchrun_two_cpu_processes_match_one_process(tmp_path: Path) -> None:
     assert ddp["frames_seen"] <= single["frames_seen"] + 16 * 3
     assert ddp["test_frames"] == single["test_frames"] == 25 + 33
     # same global batch and seed: a similar loss (data order differs, so not bit-equal)
-    print("loss single", single["loss"], "ddp", ddp["loss"])
-    assert abs(ddp["loss"] - single["loss"]) <= 0.1 * single["loss"], (ddp["loss"], single["loss"])
+    assert abs(ddp["loss"] - single["loss"]) <= 0.05 * single["loss"], (ddp["loss"], single["loss"])
 
     # exactly one set of outputs: rank 1 wrote nothing, and no epoch was logged twice
     out = tmp_path / "two"

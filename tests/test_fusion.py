@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.strategies.model import batches, model_kwargs
@@ -39,7 +39,6 @@ def test_property_11_embedding_outputs_d_model(input_dim: int, d_model: int, see
     torch.testing.assert_close(out, x @ emb.proj.weight.T + emb.proj.bias)
 
 
-@settings(max_examples=30)
 @given(kw=model_kwargs(), data=st.data())
 def test_property_11_every_model_embedding_outputs_d_model(kw: dict, data: st.DataObject) -> None:
     model = MultimodalTransformer(**kw).eval()
@@ -97,7 +96,6 @@ def test_property_13_attention_weights_sum_to_one_before_positional(inp, nhead: 
         torch.testing.assert_close(f1, fused[:, t : t + 1], atol=1e-6, rtol=1e-5)
 
 
-@settings(max_examples=30)
 @given(kw=model_kwargs(fusion_types=("attention",)), data=st.data())
 def test_property_13_model_attention_fusion_precedes_positional_encoding(kw: dict, data: st.DataObject) -> None:
     """In the model, a frame's fusion weights do not depend on its position in the window."""

@@ -32,6 +32,7 @@ from tests.strategies.data_files import (
     AUDIO_COLUMNS,
     VISUAL_COLUMNS,
     audio_tables,
+    capture_logs,
     distinct_video_ids,
     sample_times,
     video_ids,
@@ -108,7 +109,7 @@ def test_property_01_feature_files_load_non_empty(data: st.DataObject) -> None:
     np.testing.assert_allclose(a.times, a_times, rtol=0, atol=1e-12)
     np.testing.assert_allclose(v.times, v_times, rtol=0, atol=1e-12)
 
-    expected_audio = audio[NUMERIC_AUDIO].to_numpy(np.float64)
+    expected_audio = audio[NUMERIC_AUDIO].to_numpy(np.float64, copy=True)
     expected_audio[~np.isfinite(expected_audio)] = np.nan  # inf is a missing sample
     assert_same_with_nan(a.values[:, :4].astype(np.float64), expected_audio)
     assert a.values[:, 4].tolist() == ref_speaker_turns(audio["speaker_id"].tolist())
@@ -117,7 +118,7 @@ def test_property_01_feature_files_load_non_empty(data: st.DataObject) -> None:
         for c in NUMERIC_AUDIO if (~np.isfinite(audio[c].to_numpy(np.float64))).any()
     }
 
-    expected_vis = visual[SCALARS].to_numpy(np.float64)
+    expected_vis = visual[SCALARS].to_numpy(np.float64, copy=True)
     no_face = visual[schema.FACE_COUNT].to_numpy() == 0
     expected_vis[np.ix_(no_face, [SCALARS.index(f) for f in schema.FACE_FIELDS])] = 0.0  # no face: zeros
     expected_vis[~np.isfinite(expected_vis)] = np.nan
@@ -202,9 +203,8 @@ def _make_features(tmp: Path, ids: list[str], data: st.DataObject) -> dict[str, 
 
 
 @given(ids=distinct_video_ids(min_size=1, max_size=5), data=st.data())
-def test_property_22_logs_feature_file_count(ids: list[str], data: st.DataObject, caplog) -> None:
-    caplog.clear()
-    with tempfile.TemporaryDirectory() as tmp, caplog.at_level(logging.INFO, logger="trackfusion.io"):
+def test_property_22_logs_feature_file_count(ids: list[str], data: st.DataObject) -> None:
+    with tempfile.TemporaryDirectory() as tmp, capture_logs("trackfusion.io") as records:
         missing = _make_features(Path(tmp), ids, data)
         (Path(tmp) / schema.FEATURES_DIR / "unrelated recording_features.csv").write_text("time\n")
         discover_features(tmp, ids)
@@ -212,7 +212,7 @@ def test_property_22_logs_feature_file_count(ids: list[str], data: st.DataObject
     n_visual = sum("visual" not in m for m in missing.values())
     counts = [
         tuple(int(x) for x in m.groups())
-        for r in caplog.records
+        for r in records
         if r.name == "trackfusion.io" and r.levelno == logging.INFO
         and (m := re.search(r"found (\d+) feature files \((\d+) audio, (\d+) visual\)", r.getMessage()))
     ]
@@ -220,13 +220,12 @@ def test_property_22_logs_feature_file_count(ids: list[str], data: st.DataObject
 
 
 @given(ids=distinct_video_ids(min_size=1, max_size=5), data=st.data())
-def test_property_25_logs_missing_types(ids: list[str], data: st.DataObject, caplog) -> None:
-    caplog.clear()
-    with tempfile.TemporaryDirectory() as tmp, caplog.at_level(logging.INFO, logger="trackfusion.io"):
+def test_property_25_logs_missing_types(ids: list[str], data: st.DataObject) -> None:
+    with tempfile.TemporaryDirectory() as tmp, capture_logs("trackfusion.io") as records:
         missing = _make_features(Path(tmp), ids, data)
         found = discover_features(tmp, ids)
     warned = {
-        r.video_id: r for r in caplog.records if r.levelno == logging.WARNING and hasattr(r, "video_id")
+        r.video_id: r for r in records if r.levelno == logging.WARNING and hasattr(r, "video_id")
     }
     assert set(warned) == {vid for vid, m in missing.items() if m}
     for vid, record in warned.items():

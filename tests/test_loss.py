@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.strategies.model import batches, edit_outputs, make_batch, model_kwargs
@@ -73,8 +73,10 @@ def test_loss_ignores_padding_and_inactive_parameter_terms(inp, seed: int) -> No
     t4[..., 1:] = torch.where(active.unsqueeze(-1), t4[..., 1:], garbage)
     # ... and anything at all on padded frames, also in the outputs
     t4[~padding] = torch.randn(t4[~padding].shape, generator=gen) * 1e3
-    changed_out = {k: torch.where(padding.reshape(B, T, *([1] * (v.dim() - 2))), v, torch.randn(v.shape, generator=gen) * 1e3)
-                   for k, v in outputs.items()}  # fmt: skip
+    changed_out = {}
+    for k, v in outputs.items():
+        keep = padding.reshape(B, T, *([1] * (v.dim() - 2)))  # (B, T, 1, ...)
+        changed_out[k] = torch.where(keep, v, torch.randn(v.shape, generator=gen) * 1e3)
     changed = loss_fn(changed_out, t4.reshape(B, T, N * 9), padding)
     for k in loss:
         torch.testing.assert_close(changed[k], loss[k], msg=k)
@@ -83,7 +85,8 @@ def test_loss_ignores_padding_and_inactive_parameter_terms(inp, seed: int) -> No
 
 def test_nothing_counts_gives_zero_not_nan() -> None:
     outputs = {"active": torch.randn(1, 3, 2, requires_grad=True), "asset": torch.randn(1, 3, 2, 4),
-               "scale": torch.randn(1, 3, 2), "position": torch.randn(1, 3, 2, 2), "crop": torch.randn(1, 3, 2, 4)}  # fmt: skip
+               "scale": torch.randn(1, 3, 2), "position": torch.randn(1, 3, 2, 2),
+               "crop": torch.randn(1, 3, 2, 4)}  # fmt: skip
     targets = torch.zeros(1, 3, 18)  # nothing active
     loss = MultiTrackLoss()(outputs, targets, torch.ones(1, 3, dtype=torch.bool))
     assert all(float(loss[k]) == 0 for k in ("asset", "scale", "position", "crop"))

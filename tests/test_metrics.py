@@ -77,7 +77,8 @@ def test_match_cuts_is_optimal_one_to_one(rows) -> None:
 
 
 def test_cut_matching_examples() -> None:
-    assert match_cuts(np.array([0, 0, 1, 0, 0, 0, 0, 0, 1], bool), np.array([1, 0, 0, 0, 0, 0, 0, 0, 0], bool), 5) == (1, 1, 0)
+    pred, true = np.array([0, 0, 1, 0, 0, 0, 0, 0, 1], bool), np.array([1, 0, 0, 0, 0, 0, 0, 0, 0], bool)
+    assert match_cuts(pred, true, 5) == (1, 1, 0)
     assert cut_f1(np.zeros(10, bool), np.zeros(10, bool)) == 1.0
     assert cut_f1(np.eye(1, 20, 0, dtype=bool), np.eye(1, 20, 6, dtype=bool), tolerance=5) == 0.0
     # cuts never match across sequences
@@ -106,15 +107,16 @@ def test_track_metrics_match_reference(inp, threshold: float) -> None:
             total += 1
             err["scale"] += abs(float(outputs["scale"][b, t, k]) - float(t4[b, t, k, 2])) * std["scale"]
             for i in range(2):
-                err["position"] += abs(float(outputs["position"][b, t, k, i]) - float(t4[b, t, k, 3 + i])) * std["position"][i]
+                err["position"] += abs(float(outputs["position"][b, t, k, i] - t4[b, t, k, 3 + i])) * std["position"][i]
             for i in range(4):
-                err["crop"] += abs(float(outputs["crop"][b, t, k, i]) - float(t4[b, t, k, 5 + i])) * std["crop"][i]
+                err["crop"] += abs(float(outputs["crop"][b, t, k, i] - t4[b, t, k, 5 + i])) * std["crop"][i]
             n["scale"], n["position"], n["crop"] = n["scale"] + 1, n["position"] + 2, n["crop"] + 4
     assert active_f1(pred_on, true_on, padding) == pytest.approx(ref_f1(tp, fp, fn))
     assert asset_accuracy(pred_asset, t4[..., 1], true_on, padding) == pytest.approx(correct / total if total else 0.0)
     mae = {k: err[k] / n[k] if n[k] else 0.0 for k in err}
     assert scale_mae(outputs["scale"], t4[..., 2], true_on, padding, std["scale"]) == pytest.approx(mae["scale"])
-    assert position_mae(outputs["position"], t4[..., 3:5], true_on, padding, std["position"]) == pytest.approx(mae["position"])
+    pos = position_mae(outputs["position"], t4[..., 3:5], true_on, padding, std["position"])
+    assert pos == pytest.approx(mae["position"])
     assert crop_mae(outputs["crop"], t4[..., 5:], true_on, padding, std["crop"]) == pytest.approx(mae["crop"])
     # numpy inputs give the same figures
     assert active_f1(pred_on.numpy(), true_on.numpy(), padding.numpy()) == pytest.approx(ref_f1(tp, fp, fn))

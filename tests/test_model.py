@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.strategies.model import batches, model_kwargs, random_frames
@@ -27,7 +27,6 @@ def _assert_same(a: dict, b: dict, t: int | None = None) -> None:
         torch.testing.assert_close(x, y, atol=1e-6, rtol=1e-5, msg=lambda m: f"{k}: {m}")
 
 
-@settings(max_examples=40)
 @given(kw=model_kwargs(), data=st.data())
 def test_property_10_accepts_valid_widths(kw: dict, data: st.DataObject) -> None:
     model = MultimodalTransformer(**kw).eval()
@@ -58,7 +57,6 @@ def test_property_10_standard_widths_and_error_message() -> None:
         MultiTrackTransformer(track_features=179)
 
 
-@settings(max_examples=40)
 @given(kw=model_kwargs(), data=st.data())
 def test_property_16_batch_shares_sequence_length(kw: dict, data: st.DataObject) -> None:
     model = MultimodalTransformer(**kw).eval()
@@ -78,7 +76,6 @@ def test_property_16_batch_shares_sequence_length(kw: dict, data: st.DataObject)
 
 @pytest.mark.parametrize("flags", [dict(use_audio=False), dict(use_visual=False),
                                    dict(use_audio=False, use_visual=False), dict(enable_multimodal=False)])  # fmt: skip
-@settings(max_examples=25)
 @given(kw=model_kwargs(), data=st.data())
 def test_property_19_disabled_modalities_have_no_influence(flags: dict, kw: dict, data: st.DataObject) -> None:
     model = MultimodalTransformer(**kw, **flags).eval()
@@ -108,7 +105,6 @@ def test_property_19_disabled_modalities_have_no_influence(flags: dict, kw: dict
         _assert_same(baseline.forward_batch(b), out)
 
 
-@settings(max_examples=40)
 @given(kw=model_kwargs(), data=st.data())
 def test_property_31_masked_features_zero_and_no_effect(kw: dict, data: st.DataObject) -> None:
     model = MultimodalTransformer(**kw).eval()
@@ -135,11 +131,11 @@ def test_property_31_masked_features_zero_and_no_effect(kw: dict, data: st.DataO
 
 
 @pytest.mark.parametrize("kind", [*FUSION_TYPES, "baseline"])
-@settings(max_examples=25)
 @given(data=st.data())
 def test_no_leakage_from_future_frames(kind: str, data: st.DataObject) -> None:
     kw = data.draw(model_kwargs(fusion_types=(kind,) if kind != "baseline" else FUSION_TYPES))
-    model = (MultiTrackTransformer(**_baseline_kwargs(kw)) if kind == "baseline" else MultimodalTransformer(**kw)).eval()
+    model = MultiTrackTransformer(**_baseline_kwargs(kw)) if kind == "baseline" else MultimodalTransformer(**kw)
+    model.eval()
     b = data.draw(batches(model.config, max_len=10))
     T = b["track"].shape[1]
     t = data.draw(st.integers(0, T - 1))
@@ -210,3 +206,16 @@ def test_create_model_from_params_and_config_is_json() -> None:
     for m in (mm, base):
         assert type(m)(**json.loads(json.dumps(m.config))).config == m.config
     assert base.config["track_features"] == schema.TRACK_WIDTH
+
+
+@given(kw=model_kwargs(), data=st.data())
+def test_strategy_batches_follow_the_dataset_contract(kw: dict, data: st.DataObject) -> None:
+    """The shared strategy itself: shifted track, right padding, zero features where unavailable."""
+    b = data.draw(batches(kw))
+    B, T = b["padding_mask"].shape
+    assert (b["track"][:, 0] == 0).all() and torch.equal(b["track"][:, 1:], b["targets"][:, :-1])
+    lengths = b["padding_mask"].sum(1)
+    assert (lengths >= 1).all() and torch.equal(b["padding_mask"], torch.arange(T) < lengths[:, None])
+    assert (b["audio"][~b["modality_mask"][..., 0]] == 0).all()
+    assert (b["visual"][~b["modality_mask"][..., 1]] == 0).all()
+    assert b["visual"].shape == (B, T, kw["visual_features"]) and b["targets"].shape == (B, T, kw["track_features"])

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from tests.strategies.synthetic import synthetic_params
 from trackfusion import cli, schema, synthetic
 from trackfusion.io import SequenceReader
-from trackfusion.params import ParamsError, SyntheticParams
+from trackfusion.params import SyntheticParams, params_from_dict
 
 FPS = 10
 PARAMS = SyntheticParams(seed=3, num_videos=8, min_duration_s=40.0, max_duration_s=70.0)
@@ -37,7 +37,8 @@ def _files(out: Path) -> dict[str, bytes]:
 
 
 def _read_audio(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, keep_default_na=False, na_values={c: [""] for c in AUDIO_NAMES if c not in (schema.SPEAKER_ID, schema.TEXT_WORD)})
+    text = (schema.SPEAKER_ID, schema.TEXT_WORD)  # empty stays "" there; elsewhere empty is NaN
+    return pd.read_csv(path, keep_default_na=False, na_values={c: [""] for c in AUDIO_NAMES if c not in text})
 
 
 def _clean(table: pd.DataFrame) -> pd.DataFrame:
@@ -65,10 +66,14 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path: Path
 
 
 def test_a_video_does_not_depend_on_the_others(tmp_path: Path) -> None:
-    small = synthetic.generate_corpus(tmp_path / "s", SyntheticParams(seed=5, num_videos=2, min_duration_s=5, max_duration_s=9))
-    big = synthetic.generate_corpus(tmp_path / "b", SyntheticParams(seed=5, num_videos=4, min_duration_s=5, max_duration_s=9))
+    def params(n: int) -> SyntheticParams:
+        return SyntheticParams(seed=5, num_videos=n, min_duration_s=5, max_duration_s=9)
+
+    small = synthetic.generate_corpus(tmp_path / "s", params(2))
+    big = synthetic.generate_corpus(tmp_path / "b", params(4))  # another fault plan, same first videos
     assert big["video_ids"][:2] == small["video_ids"]
-    rs, rb = SequenceReader(tmp_path / "s" / schema.SEQUENCES_FILE), SequenceReader(tmp_path / "b" / schema.SEQUENCES_FILE)
+    rs = SequenceReader(tmp_path / "s" / schema.SEQUENCES_FILE)
+    rb = SequenceReader(tmp_path / "b" / schema.SEQUENCES_FILE)
     vid = small["video_ids"][0]
     np.testing.assert_array_equal(rs.read(vid), rb.read(vid))
     assert rs.start_time(vid) == rb.start_time(vid)
@@ -175,7 +180,7 @@ def test_faults_are_present_and_listed(corpus: tuple[Path, dict]) -> None:
 
     def table(d: dict) -> pd.DataFrame:
         name = schema.audio_file_name if d["file"] == "audio" else schema.visual_file_name
-        return pd.read_csv(feat / name(d["video_id"]), keep_default_na=False, na_values=[""], usecols=lambda c: c in (schema.TIME, "audio_energy_rms", "silence_duration_ms", "scene_change", "visual_motion", "face_size"))
+        return pd.read_csv(feat / name(d["video_id"]), keep_default_na=False, na_values=[""])
 
     for d in summary["fault_details"]:
         vid, kind = d["video_id"], d["kind"]
@@ -213,7 +218,8 @@ def test_faults_are_present_and_listed(corpus: tuple[Path, dict]) -> None:
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
 def test_small_corpora_are_valid_with_faults_only_where_there_are_enough_videos(tmp_path: Path, n: int) -> None:
-    summary = synthetic.generate_corpus(tmp_path / "c", SyntheticParams(seed=1, num_videos=n, min_duration_s=3, max_duration_s=6))
+    params = SyntheticParams(seed=1, num_videos=n, min_duration_s=3, max_duration_s=6)
+    summary = synthetic.generate_corpus(tmp_path / "c", params)
     reader = SequenceReader(tmp_path / "c" / schema.SEQUENCES_FILE)
     assert len(reader) == n == summary["videos"]
     listed = {k for k, v in summary["faults"].items() if v}
@@ -320,7 +326,8 @@ def test_any_small_params_write_a_readable_corpus(params: SyntheticParams) -> No
             n = len(reader.read(vid))
             assert max(2, round(params.min_duration_s * FPS) - 1) <= n <= max(2, round(params.max_duration_s * FPS) + 1)
         for path in (out / schema.FEATURES_DIR).iterdir():
-            names = AUDIO_NAMES if path.name.endswith(schema.audio_file_name("")) and not path.name.endswith(schema.visual_file_name("")) else VISUAL_NAMES
+            is_visual = path.name.endswith(schema.visual_file_name(""))
+            names = VISUAL_NAMES if is_visual else AUDIO_NAMES
             table = pd.read_csv(path)
             assert list(table.columns) == names and len(table) > 0
 
@@ -328,8 +335,6 @@ def test_any_small_params_write_a_readable_corpus(params: SyntheticParams) -> No
 @settings(max_examples=50, deadline=None)
 @given(params=synthetic_params())
 def test_strategy_gives_params_that_validate(params: SyntheticParams) -> None:
-    from trackfusion.params import params_from_dict
-
     assert params_from_dict({"synthetic": params.__dict__}).synthetic == params
 
 
@@ -342,11 +347,12 @@ def _params_file(tmp_path: Path, **synthetic_keys: object) -> Path:
 
 def test_cli_generate_reads_params_and_writes_the_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     params = _params_file(tmp_path, seed=4, num_videos=3, min_duration_s=4, max_duration_s=5)
-    assert cli.main(["generate", "--params", str(params), "--out", str(tmp_path / "out"), "--summary", str(tmp_path / "s.json")]) == 0
+    out, summary = tmp_path / "out", tmp_path / "s.json"
+    assert cli.main(["generate", "--params", str(params), "--out", str(out), "--summary", str(summary)]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["videos"] == 3 and printed["faults"]["no_visual_file"]
-    assert json.loads((tmp_path / "s.json").read_text())["video_ids"] == printed["video_ids"]
-    assert len(SequenceReader(tmp_path / "out" / schema.SEQUENCES_FILE)) == 3
+    assert json.loads(summary.read_text())["video_ids"] == printed["video_ids"]
+    assert len(SequenceReader(out / schema.SEQUENCES_FILE)) == 3
 
 
 def test_cli_rejects_bad_params_with_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 FUSION_TYPES = ("concat", "add", "gated", "attention")
 
@@ -84,7 +83,8 @@ class ModalityFusion(nn.Module):
     def fuse(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         B, T, M, D = x.shape
         if M != self.num_modalities or D != self.d_model:
-            raise ValueError(f"fusion input: expected (B, T, {self.num_modalities}, {self.d_model}), got {tuple(x.shape)}")
+            expected = f"(B, T, {self.num_modalities}, {self.d_model})"
+            raise ValueError(f"fusion input: expected {expected}, got {tuple(x.shape)}")
         if mask is None:
             mask = torch.ones(B, T, M, dtype=torch.bool, device=x.device)
         mask = mask.bool()

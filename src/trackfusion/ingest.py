@@ -115,7 +115,7 @@ def ingest_timelines(timelines_dir: str | Path, features_dir: str | Path, out_di
 # --------------------------------------------------------------------------- command line
 
 
-def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--timelines", required=True, type=Path, help="folder of <video_id>.{otio,xml,edl}")
     parser.add_argument("--features", required=True, type=Path, help="folder of <video_id>_features.csv and _visual_features.csv")
     parser.add_argument("--out", required=True, type=Path, help="raw corpus folder to write (replaced atomically)")
@@ -127,7 +127,7 @@ def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``ingest`` on a console command's subparsers; ``args.func(args)`` runs it."""
-    return _configure(subparsers.add_parser(
+    return add_arguments(subparsers.add_parser(
         "ingest", help="build a raw corpus from your own edited timelines (.otio, FCP 7 XML, EDL)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
 
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = _configure(argparse.ArgumentParser(prog="ingest", description=__doc__,
+    parser = add_arguments(argparse.ArgumentParser(prog="ingest", description=__doc__,
                                                 formatter_class=argparse.RawDescriptionHelpFormatter))
     args = parser.parse_args(argv)
     return args.func(args)

@@ -283,10 +283,16 @@ def _count_separators(data: bytes) -> tuple[int, bool]:
 def _locate_bad_row(path: Path, data: bytes, header: list[str]) -> FeatureFileError | None:
     """Slow exact scan (error path only): the first data row whose field count differs from the header's."""
     text = data.decode("utf-8-sig", errors="replace")
-    reader = csv.reader(StringIO(text, newline=""))
+    reader = csv.reader(StringIO(text, newline=""), strict=True)
     next(reader, None)
+    rows: list[list[str]] = []
+    try:
+        rows.extend(reader)  # only reached when a fault is already known
+    except csv.Error as exc:  # e.g. EOF inside a quoted field: the file ends mid-row
+        row = sum(1 for r in rows if r and not (len(r) == 1 and not r[0].strip())) + 1
+        return FeatureFileError(path, f"data row {row} is malformed ({exc}; the file looks truncated mid-row)",
+                                row=row, expected="quoted fields closed before the end of the row")
     row = 0
-    rows = list(reader)  # only reached when a fault is already known
     for i, fields in enumerate(rows):
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue  # blank line: the parser skips it too
@@ -466,10 +472,10 @@ def read_visual_csv(path: str | Path) -> FeatureTable:
     del df
     if len(keep) != len(block) or unsorted:
         block = block[keep]
-    values = np.ascontiguousarray(block[:, 1 : 1 + len(scalars)])  # (N, 10)
+    values = np.array(block[:, : len(scalars)])  # (N, 10), a writable copy
     # float16 right after parsing: CLIP is 512 of the 522 visual columns, so this halves
     # the memory of every visual array downstream; unit-norm embeddings lose nothing that matters
-    clip = block[:, 1 + len(scalars) :].astype(np.float16)  # (N, 512)
+    clip = block[:, len(scalars) :].astype(np.float16)  # (N, 512)
     del block
     # no face (face_count == 0) is information, not a missing sample: face fields are 0 there
     no_face = values[:, scalars.index(schema.FACE_COUNT)] == 0

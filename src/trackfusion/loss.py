@@ -80,8 +80,9 @@ class MultiTrackLoss(nn.Module):
                 f"targets: expected ({B}, {T}, {N * schema.NUM_TRACK_PARAMS}), got {tuple(targets.shape)}"
             )
         t = split_targets(targets.float())
-        real = torch.ones(B, T, dtype=torch.bool, device=targets.device) if padding_mask is None else padding_mask.bool()
-        real = real.unsqueeze(-1).expand(B, T, N)  # (B, T, N) track-frames that count for `active`
+        if padding_mask is None:
+            padding_mask = torch.ones(B, T, dtype=torch.bool, device=targets.device)
+        real = padding_mask.bool().unsqueeze(-1).expand(B, T, N)  # (B, T, N) track-frames that count for `active`
         on = real & (torch.nan_to_num(t["active"]) > 0.5)  # (B, T, N) track-frames with parameter terms
 
         zero = torch.zeros((), device=targets.device)

@@ -163,6 +163,11 @@ class EditMetrics:
 
     ``param_std`` maps track parameter names (``scale``, ``x``, ``y``, ``crop_l`` ...) to
     their std (a float, or one per track) to report MAEs in original units.
+
+    ``counts`` (a flat dict of sums) is the whole state: under DDP each rank's counts
+    can be summed and assigned back before ``compute()``.
+    ``update(..., cut_mask)``: True where a frame may count as a cut; pass the dataset's
+    ``frame_mask`` (False on a video's first frame).
     """
 
     def __init__(self, threshold: float = 0.5, tolerance: int = 5, param_std: Mapping[str, Any] | None = None):
@@ -194,7 +199,8 @@ class EditMetrics:
         cut_mask: torch.Tensor | None = None,
     ) -> None:
         B, T, N = outputs["active"].shape
-        real = torch.ones(B, T, dtype=torch.bool, device=targets.device) if padding_mask is None else padding_mask.bool()
+        real = torch.ones(B, T, dtype=torch.bool, device=targets.device)
+        real = real if padding_mask is None else padding_mask.bool()
         cut_mask = real if cut_mask is None else cut_mask.bool() & real
         true = split_targets(targets.float())
         true_on = true["active"] > 0.5

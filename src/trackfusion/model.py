@@ -78,24 +78,32 @@ class TrackEmbedding(nn.Module):
         return self.embed(torch.cat([rest, onehot], dim=-1).reshape(B, T, -1))  # (B, T, D)
 
 
+def sinusoid(length: int, d_model: int) -> torch.Tensor:
+    """(length, d_model) fixed sinusoidal position code."""
+    pos = torch.arange(length, dtype=torch.float32).unsqueeze(1)  # (L, 1)
+    div = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
+    pe = torch.zeros(length, d_model)
+    pe[:, 0::2] = torch.sin(pos * div)
+    pe[:, 1::2] = torch.cos(pos * div)[:, : d_model // 2]  # odd d_model has one fewer cosine
+    return pe
+
+
 class PositionalEncoding(nn.Module):
-    """Fixed sinusoidal position code added to (B, T, D); lengths up to max_len."""
+    """Fixed sinusoidal position code added to (B, T, D).
+
+    ``max_len`` positions are precomputed; a longer sequence (a roll-out over a whole
+    long video) gets its code computed on the fly instead of failing.
+    """
 
     def __init__(self, d_model: int, max_len: int, dropout: float):
         super().__init__()
-        pos = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)  # (L, 1)
-        div = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
-        pe = torch.zeros(max_len, d_model)
-        pe[:, 0::2] = torch.sin(pos * div)
-        pe[:, 1::2] = torch.cos(pos * div)[:, : d_model // 2]  # odd d_model has one fewer cosine
-        self.register_buffer("pe", pe, persistent=False)  # derived, so not in checkpoints
+        self.register_buffer("pe", sinusoid(max_len, d_model), persistent=False)  # derived: not in checkpoints
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         T = x.shape[1]
-        if T > self.pe.shape[0]:
-            raise ValueError(f"sequence length {T} exceeds the model's max_len {self.pe.shape[0]}")
-        return self.dropout(x + self.pe[:T].to(x.dtype))
+        pe = self.pe[:T] if T <= self.pe.shape[0] else sinusoid(T, x.shape[-1]).to(x.device)
+        return self.dropout(x + pe.to(x.dtype))  # (B, T, D)
 
 
 def attention_mask(padding_mask: torch.Tensor | None, T: int, nhead: int, device: torch.device) -> torch.Tensor:

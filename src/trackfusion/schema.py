@@ -94,6 +94,9 @@ NUM_TRACKS = 20
 TRACK_PARAMS: tuple[str, ...] = ("active", "asset_id", "scale", "x", "y", "crop_l", "crop_r", "crop_t", "crop_b")
 NUM_TRACK_PARAMS = len(TRACK_PARAMS)  # 9
 NUM_ASSET_CLASSES = 10
+#: track x, y are the clip centre in pixels of a FRAME_WIDTH x FRAME_HEIGHT output frame,
+#: (0, 0) top left; scale is percent (100 = unscaled); crops are percent of each side
+FRAME_WIDTH, FRAME_HEIGHT = 1920, 1080
 #: asset classes with a fixed meaning; ids 4..9 are the editor's own naming
 ASSET_CLASSES: tuple[str, ...] = ("main", "face_cam", "text", "image", "other")
 #: track parameters that are continuous (z-scored on active frames)

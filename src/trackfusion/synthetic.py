@@ -87,7 +87,7 @@ from trackfusion.params import ParamsError, SyntheticParams, load_params
 
 log = logging.getLogger(__name__)
 
-FRAME_WIDTH, FRAME_HEIGHT = 1920, 1080  # output frame; track x, y are pixels in it
+FRAME_WIDTH, FRAME_HEIGHT = schema.FRAME_WIDTH, schema.FRAME_HEIGHT
 AUDIO_STEP_S = 0.1  # real audio tables are sampled every 0.1 s
 VISUAL_STEP_S = 5 / 60  # every 5th frame of a 60 fps recording
 OFF_GRID_S = 0.003  # visual times stay at least this far from the 0.1 s grid
@@ -321,7 +321,9 @@ def _piecewise(change_frames: np.ndarray, values: np.ndarray, n: int) -> np.ndar
     return values[np.searchsorted(change_frames, np.arange(n), side="right") - 1]
 
 
-def edit(content: Content, style: Style, rng: np.random.Generator, start_time: float, n_frames: int, fps: int) -> np.ndarray:
+def edit(
+    content: Content, style: Style, rng: np.random.Generator, start_time: float, n_frames: int, fps: int
+) -> np.ndarray:
     """The editor's timeline (n_frames, 180) for one video: the rules of the module docstring."""
     T = n_frames
 
@@ -468,7 +470,9 @@ def audio_columns(c: Content, t: np.ndarray, rng: np.random.Generator) -> dict[s
     }
 
 
-def visual_columns(c: Content, t: np.ndarray, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def visual_columns(
+    c: Content, t: np.ndarray, rng: np.random.Generator
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Visual scalars at times `t`, plus CLIP holds: (scalars, hold per row (N,), hold vectors (H, 512))."""
     n = len(t)
     scene = np.searchsorted(c.scene_starts, t, side="right") - 1
@@ -555,8 +559,10 @@ def _plan_rows(
     bad: list[tuple[int, str, float]] = []
     if "nonfinite_values" in faults and n > 0:
         for _ in range(int(frng.integers(2, 5))):
-            bad.append((int(frng.integers(0, n)), columns[int(frng.integers(0, len(columns)))], [np.nan, np.inf][int(frng.integers(0, 2))]))
-        details.append({"kind": "nonfinite_values", "cells": [{"row": r, "column": col, "value": str(v)} for r, col, v in bad]})
+            row, col = int(frng.integers(0, n)), columns[int(frng.integers(0, len(columns)))]
+            bad.append((row, col, np.inf if frng.random() < 0.5 else np.nan))
+        cells = [{"row": r, "column": col, "value": str(v)} for r, col, v in bad]  # row: sample index before reordering
+        details.append({"kind": "nonfinite_values", "cells": cells})
     return _RowPlan(keep, order, tuple(bad)), details
 
 
@@ -591,7 +597,8 @@ def write_visual_csv(path: Path, cols: dict[str, np.ndarray], hold: np.ndarray, 
     scalar_names = [schema.TIME] + schema.input_names(schema.VISUAL_SCALARS)
     if set(cols) != set(scalar_names) or names != scalar_names + schema.input_names(schema.CLIP_COLUMNS):
         raise ValueError(f"visual columns {sorted(cols)} do not match schema {names[: len(scalar_names)]} + clip")
-    cells = [_fmt(cols[n], "%.4f" if n == schema.TIME else "%.0f" if n == schema.FACE_COUNT else "%.4g") for n in scalar_names]
+    fmt = {schema.TIME: "%.4f", schema.FACE_COUNT: "%.0f"}
+    cells = [_fmt(cols[n], fmt.get(n, "%.4g")) for n in scalar_names]
     clip_rows = [",".join(_fmt(v, "%.4g")) for v in vecs]
     lines = [",".join(names)]
     lines += [",".join(row) + "," + clip_rows[h] for row, h in zip(zip(*cells), hold.tolist())]
@@ -644,7 +651,10 @@ def generate_video(
     # which file each file-level fault hits: visual when there is no audio, else either
     has_audio, has_visual = "no_audio_file" not in faults, "no_visual_file" not in faults
     row_faults = [f for f in faults if f not in ("no_audio_file", "no_visual_file")]
-    target = {f: ("visual" if not has_audio else "audio" if not has_visual else ("audio", "visual")[int(frng.integers(0, 2))]) for f in row_faults}
+    target = {
+        f: "visual" if not has_audio else "audio" if not has_visual else ("audio", "visual")[int(frng.integers(0, 2))]
+        for f in row_faults
+    }
     details: list[dict[str, Any]] = [
         {"kind": f, "video_id": vid, "file": f.split("_")[1]} for f in faults if f.startswith("no_")
     ]
@@ -669,7 +679,8 @@ def generate_video(
             write_audio_csv(files_dir / schema.audio_file_name(vid), _apply_plan(audio, plan))
         else:
             rows = _apply_plan({**visual, "_hold": hold}, plan)
-            write_visual_csv(files_dir / schema.visual_file_name(vid), {k: v for k, v in rows.items() if k != "_hold"}, rows["_hold"], vecs)
+            rows_hold = rows.pop("_hold")
+            write_visual_csv(files_dir / schema.visual_file_name(vid), rows, rows_hold, vecs)
     return vid, start, track, details
 
 

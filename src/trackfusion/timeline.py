@@ -14,10 +14,11 @@ recording's id (``main_media``), trackfusion's export naming (``trackfusion_asse
 Parameters, per clip (constant over the clip):
 
 - ``scale``: percent, 100 = unscaled.
-- ``x``, ``y``: offset of the clip centre from the frame centre, in percent of the
-  frame width / height (0 = centred, +50 = right / bottom edge). FCP 7 Basic Motion
-  ``center`` (``horiz``, ``vert``) is taken to be in fractions of the frame with the
-  edges at +-0.5, so ``x = 100 * horiz`` and ``y = 100 * vert``.
+- ``x``, ``y``: the clip centre in pixels of a 1920 x 1080 output frame, (0, 0) top
+  left, as the synthetic corpus writes them; default the frame centre (960, 540). FCP 7
+  Basic Motion ``center`` (``horiz``, ``vert``) is the offset from the frame centre in
+  fractions of the frame (edges at +-0.5, +vert down), so ``x = 960 + 1920 * horiz``
+  and ``y = 540 + 1080 * vert``.
 - ``crop_l``, ``crop_r``, ``crop_t``, ``crop_b``: percent of the clip, as in the FCP 7
   Crop filter.
 
@@ -25,7 +26,7 @@ They are read from ``metadata["trackfusion"]`` (.otio written by us), else from 
 "Basic Motion" (``effectid`` basic) and "Crop" (``effectid`` crop) filters, which the
 fcp_xml adapter exposes as ``clip.effects`` with the filter's XML as a dict under
 ``effect.metadata["fcp_xml"]``. A value that is absent gets its default (scale 100,
-x 0, y 0, crops 0) and is counted in ``report["params_defaulted"]``; a keyframed or
+x 960, y 540, crops 0) and is counted in ``report["params_defaulted"]``; a keyframed or
 non-numeric value is counted in ``report["params_unreadable"]`` and defaulted too,
 never interpolated or guessed. An EDL carries no parameters at all.
 
@@ -44,8 +45,17 @@ from timeline time to recording time is, in order:
    be on one uniform grid: they are counted in ``main_clips_off_grid`` and logged.
 3. otherwise timeline time is recording time (``report["time_base"] == "timeline"``).
 
-Timeline samples before recording time 0 are dropped (counted). ``duration_s`` fixes
-the output to recording times ``[0, duration_s)``, padding with inactive frames.
+Timeline time 0 is the earliest item of any video track (for an EDL, the earliest
+record-in, so a 01:00:00:00 programme start costs nothing). Transitions keep the cut
+points OTIO gives the clips around them. Timeline samples before recording time 0 are
+dropped (counted). ``duration_s`` fixes the output to recording times
+``[0, duration_s)``, padding with inactive frames.
+
+Export writes ``.xml`` and ``.edl`` at a SMPTE timecode rate that is a whole multiple
+of fps (30 for 10 fps: timecode has no 10 fps), ``.otio`` at fps itself. The fcp_xml
+adapter writes no ``clip.effects``; it writes ``clip.metadata["fcp_xml"]`` as XML, so
+the Basic Motion and Crop filters are put there. It drops trailing gaps, so trailing
+inactive frames do not survive an XML round trip.
 """
 from __future__ import annotations
 
@@ -74,7 +84,11 @@ METADATA_KEY = "trackfusion"
 FORMAT_VERSION = 1
 #: parameters a clip carries (everything after ``active``), in track layout order
 CLIP_PARAMS: tuple[str, ...] = schema.TRACK_PARAMS[2:]
-DEFAULTS: dict[str, float] = {"scale": 100.0, "x": 0.0, "y": 0.0, "crop_l": 0.0, "crop_r": 0.0, "crop_t": 0.0, "crop_b": 0.0}
+#: output frame that x, y are pixels of (the synthetic corpus's; TODO move to schema beside the track layout)
+FRAME_WIDTH, FRAME_HEIGHT = schema.FRAME_WIDTH, schema.FRAME_HEIGHT
+DEFAULTS: dict[str, float] = {
+    "scale": 100.0, "x": FRAME_WIDTH / 2, "y": FRAME_HEIGHT / 2, "crop_l": 0.0, "crop_r": 0.0, "crop_t": 0.0, "crop_b": 0.0,
+}
 #: FCP 7 Crop filter parameter ids -> our crop parameters
 FCP_CROP = {"left": "crop_l", "right": "crop_r", "top": "crop_t", "bottom": "crop_b"}
 _EXPORT_NAME_RE = re.compile(r"^trackfusion_asset(\d+)(?:_|\.|$)", re.IGNORECASE)
@@ -110,7 +124,8 @@ def _adapter_for(path: Path) -> str:
         ) from None
 
 
-def _read(path: Path, adapter: str, edl_rate: float) -> otio.schema.Timeline:
+def _read(path: Path, adapter: str, edl_rate: float) -> tuple[otio.schema.Timeline, int]:
+    """The file's timeline (the first, if it holds several) and how many others it holds."""
     if not path.is_file():
         raise TimelineError(f"{path}: timeline file not found")
     kwargs = {"rate": edl_rate} if adapter == "cmx_3600" else {}
@@ -123,14 +138,13 @@ def _read(path: Path, adapter: str, edl_rate: float) -> otio.schema.Timeline:
     if adapter == "fcp_xml":
         _check_fcp_overlaps(path)
     if isinstance(obj, otio.schema.Timeline):
-        return obj
+        return obj, 0
     timelines = list(obj.find_children(descended_from_type=otio.schema.Timeline)) if hasattr(obj, "find_children") else []
     if not timelines:
         raise TimelineError(f"{path}: holds no timeline (found a {type(obj).__name__})")
     if len(timelines) > 1:
         log.warning("%s: %d timelines in the file; importing the first, '%s'", path, len(timelines), timelines[0].name)
-    timelines[0].metadata.setdefault(METADATA_KEY + "_import", {})["other_timelines"] = len(timelines) - 1
-    return timelines[0]
+    return timelines[0], len(timelines) - 1
 
 
 def _check_fcp_overlaps(path: Path) -> None:
@@ -266,7 +280,7 @@ class _Importer:
     def _read_effect(self, effect: otio.schema.Effect, found: dict[str, float], from_effects: bool) -> None:
         fcp = effect.metadata.get("fcp_xml")
         effect_id = str((fcp or {}).get("effectid") or effect.effect_name or "").lower()
-        label = str(effect.name or effect_id or type(effect).__name__)
+        label = str(effect.name or effect.effect_name or effect_id or type(effect).__name__)
         kind = "motion" if effect_id == "basic" or label.lower() == "basic motion" else (
             "crop" if effect_id == "crop" or label.lower() == "crop" else None)
         if kind is None or fcp is None or not from_effects:
@@ -290,11 +304,11 @@ class _Importer:
             if pid == "center":
                 horiz = _number(value.get("horiz")) if hasattr(value, "get") else None
                 vert = _number(value.get("vert")) if hasattr(value, "get") else None
-                for t, v in (("x", horiz), ("y", vert)):
+                for t, v, size in (("x", horiz, FRAME_WIDTH), ("y", vert, FRAME_HEIGHT)):
                     if v is None:
                         self.unreadable[t] += 1
                     else:
-                        found[t] = 100.0 * v
+                        found[t] = size / 2 + size * v
             else:
                 v = _number(value)
                 if v is None:
@@ -313,7 +327,8 @@ class _Importer:
         kept, dropped = video[: schema.NUM_TRACKS], video[schema.NUM_TRACKS:]
         self.counts["video_tracks"] = len(video)
         self.counts["tracks_dropped"] = len(dropped)
-        self.counts["clips_dropped"] = sum(1 for t in dropped for c in t if isinstance(c, otio.core.Item) and not isinstance(c, otio.schema.Gap))
+        self.counts["clips_dropped"] = sum(
+            1 for t in dropped for c in t if isinstance(c, otio.core.Item) and not isinstance(c, otio.schema.Gap))
         if dropped:
             log.warning("%s: %d video tracks beyond the %d slots dropped (%d clips)", self.path, len(dropped),
                         schema.NUM_TRACKS, self.counts["clips_dropped"])
@@ -422,9 +437,6 @@ class _Importer:
             "params_unreadable": dict(sorted(self.unreadable.items())),
             "effects_ignored": dict(sorted(self.ignored_effects.items())),
         }
-        other = tl.metadata.get(METADATA_KEY + "_import")
-        if other is not None:
-            report["other_timelines_ignored"] = int(other["other_timelines"])
         return ImportedTimeline(frames=frames, start_time=start_time, fps=fps, report=report)
 
 
@@ -452,11 +464,15 @@ def import_timeline(
 
         asset_patterns = TimelineParams().asset_patterns
     if not fps > 0:
-        raise TimelineError(f"{path}: fps must be > 0, got {fps}")
+        raise ValueError(f"fps must be > 0, got {fps}")
+    for key, asset in [("main_asset", main_asset), ("unmatched_asset", unmatched_asset), *asset_patterns.items()]:
+        if not (isinstance(asset, int) and 0 <= asset < schema.NUM_ASSET_CLASSES):
+            raise ValueError(f"asset class for {key!r} must be an int in 0..{schema.NUM_ASSET_CLASSES - 1}, got {asset!r}")
     adapter = _adapter_for(path)
-    tl = _read(path, adapter, edl_rate)
+    tl, others = _read(path, adapter, edl_rate)
     imported = _Importer(path, fps, asset_patterns, main_media, main_asset, unmatched_asset).run(tl, duration_s)
     imported.report["adapter"] = adapter
+    imported.report["other_timelines_ignored"] = others
     r = imported.report
     log.info("%s: %d frames from %d clips on %d tracks (time base %s, start %.2f s); %d unknown media, "
              "%d transitions ignored", path, r["frames"], r.get("clips_read", 0), r["tracks_used"], r["time_base"],
@@ -512,7 +528,8 @@ def _fcp_filters(params: Mapping[str, float]) -> list[dict]:
         "parameter": [
             parameter("scale", "Scale", repr(float(params["scale"])), 0, 1000),
             {"parameterid": "center", "name": "Center",
-             "value": {"horiz": repr(float(params["x"]) / 100.0), "vert": repr(float(params["y"]) / 100.0)}},
+             "value": {"horiz": repr((params["x"] - FRAME_WIDTH / 2) / FRAME_WIDTH),
+                       "vert": repr((params["y"] - FRAME_HEIGHT / 2) / FRAME_HEIGHT)}},
         ],
     }
     crop = {

@@ -11,6 +11,7 @@ shrinking would not make a failure any clearer than the seed does.
 """
 from __future__ import annotations
 
+import logging
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,3 +249,35 @@ def raw_videos(
             visual = draw(visual_tables(t))
         videos.append(RawVideo(vid, start, track_frames(n_frames, seed=i), audio, visual))
     return videos
+
+
+class capture_logs:
+    """Collect log records of `logger` (and its children) at `level`, per Hypothesis example.
+
+    pytest's caplog is function-scoped, so it would keep records across the examples of
+    one @given test; this context manager starts empty every time.
+    """
+
+    def __init__(self, logger: str = "trackfusion", level: int = logging.INFO):
+        self.logger, self.level = logging.getLogger(logger), level
+        self.records: list[logging.LogRecord] = []
+
+    def __enter__(self) -> list[logging.LogRecord]:
+        self._handler = _ListHandler(self.records, self.level)
+        self._old_level = self.logger.level
+        self.logger.addHandler(self._handler)
+        self.logger.setLevel(min(self.level, self._old_level or self.level))
+        return self.records
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self._handler)
+        self.logger.setLevel(self._old_level)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord], level: int):
+        super().__init__(level)
+        self._records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._records.append(record)

@@ -7,7 +7,9 @@ from trackfusion.params import SyntheticParams
 
 
 @st.composite
-def _synthetic_params(draw: st.DrawFn, *, max_videos: int, min_duration_s: float, max_duration_s: float) -> SyntheticParams:
+def _synthetic_params(
+    draw: st.DrawFn, *, max_videos: int, min_duration_s: float, max_duration_s: float
+) -> SyntheticParams:
     lo = draw(st.floats(min_duration_s, max_duration_s, allow_nan=False))
     hi = draw(st.floats(lo, max_duration_s, allow_nan=False))
     return SyntheticParams(

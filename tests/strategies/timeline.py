@@ -22,8 +22,8 @@ def clip_state(draw, *, max_asset: int = schema.NUM_ASSET_CLASSES - 1) -> np.nda
             1.0,
             draw(st.integers(0, max_asset)),
             draw(_param(1.0, 400.0, 100.0)),  # scale
-            draw(_param(-50.0, 50.0, 0.0)),  # x
-            draw(_param(-50.0, 50.0, 0.0)),  # y
+            draw(_param(0.0, 1920.0, 960.0)),  # x, pixels of the output frame
+            draw(_param(0.0, 1080.0, 540.0)),  # y
             *(draw(_param(0.0, 45.0, 0.0)) for _ in range(4)),  # crops
         ],
         dtype=np.float32,

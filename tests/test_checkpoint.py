@@ -1,0 +1,141 @@
+"""Checkpoints: properties 20 and 21, round trips, resuming and the error cases."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.strategies.model import batches, make_batch, model_kwargs
+from trackfusion.checkpoint import MODEL_VERSION, CheckpointError, load_checkpoint, save_checkpoint
+from trackfusion.model import MultimodalTransformer, MultiTrackTransformer
+
+torch.set_num_threads(1)
+
+
+def _baseline_kwargs(kw: dict) -> dict:
+    return {k: v for k, v in kw.items() if k not in ("audio_features", "visual_features", "fusion_type")}
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=0, rtol=0, msg=lambda m: f"{k}: {m}")
+
+
+def _tiny(multimodal: bool = True, **kw) -> torch.nn.Module:
+    torch.manual_seed(0)
+    kw = dict(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8, **kw)
+    return MultimodalTransformer(**kw) if multimodal else MultiTrackTransformer(**kw)
+
+
+@given(kw=model_kwargs(), multimodal=st.booleans(), data=st.data())
+def test_property_21_checkpoint_type_detected(kw: dict, multimodal: bool, data: st.DataObject) -> None:
+    model = (MultimodalTransformer(**kw) if multimodal else MultiTrackTransformer(**_baseline_kwargs(kw))).eval()
+    b = data.draw(batches(kw))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "my model (epoch 1).pt"
+        save_checkpoint(path, model, epoch=3, extra={"val_loss": 1.5})
+        loaded, payload = load_checkpoint(path)
+        assert [p.name for p in Path(tmp).iterdir()] == [path.name]  # no temporary file left behind
+    assert type(loaded) is type(model)
+    assert payload["model_type"] == ("multimodal" if multimodal else "track_only")
+    assert payload["model_version"] == MODEL_VERSION and payload["epoch"] == 3 and payload["extra"] == {"val_loss": 1.5}
+    assert loaded.config == model.config
+    loaded.eval()
+    _assert_same(loaded.forward_batch(b), model.forward_batch(b))  # round trip: identical outputs
+
+
+@given(kw=model_kwargs(), data=st.data())
+def test_property_20_infers_multimodal_and_track_only(kw: dict, data: st.DataObject) -> None:
+    model = MultimodalTransformer(**kw).eval()
+    b = data.draw(batches(kw))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "multimodal.pt"
+        save_checkpoint(path, model)
+        full, _ = load_checkpoint(path)
+        track_only, payload = load_checkpoint(path, track_only=True)
+    full.eval(), track_only.eval()
+    assert payload["model_type"] == "multimodal"
+    assert not hasattr(track_only, "audio_embed") and not hasattr(track_only, "visual_embed")
+    # multimodal inference: the trained model as saved
+    _assert_same(full.forward_batch(b), model.forward_batch(b))
+    # track-only inference: needs no audio or visual at all, and equals the full model with both unavailable
+    out = track_only(None, None, b["track"], b["padding_mask"])
+    masked = b["modality_mask"].clone()
+    masked[..., :2] = False
+    expected = model(b["audio"], b["visual"], b["track"], b["padding_mask"], masked)
+    for k in out:
+        torch.testing.assert_close(out[k], expected[k], atol=1e-6, rtol=1e-5)
+    # content still matters for the full model (where any is available)
+    if b["modality_mask"][..., :2].any():
+        full_out = full.forward_batch(b)
+        assert any(not torch.allclose(full_out[k], out[k]) for k in out)
+
+
+def test_resume_restores_optimizer_and_scheduler(tmp_path: Path) -> None:
+    model = _tiny()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    b = make_batch(model.config, B=2, T=6, seed=1)
+    model.forward_batch(b)["active"].sum().backward()
+    opt.step()
+    sched.step()
+    save_checkpoint(tmp_path / "ckpt.pt", model, opt, sched, epoch=1)
+    model2 = _tiny()
+    opt2 = torch.optim.AdamW(model2.parameters(), lr=1e-2)
+    sched2 = torch.optim.lr_scheduler.StepLR(opt2, step_size=1, gamma=0.5)
+    loaded, payload = load_checkpoint(tmp_path / "ckpt.pt", optimizer=opt2, scheduler=sched2)
+    assert payload["epoch"] == 1
+    assert sched2.state_dict()["last_epoch"] == 1 and opt2.param_groups[0]["lr"] == pytest.approx(5e-3)
+    assert opt2.state_dict()["state"][0]["step"] == opt.state_dict()["state"][0]["step"]
+
+
+def test_compiled_or_wrapped_model_saves_the_bare_model(tmp_path: Path) -> None:
+    model = _tiny(multimodal=False)
+    save_checkpoint(tmp_path / "c.pt", torch.nn.DataParallel(model))
+    loaded, payload = load_checkpoint(tmp_path / "c.pt")
+    assert payload["model_type"] == "track_only" and set(loaded.state_dict()) == set(model.state_dict())
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="checkpoint not found: .*nothing here.pt"):
+        load_checkpoint(tmp_path / "nothing here.pt")
+
+
+def test_wrong_model_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "old.pt"
+    save_checkpoint(path, _tiny())
+    payload = torch.load(path, weights_only=True)
+    payload["model_version"] = MODEL_VERSION + 1
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=rf"old.pt: model_version {MODEL_VERSION + 1}, this code reads"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "not_a_dict", "wrong_type"])
+def test_corrupt_file_is_named(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "bad ckpt.pt"
+    save_checkpoint(path, _tiny())
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:200])
+    elif damage == "garbage":
+        path.write_bytes(b"\x00not a checkpoint" * 10)
+    elif damage == "not_a_dict":
+        torch.save([1, 2, 3], path)
+    else:
+        payload = torch.load(path, weights_only=True)
+        payload["model_type"] = "track_only"
+        torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="bad ckpt.pt"):
+        load_checkpoint(path)
+
+
+def test_unsafe_pickle_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "unsafe.pt"
+    torch.save({"model_version": MODEL_VERSION, "model_type": "track_only", "config": {}, "model_state": {},
+                "evil": Path("x")}, path)  # fmt: skip
+    with pytest.raises(CheckpointError, match="unsafe.pt: not a readable checkpoint"):
+        load_checkpoint(path)

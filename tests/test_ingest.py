@@ -1,0 +1,119 @@
+"""Ingest: a folder of edits and feature tables becomes a raw corpus (SPEC section 3)."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trackfusion import schema
+from trackfusion.ingest import IngestError, add_subparser, ingest_timelines, main
+from trackfusion.io import SequenceReader
+from trackfusion.params import Params
+from trackfusion.timeline import export_timeline
+
+P = schema.NUM_TRACK_PARAMS
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _frames(n: int, face_from: int) -> np.ndarray:
+    frames = np.zeros((n, schema.TRACK_WIDTH), np.float32)
+    frames[:, :P] = [1, 0, 100, 960, 540, 0, 0, 0, 0]
+    frames[face_from:n, P:2 * P] = [1, 1, 35, 1640, 840, 5, 5, 0, 0]
+    return frames
+
+
+@pytest.fixture
+def edits(tmp_path: Path) -> dict:
+    """Three edited videos (.otio, .xml, .edl), a broken timeline, a stray file, features."""
+    timelines, features = tmp_path / "timelines", tmp_path / "features"
+    timelines.mkdir()
+    features.mkdir()
+    videos = {
+        "bandicam 2025-03-11 22-57-01-575": (_frames(40, 10), 3.0, ".otio"),
+        "game, part 2 (final)": (_frames(25, 5), 0.0, ".xml"),
+        "solo": (_frames(15, 15), 1.5, ".edl"),  # face_from == n: one track only, as an EDL needs
+    }
+    for vid, (frames, start, ext) in videos.items():
+        export_timeline(frames, timelines / f"{vid}{ext}", start_time=start, media_names={0: f"{vid}.mp4"})
+        (features / schema.audio_file_name(vid)).write_text("time,audio_energy_rms\n0.0,0.1\n", encoding="utf-8")
+        if vid != "solo":
+            (features / schema.visual_file_name(vid)).write_text("time,scene_change\n0.0,0\n", encoding="utf-8")
+    (timelines / "broken.xml").write_text("<xmeml><sequence><media>", encoding="utf-8")
+    (timelines / "notes.txt").write_text("not a timeline", encoding="utf-8")
+    return {"timelines": timelines, "features": features, "out": tmp_path / "raw", "videos": videos}
+
+
+def test_ingest_builds_a_raw_corpus_and_skips_a_broken_timeline(edits):
+    summary = ingest_timelines(edits["timelines"], edits["features"], edits["out"], Params())
+    assert (summary["timelines_found"], summary["imported"], summary["failed"]) == (4, 3, 1)
+    assert summary["failures"][0]["file"].endswith("broken.xml") and "broken.xml" in summary["failures"][0]["error"]
+    assert (summary["audio_files"], summary["visual_files"], summary["missing_visual"]) == (3, 2, ["solo"])
+
+    reader = SequenceReader(edits["out"] / schema.SEQUENCES_FILE)
+    assert sorted(reader.video_ids) == sorted(edits["videos"])
+    for vid, (frames, start, _) in edits["videos"].items():
+        got = reader.read(vid)
+        assert got.shape == frames.shape and reader.start_time(vid) == pytest.approx(start)
+        # .otio and .xml carry every parameter; the EDL's one track holds the defaults, as here
+        np.testing.assert_allclose(got, frames, atol=1e-3)
+    assert summary["frames"] == sum(len(f) for f, _, _ in edits["videos"].values())
+    names = sorted(p.name for p in (edits["out"] / schema.FEATURES_DIR).iterdir())
+    assert names == sorted(
+        [schema.audio_file_name(v) for v in edits["videos"]]
+        + [schema.visual_file_name(v) for v in edits["videos"] if v != "solo"]
+    )
+    copied = edits["out"] / schema.FEATURES_DIR / schema.audio_file_name("solo")
+    assert copied.read_text(encoding="utf-8") == (edits["features"] / schema.audio_file_name("solo")).read_text(encoding="utf-8")
+
+
+def test_ingest_reports_a_duplicate_video_and_fails_when_nothing_imports(edits, tmp_path):
+    vid = "solo"
+    export_timeline(edits["videos"][vid][0], edits["timelines"] / f"{vid}.otio")
+    summary = ingest_timelines(edits["timelines"], edits["features"], edits["out"], Params())
+    assert summary["duplicates_skipped"] == 1 and summary["imported"] == 3
+
+    only_broken = tmp_path / "only broken"
+    only_broken.mkdir()
+    (only_broken / "x.edl").write_text("garbage\n001 x\n", encoding="utf-8")
+    with pytest.raises(IngestError, match="none of 1 timelines"):
+        ingest_timelines(only_broken, edits["features"], tmp_path / "raw2", Params())
+    assert not (tmp_path / "raw2").exists()
+
+
+def test_cli_entry_points(edits, tmp_path):
+    report = tmp_path / "ingest.json"
+    argv = ["--timelines", str(edits["timelines"]), "--features", str(edits["features"]), "--out", str(edits["out"]),
+            "--params", str(ROOT / "params.yaml"), "--report", str(report)]
+    assert main(argv) == 0
+    assert json.loads(report.read_text(encoding="utf-8"))["imported"] == 3
+
+    parser = argparse.ArgumentParser(prog="trackfusion")
+    add_subparser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["ingest", *argv[:6]])
+    assert args.command == "ingest" and args.out == edits["out"] and callable(args.func)
+
+    out = subprocess.run([sys.executable, str(ROOT / "stages" / "ingest.py"), "--help"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and "--timelines" in out.stdout
+
+
+def test_timeline_params_come_from_params_yaml_and_are_validated():
+    from trackfusion.params import ParamsError, TimelineParams, load_params, params_from_dict
+
+    tp = load_params(ROOT / "params.yaml").timeline
+    assert tp == TimelineParams() and list(tp.asset_patterns)[0] == "*.png"  # order kept: first match wins
+    custom = params_from_dict({"timeline": {"asset_patterns": {"*obs*": 0, "*vtuber*": 6}}}).timeline
+    assert custom.asset_patterns == {"*obs*": 0, "*vtuber*": 6}
+    for bad, key in [({"asset_patterns": {"*x*": 10}}, "timeline.asset_patterns['*x*']"),
+                     ({"asset_patterns": {"*x*": True}}, "timeline.asset_patterns['*x*']"),
+                     ({"asset_patterns": ["*x*"]}, "timeline.asset_patterns"),
+                     ({"unmatched_asset": -1}, "timeline.unmatched_asset"),
+                     ({"edl_rate": 0}, "timeline.edl_rate")]:
+        with pytest.raises(ParamsError, match=re.escape(key)):
+            params_from_dict({"timeline": bad})

@@ -1,0 +1,395 @@
+"""Timelines <-> track frames: round trips, hand-written FCP 7 XML and EDL, bad files."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+import pytest
+from hypothesis import given, settings
+
+from tests.strategies.timeline import track_frames
+from trackfusion import schema
+from trackfusion.timeline import TimelineError, export_timeline, import_timeline
+
+P = schema.NUM_TRACK_PARAMS
+ACTIVE = schema.track_columns("active")
+ASSET = schema.track_columns("asset_id")
+PARAMS = np.array([i % P >= 2 for i in range(schema.TRACK_WIDTH)])
+
+
+def state(asset: int, scale=100.0, x=960.0, y=540.0, crops=(0.0, 0.0, 0.0, 0.0)) -> list[float]:
+    return [1.0, float(asset), scale, x, y, *crops]
+
+
+def assert_same_track(actual: np.ndarray, expected: np.ndarray, atol: float = 1e-3) -> None:
+    assert actual.shape == expected.shape
+    np.testing.assert_array_equal(actual[:, ACTIVE], expected[:, ACTIVE])
+    np.testing.assert_array_equal(actual[:, ASSET], expected[:, ASSET])
+    np.testing.assert_allclose(actual[:, PARAMS], expected[:, PARAMS], atol=atol, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- strategy
+
+
+@given(track_frames())
+def test_strategy_frames_follow_the_track_contract(case):
+    frames, start_time = case
+    active = frames[:, ACTIVE]
+    assert set(np.unique(active)) <= {0.0, 1.0} and active.any()
+    inactive = np.repeat(active == 0, P, axis=1)  # (T, 180): every column of an inactive track-frame
+    assert (frames[inactive] == 0).all()
+    assets = frames[:, ASSET]
+    assert (assets == np.rint(assets)).all() and assets.min() >= 0 and assets.max() < schema.NUM_ASSET_CLASSES
+    assert start_time >= 0 and abs(start_time * schema.FPS - round(start_time * schema.FPS)) < 1e-9
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+@given(track_frames())
+def test_otio_round_trip_reproduces_frames(case):
+    frames, start_time = case
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "edit.otio"
+        report = export_timeline(frames, path, start_time=start_time)
+        back = import_timeline(path)
+    assert report["params_carried"] == "metadata"
+    assert back.start_time == pytest.approx(start_time, abs=1e-9)
+    assert_same_track(back.frames, frames)
+    assert back.report["time_base"] == "trackfusion_metadata"
+
+
+@settings(max_examples=15)
+@given(track_frames(max_tracks=2, max_frames=30))
+def test_fcp_xml_round_trip_keeps_states_and_effects(case):
+    """FCP XML keeps no trackfusion metadata: asset classes come back from the media
+    names, parameters from the Basic Motion and Crop filters, recording time from the
+    main clip's in-point. The adapter drops trailing gaps, so the tail may be shorter."""
+    frames, start_time = case
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "edit.xml"
+        export_timeline(frames, path, start_time=start_time)
+        back = import_timeline(path)
+    n = len(back.frames)
+    assert n <= len(frames) and not frames[n:, ACTIVE].any()
+    assert_same_track(back.frames, frames[:n])
+    has_main = ((frames[:, ACTIVE] == 1) & (frames[:, ASSET] == 0)).any()
+    assert back.start_time == pytest.approx(start_time if has_main else 0.0, abs=1e-9)
+    assert back.report["params_defaulted"] == {} and back.report["params_unreadable"] == {}
+
+
+def test_fcp_xml_export_writes_basic_motion_and_crop_filters(tmp_path):
+    frames = np.zeros((10, schema.TRACK_WIDTH), np.float32)
+    frames[2:6, :P] = state(1, scale=40.0, x=1536.0, y=270.0, crops=(10.0, 0.0, 5.0, 0.0))
+    export_timeline(frames, tmp_path / "e.xml")
+    clip = otio.adapters.read_from_file(str(tmp_path / "e.xml")).find_clips()[0]
+    by_name = {e.name: e.metadata["fcp_xml"] for e in clip.effects}
+    assert by_name["Basic Motion"]["effectid"] == "basic" and by_name["Crop"]["effectid"] == "crop"
+    params = {p["parameterid"]: p["value"] for p in by_name["Basic Motion"]["parameter"]}
+    assert float(params["scale"]) == 40.0
+    assert (float(params["center"]["horiz"]), float(params["center"]["vert"])) == pytest.approx((0.3, -0.25))
+    crop = {p["parameterid"]: float(p["value"]) for p in by_name["Crop"]["parameter"]}
+    assert crop == {"left": 10.0, "right": 0.0, "top": 5.0, "bottom": 0.0}
+
+
+def test_edl_round_trip_of_one_track(tmp_path):
+    frames = np.zeros((40, schema.TRACK_WIDTH), np.float32)
+    frames[0:15, :P] = state(0)
+    frames[15:25, :P] = state(3)
+    frames[30:40, :P] = state(0)
+    export_timeline(frames, tmp_path / "e.edl", start_time=4.0, media_names={0: "rec.mp4"})
+    back = import_timeline(tmp_path / "e.edl", main_media="rec")  # EDL timecode at 30 fps, the default
+    assert back.start_time == pytest.approx(4.0)
+    np.testing.assert_array_equal(back.frames[:, :2], frames[:, :2])
+    assert back.report["params_defaulted"]["scale"] == 3  # an EDL carries no parameters
+
+
+def test_edl_export_refuses_several_tracks(tmp_path):
+    frames = np.zeros((5, schema.TRACK_WIDTH), np.float32)
+    frames[:, :P] = state(0)
+    frames[:, P:2 * P] = state(1)
+    with pytest.raises(TimelineError, match="one video track"):
+        export_timeline(frames, tmp_path / "e.edl")
+    assert not (tmp_path / "e.edl").exists()
+
+
+def test_otiocat_reads_an_exported_timeline(tmp_path):
+    frames = np.zeros((20, schema.TRACK_WIDTH), np.float32)
+    frames[:, :P] = state(0)
+    frames[5:10, 2 * P:3 * P] = state(2, scale=50.0)
+    export_timeline(frames, tmp_path / "e.otio", media_names={0: "rec.mp4", 2: "title.png"})
+    otiocat = Path(sys.executable).with_name("otiocat")
+    out = subprocess.run([str(otiocat), str(tmp_path / "e.otio")], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "title.png" in out.stdout and '"trackfusion"' in out.stdout
+
+
+# --------------------------------------------------------------------------- hand-written files
+
+FCP_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE xmeml>
+<xmeml version="4">
+ <sequence id="sequence-1">
+  <name>my edit</name>
+  <rate><timebase>30</timebase><ntsc>FALSE</ntsc></rate>
+  <media>
+   <video>
+    <track>
+     <clipitem id="clipitem-1">
+      <name>bandicam 2025-03-11 22-57-01-575.mp4</name>
+      <rate><timebase>30</timebase><ntsc>FALSE</ntsc></rate>
+      <start>0</start><end>90</end><in>300</in><out>390</out>
+      <file id="file-1">
+       <name>bandicam 2025-03-11 22-57-01-575.mp4</name>
+       <pathurl>file:///C:/rec/bandicam%202025-03-11%2022-57-01-575.mp4</pathurl>
+       <rate><timebase>30</timebase><ntsc>FALSE</ntsc></rate>
+       <duration>9000</duration>
+       <media><video/></media>
+      </file>
+     </clipitem>
+    </track>
+    <track>
+     <clipitem id="clipitem-2">
+      <name>cam</name>
+      <rate><timebase>30</timebase><ntsc>FALSE</ntsc></rate>
+      <start>30</start><end>60</end><in>0</in><out>30</out>
+      <file id="file-2">
+       <name>facecam.mov</name>
+       <pathurl>file:///C:/rec/facecam.mov</pathurl>
+       <rate><timebase>30</timebase><ntsc>FALSE</ntsc></rate>
+       <duration>9000</duration>
+       <media><video/></media>
+      </file>
+      <filter>
+       <effect>
+        <name>Basic Motion</name><effectid>basic</effectid><effectcategory>motion</effectcategory>
+        <effecttype>motion</effecttype><mediatype>video</mediatype>
+        <parameter><parameterid>scale</parameterid><name>Scale</name><value>40</value></parameter>
+        <parameter><parameterid>rotation</parameterid><name>Rotation</name><value>0</value></parameter>
+        <parameter><parameterid>center</parameterid><name>Center</name>
+         <value><horiz>0.3</horiz><vert>-0.25</vert></value></parameter>
+       </effect>
+      </filter>
+      <filter>
+       <effect>
+        <name>Crop</name><effectid>crop</effectid><effectcategory>motion</effectcategory>
+        <effecttype>motion</effecttype><mediatype>video</mediatype>
+        <parameter><parameterid>left</parameterid><name>Left</name><value>10</value></parameter>
+        <parameter><parameterid>right</parameterid><name>Right</name><value>5</value></parameter>
+       </effect>
+      </filter>
+     </clipitem>
+     <clipitem id="clipitem-3">
+      <name>mystery</name>
+      <rate><timebase>30</timebase><ntsc>FALSE</ntsc></rate>
+      <start>75</start><end>90</end><in>0</in><out>15</out>
+      <file id="file-3"><name>mystery.mov</name><pathurl>file:///C:/rec/mystery.mov</pathurl>
+       <rate><timebase>30</timebase><ntsc>FALSE</ntsc></rate><media><video/></media></file>
+     </clipitem>
+    </track>
+    <track>
+     <clipitem id="clipitem-4">
+      <name>Title 01</name>
+      <rate><timebase>30</timebase><ntsc>FALSE</ntsc></rate>
+      <start>45</start><end>75</end><in>0</in><out>30</out>
+      <file id="file-4"><name>Title 01</name><pathurl>file:///C:/rec/Title%2001.prtl</pathurl>
+       <rate><timebase>30</timebase><ntsc>FALSE</ntsc></rate><media><video/></media></file>
+      <filter>
+       <effect><name>Gaussian Blur</name><effectid>gaussianblur</effectid><effecttype>filter</effecttype>
+        <mediatype>video</mediatype>
+        <parameter><parameterid>radius</parameterid><name>Radius</name><value>2</value></parameter></effect>
+      </filter>
+     </clipitem>
+    </track>
+   </video>
+   <audio>
+    <track>
+     <clipitem id="clipitem-5">
+      <name>bandicam 2025-03-11 22-57-01-575.mp4</name>
+      <rate><timebase>30</timebase><ntsc>FALSE</ntsc></rate>
+      <start>0</start><end>90</end><in>300</in><out>390</out>
+      <file id="file-1"/>
+     </clipitem>
+    </track>
+   </audio>
+  </media>
+ </sequence>
+</xmeml>
+"""
+
+VIDEO_ID = "bandicam 2025-03-11 22-57-01-575"
+
+
+def fcp_expected() -> np.ndarray:
+    """FCP_XML at 10 fps: 3 s of main recording from its 10 s point; face cam 1-2 s
+    (scale 40, centre 0.3 / -0.25 of the frame off its middle = pixel (1536, 270), crop
+    left 10 % right 5 %); title 1.5-2.5 s; an
+    unknown clip 2.5-3 s on the face cam track."""
+    frames = np.zeros((30, schema.TRACK_WIDTH), np.float32)
+    frames[:, :P] = state(0)
+    frames[10:20, P:2 * P] = state(1, scale=40.0, x=1536.0, y=270.0, crops=(10.0, 5.0, 0.0, 0.0))
+    frames[25:30, P:2 * P] = state(4)
+    frames[15:25, 2 * P:3 * P] = state(2)
+    return frames
+
+
+def test_fcp_xml_written_by_hand_imports_to_expected_frames(tmp_path):
+    path = tmp_path / f"{VIDEO_ID}.xml"
+    path.write_text(FCP_XML, encoding="utf-8")
+    got = import_timeline(path, main_media=VIDEO_ID)
+    assert got.start_time == pytest.approx(10.0)  # the main clip's in-point: recording time
+    assert_same_track(got.frames, fcp_expected(), atol=1e-6)
+    r = got.report
+    assert (r["clips_read"], r["unknown_media"], r["audio_tracks_ignored"], r["time_base"]) == (4, 1, 1, "main_clip")
+    assert r["effects_ignored"] == {"Gaussian Blur": 1}
+    # 4 clips x 7 parameters = 28 values; the face cam clip carried 5 of them
+    assert sum(r["params_defaulted"].values()) == 23 and r["params_defaulted"]["crop_t"] == 4
+
+
+def test_fcp_xml_without_main_media_finds_the_recording_by_pattern(tmp_path):
+    path = tmp_path / "edit.xml"
+    path.write_text(FCP_XML, encoding="utf-8")
+    got = import_timeline(path)  # "*bandicam*" -> main footage
+    assert got.start_time == pytest.approx(10.0)
+    assert_same_track(got.frames, fcp_expected(), atol=1e-6)
+
+
+EDL = """TITLE: my edit
+FCM: NON-DROP FRAME
+
+001  REC      V     C        00:00:10:00 00:00:13:00 01:00:00:00 01:00:03:00
+* FROM CLIP NAME: bandicam 2025-03-11 22-57-01-575.mp4
+002  FACE     V2    C        00:00:00:00 00:00:01:00 01:00:01:00 01:00:02:00
+* FROM CLIP NAME: facecam.mov
+003  TTL      V3    C        00:00:00:00 00:00:01:00 01:00:01:15 01:00:02:15
+* FROM CLIP NAME: title intro.png
+"""
+
+
+def test_cmx_edl_written_by_hand_imports_to_expected_frames(tmp_path):
+    path = tmp_path / f"{VIDEO_ID}.edl"
+    path.write_text(EDL, encoding="utf-8")
+    got = import_timeline(path, main_media=VIDEO_ID)  # timecode at 30 fps
+    expected = np.zeros((30, schema.TRACK_WIDTH), np.float32)
+    expected[:, :P] = state(0)
+    expected[10:20, P:2 * P] = state(1)
+    expected[15:25, 2 * P:3 * P] = state(3)  # "*.png" comes before "*title*"
+    assert got.start_time == pytest.approx(10.0)
+    assert_same_track(got.frames, expected, atol=0)
+    assert got.report["params_defaulted"] == {p: 3 for p in ("crop_b", "crop_l", "crop_r", "crop_t", "scale", "x", "y")}
+
+
+def test_asset_patterns_first_match_wins_and_unmatched_is_counted(tmp_path):
+    path = tmp_path / "e.edl"
+    path.write_text(EDL, encoding="utf-8")
+    got = import_timeline(path, asset_patterns={"*FACECAM*": 7, "*title*": 2}, unmatched_asset=5)
+    assert got.frames[12, P + 1] == 7 and got.frames[16, 2 * P + 1] == 2
+    assert got.frames[0, 1] == 5 and got.report["unknown_media"] == 1
+    assert got.report["time_base"] == "timeline"  # no main clip: timeline time is recording time
+    assert got.start_time == 0.0
+
+
+def test_duration_pads_to_the_whole_recording(tmp_path):
+    path = tmp_path / "e.edl"
+    path.write_text(EDL, encoding="utf-8")
+    got = import_timeline(path, main_media=VIDEO_ID, duration_s=12.0)
+    assert got.start_time == 0.0 and len(got.frames) == 120
+    assert not got.frames[:100, ACTIVE].any() and got.frames[100:120, 0].all()
+    assert got.report["frames_outside_recording"] == 10  # 12-13 s of the recording lies beyond 12 s
+
+
+def test_tracks_beyond_twenty_are_dropped_and_counted(tmp_path):
+    tl = otio.schema.Timeline()
+    for k in range(22):
+        track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+        track.append(otio.schema.Clip(name=f"c{k}.mov", source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, 10), otio.opentime.RationalTime(5, 10))))
+        tl.tracks.append(track)
+    otio.adapters.write_to_file(tl, str(tmp_path / "t.otio"))
+    got = import_timeline(tmp_path / "t.otio")
+    assert got.frames[:, ACTIVE].all() and got.frames.shape == (5, schema.TRACK_WIDTH)
+    assert (got.report["tracks_dropped"], got.report["clips_dropped"], got.report["unknown_media"]) == (2, 2, 20)
+
+
+def test_jump_cuts_in_the_recording_are_counted(tmp_path):
+    frames = np.zeros((20, schema.TRACK_WIDTH), np.float32)
+    frames[:, :P] = state(0)
+    export_timeline(frames, tmp_path / "e.xml")
+    tl = otio.adapters.read_from_file(str(tmp_path / "e.xml"))
+    clip = tl.find_clips()[0]
+    second = clip.clone()  # the same recording again, from 60 s on
+    second.source_range = otio.opentime.TimeRange(otio.opentime.RationalTime(1800, 30), clip.source_range.duration)
+    tl.video_tracks()[0].append(second)
+    otio.adapters.write_to_file(tl, str(tmp_path / "cut.xml"))
+    got = import_timeline(tmp_path / "cut.xml")
+    assert got.report["main_clips_off_grid"] == 1 and len(got.frames) == 40
+
+
+# --------------------------------------------------------------------------- bad files
+
+
+def _otio_with(tmp_path: Path, name: str, *tracks: otio.schema.Track) -> Path:
+    tl = otio.schema.Timeline()
+    tl.tracks.extend(tracks)
+    path = tmp_path / name
+    otio.adapters.write_to_file(tl, str(path))
+    return path
+
+
+def test_bad_timelines_raise_an_error_naming_the_file(tmp_path):
+    gap = otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=otio.opentime.RationalTime(10, 10)))
+    audio = otio.schema.Track(kind=otio.schema.TrackKind.Audio)
+    audio.append(otio.schema.Clip(name="a.wav", source_range=gap.source_range))
+    only_gaps = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+    only_gaps.append(gap)
+    overlap_xml = FCP_XML.replace("<start>75</start><end>90</end>", "<start>50</start><end>90</end>")
+    overlap_edl = EDL.replace("V2    C        00:00:00:00 00:00:01:00 01:00:01:00 01:00:02:00",
+                              "V     C        00:00:00:00 00:00:01:00 01:00:01:00 01:00:02:00")
+    cases = {
+        tmp_path / "notes.txt": ("unknown timeline extension", None),
+        tmp_path / "broken.xml": ("not a readable fcp_xml", FCP_XML[:700]),
+        tmp_path / "garbage.otio": ("not a readable otio_json", "{not json"),
+        tmp_path / "garbage.edl": ("not a readable cmx_3600", "001  REC V C 00:00:10:00\n"),
+        tmp_path / "overlap.xml": ("overlapping clips on video track 2", overlap_xml),
+        tmp_path / "overlap.edl": ("overlapping clips", overlap_edl),
+        tmp_path / "missing.otio": ("not found", None),
+        _otio_with(tmp_path, "audio only.otio", audio): ("no video tracks", False),
+        _otio_with(tmp_path, "empty tracks.otio", only_gaps, otio.schema.Track()): ("hold no clips", False),
+    }
+    for path, (message, text) in cases.items():
+        if text:
+            path.write_text(text, encoding="utf-8")
+        elif text is None and path.suffix == ".txt":
+            path.write_text("hello", encoding="utf-8")
+        with pytest.raises(TimelineError, match=message) as err:
+            import_timeline(path)
+        assert str(path) in str(err.value)
+
+
+def test_a_file_with_several_timelines_imports_the_first_and_says_so(tmp_path):
+    frames = np.zeros((8, schema.TRACK_WIDTH), np.float32)
+    frames[2:, :P] = state(2)
+    export_timeline(frames, tmp_path / "one.otio")
+    first = otio.adapters.read_from_file(str(tmp_path / "one.otio"))
+    second = first.clone()
+    second.tracks[0].append(otio.schema.Gap(source_range=otio.opentime.TimeRange(
+        duration=otio.opentime.RationalTime(5, 10))))
+    otio.adapters.write_to_file(otio.schema.SerializableCollection(children=[first, second]), str(tmp_path / "two.otio"))
+    got = import_timeline(tmp_path / "two.otio")
+    assert got.report["other_timelines_ignored"] == 1
+    assert_same_track(got.frames, frames)
+
+
+def test_asset_classes_outside_the_range_are_refused_or_counted(tmp_path):
+    frames = np.zeros((4, schema.TRACK_WIDTH), np.float32)
+    frames[:, :P] = state(0)
+    frames[:, 1] = 12  # not a class: the importer maps it to the last one, with a count
+    export_timeline(frames, tmp_path / "e.otio")
+    got = import_timeline(tmp_path / "e.otio")
+    assert (got.frames[:, 1] == schema.NUM_ASSET_CLASSES - 1).all() and got.report["asset_out_of_range"] == 1
+    with pytest.raises(ValueError, match="'\\*face\\*'"):
+        import_timeline(tmp_path / "e.otio", asset_patterns={"*face*": 10})
