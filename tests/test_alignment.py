@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from tests.strategies.alignment import Table, audio_tables, frame_times, sample_times, visual_tables
 from trackfusion import schema
-from trackfusion.alignment import AlignedFeatures, FeatureAligner, speaker_turns
+from trackfusion.alignment import AlignedFeatures, FeatureAligner
+from trackfusion.io import speaker_turns
+from trackfusion.normalization import l2_normalize
 from trackfusion.schema import Kind
 
 TOL, MAX_GAP, WARN_GAP = 0.05, 1.0, 5.0
@@ -196,6 +198,14 @@ def test_property_08_clip_unit_norm(t, visual):
     # every available frame has a vector unless no valid CLIP row is within reach
     missing = out.stats["visual"]["clip"]["zero_filled_entries"]
     assert int((out.mask[:, 1] & ~given_rows).sum()) == missing
+    # the normalisation stage re-normalises in float32: unit length within 1e-6 there
+    rows = visual.clip.astype(np.float32)
+    rows = rows[np.isfinite(rows).all(axis=1) & (np.abs(rows).sum(axis=1) > 0)]
+    if len(rows):
+        np.testing.assert_allclose(np.linalg.norm(l2_normalize(rows).astype(np.float64), axis=1), 1.0, atol=1e-6)
+    renormed = l2_normalize(out.clip)
+    assert renormed.dtype == np.float16
+    np.testing.assert_allclose(np.linalg.norm(l2_normalize(out.clip.astype(np.float32)), axis=1)[given_rows], 1.0, atol=1e-6)
 
 
 @given(t=frame_times(max_frames=30), visual=visual_tables(max_size=25))
@@ -420,3 +430,35 @@ def test_missing_modalities_are_unavailable_and_zero():
     assert not out.audio.any() and not out.visual.any()
     assert out.visual.shape == (5, 522) and out.visual.dtype == np.float32
     assert out.clip.dtype == np.float16 and out.audio.dtype == np.float32
+
+
+# --- the shared strategies themselves --------------------------------------------------------------------
+@given(s=sample_times(), t=frame_times(), audio=audio_tables(), visual=visual_tables())
+def test_strategies_give_valid_inputs(s, t, audio, visual):
+    for times in (s, t, audio.times, visual.times):
+        assert np.all(np.diff(times) > 0) and np.isfinite(times).all()
+    assert audio.values.shape == (len(audio.times), schema.AUDIO_WIDTH) and audio.clip is None
+    assert visual.values.shape == (len(visual.times), schema.VISUAL_SCALAR_WIDTH)
+    assert visual.clip.shape == (len(visual.times), schema.CLIP_DIM) and visual.clip.dtype == np.float16
+    no_face = visual.values[:, FACE_COUNT] == 0
+    assert not np.isfinite(visual.values[np.ix_(no_face, FACE)]).any()
+
+
+def test_empty_and_single_sample_tables():
+    t = np.arange(4) / 10
+    empty = Table(np.zeros(0), np.zeros((0, 5), np.float32))
+    out = align(t, empty, None)
+    assert not out.mask[:, 0].any() and not out.audio.any()
+    one = Table(np.array([0.1]), np.full((1, 5), 2.0, np.float32))
+    out = align(t, one, None)
+    np.testing.assert_array_equal(out.mask[:, 0], [False, True, False, False])
+    assert (out.audio[1, :4] == 2.0).all()
+
+
+def test_opposite_clip_neighbours_give_zero_not_a_crash():
+    s = np.array([0.0, 0.2])
+    row = np.random.default_rng(0).normal(size=512).astype(np.float16)
+    vis = Table(s, np.zeros((2, 10), np.float32), np.stack([row, -row]))
+    out = align(np.array([0.1]), None, vis)  # halfway: the interpolated vector is 0
+    assert out.mask[0, 1] and not out.clip.any()
+    assert out.stats["visual"]["clip"]["zero_filled_entries"] == 1

@@ -19,6 +19,7 @@ from trackfusion.dataset import (
     create_dataloaders,
     create_multimodal_dataloaders,
     derangement,
+    read_track_normalization,
     read_track_std,
     window_starts,
 )
@@ -205,13 +206,55 @@ def test_dataloaders_eval_sees_each_frame_once_and_train_is_seeded(tmp_path: Pat
 
 def test_track_std_read_from_normalization_json(tmp_path: Path) -> None:
     path = write_corpus(tmp_path / "c", [10], ["train"], track_std=3.5)
-    std = read_track_std(path)
-    assert std.shape == (180,)
+    mean, std = read_track_normalization(path)
+    assert std.shape == mean.shape == (180,)
     assert (std[schema.track_columns("scale")] == 3.5).all() and (std[schema.track_columns("crop_b")] == 3.5).all()
+    assert (mean[schema.track_columns("x")] == 100).all()
     assert (std[schema.track_columns("active")] == 1).all() and (std[schema.track_columns("asset_id")] == 1).all()
-    # one value per parameter (shared by all tracks) is read too
-    (path / "normalization.json").write_text(json.dumps({"track": {"std": [1, 2, 3, 4, 5, 6, 7]}}))
+    assert (mean[schema.track_columns("asset_id")] == 0).all()
+    # per-column names (180) are read too
+    names = [c.name for c in schema.TRACK_INPUTS]
+    norm = {"track": {"columns": names, "zscored": names[2::9], "mean": [0.0] * 180, "std": list(range(1, 181))}}
+    (path / "normalization.json").write_text(json.dumps(norm))
     std = read_track_std(path)
-    assert (std[schema.track_columns("scale")] == 1).all() and (std[schema.track_columns("crop_b")] == 7).all()
+    assert std[2] == 3 and std[11] == 12 and std[3] == 1  # only the z-scored scale columns
     # an aligned corpus (no normalization.json) reports normalised == original units
     assert (read_track_std(write_corpus(tmp_path / "d", [10], ["train"], track_std=None)) == 1).all()
+
+
+def test_track_normalization_matches_the_normalization_module(tmp_path: Path) -> None:
+    """The reader agrees with what trackfusion.normalization writes (a slow reference)."""
+    from trackfusion.normalization import AudioFeaturePreprocessor, TrackPreprocessor, VisualFeaturePreprocessor
+    from trackfusion.normalization import save_preprocessors
+
+    rng = np.random.default_rng(0)
+    track = write_corpus(tmp_path / "c", [200], ["train"])
+    frames = np.asarray(Corpus(track).array("track")) * 7 + 50
+    frames[:, schema.track_columns("active")] = (rng.random((200, 20)) < 0.5).astype(np.float32)
+    tp = TrackPreprocessor().partial_fit(frames).finalize()
+    ap = AudioFeaturePreprocessor().partial_fit(rng.normal(size=(50, 5)).astype(np.float32)).finalize()
+    vp = VisualFeaturePreprocessor().partial_fit(rng.normal(size=(50, 522)).astype(np.float32)).finalize()
+    save_preprocessors(tmp_path / "c" / "normalization.json", ap, vp, tp)
+    mean, std = read_track_normalization(tmp_path / "c")
+    z = tp.transform(frames)
+    active = frames[:, schema.track_columns("active")] > 0.5  # (T, 20)
+    for name in schema.TRACK_CONTINUOUS:
+        cols = schema.track_columns(name)
+        back = z[:, cols] * std[cols] + mean[cols]
+        np.testing.assert_allclose(back[active], frames[:, cols][active], rtol=1e-4, atol=1e-3)
+
+
+@given(lengths=video_lengths(min_videos=1, max_videos=6, max_length=25), features=st.booleans())
+@settings(max_examples=20)
+def test_strategy_write_corpus_writes_what_it_says(lengths: list[int], features: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Corpus(write_corpus(Path(tmp) / "c", lengths, features=features))
+        assert [v.length for v in corpus.videos] == lengths
+        assert corpus.total_frames == sum(lengths)
+        if len(lengths) >= 3:
+            assert {v.split for v in corpus.videos} == {"train", "val", "test"}
+        mask = np.asarray(corpus.array("mask"))
+        assert mask[:, 2].all() and (mask[:, :2].any() == features)
+        assert (np.asarray(corpus.array("visual"))[~mask[:, 1]] == 0).all()  # unavailable content is zero
+        active = np.asarray(corpus.array("track"))[:, schema.track_columns("active")]
+        assert set(np.unique(active)) <= {0.0, 1.0}

@@ -30,9 +30,10 @@ def test_shard_sampler_gives_every_item_once() -> None:
     assert [len(ShardSampler(11, 3, r)) for r in range(3)] == [len(s) for s in shards]
 
 
-def _run(tmp: Path, corpus: Path, nproc: int) -> dict:
+def _run(tmp: Path, corpus: Path, nproc: int, epochs: int = 3) -> dict:
     params = json.loads(json.dumps(PARAMS))
     params["train"]["nproc"] = nproc
+    params["train"]["epochs"] = epochs
     (tmp / "params.yaml").write_text(yaml.safe_dump(params))
     cmd = [sys.executable, str(ROOT / "stages" / "train.py"), "--kind", "multimodal", "--params", "params.yaml",
            "--corpus", str(corpus)]  # fmt: skip
@@ -41,16 +42,24 @@ def _run(tmp: Path, corpus: Path, nproc: int) -> dict:
     env["OMP_NUM_THREADS"] = "1"
     proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads((tmp / "metrics" / "multimodal.json").read_text())
+    written = json.loads((tmp / "metrics" / "multimodal.json").read_text())
+    return {**written["test"], **written["run"]}
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    """A 3-epoch run under torchrun with 2 processes: (corpus, run folder, its figures)."""
+    tmp_path = tmp_path_factory.mktemp("ddp")
+    corpus = write_corpus(tmp_path / "normalized", LENGTHS, SPLITS, seed=4)
+    (tmp_path / "two").mkdir()
+    return corpus, tmp_path / "two", _run(tmp_path / "two", corpus, nproc=2)
 
 
 @pytest.mark.slow
-def test_torchrun_two_cpu_processes_match_one_process(tmp_path: Path) -> None:
-    corpus = write_corpus(tmp_path / "normalized", LENGTHS, SPLITS, seed=4)
+def test_torchrun_two_cpu_processes_match_one_process(tmp_path: Path, ddp_run: tuple[Path, Path, dict]) -> None:
+    corpus, out, ddp = ddp_run
     (tmp_path / "one").mkdir()
-    (tmp_path / "two").mkdir()
     single = _run(tmp_path / "one", corpus, nproc=1)
-    ddp = _run(tmp_path / "two", corpus, nproc=2)
 
     assert ddp["world_size"] == 2 and single["world_size"] == 1
     assert ddp["epochs"] == single["epochs"] == 3
@@ -62,7 +71,6 @@ def test_torchrun_two_cpu_processes_match_one_process(tmp_path: Path) -> None:
     assert abs(ddp["loss"] - single["loss"]) <= 0.05 * single["loss"], (ddp["loss"], single["loss"])
 
     # exactly one set of outputs: rank 1 wrote nothing, and no epoch was logged twice
-    out = tmp_path / "two"
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert [f for f in files if f.startswith("metrics/")] == ["metrics/multimodal.json"]
     assert [f for f in files if f.startswith("models/")] == ["models/multimodal.pt"]
@@ -72,3 +80,20 @@ def test_torchrun_two_cpu_processes_match_one_process(tmp_path: Path) -> None:
     # the resume checkpoint of the DDP run holds both ranks' RNG states
     state = torch.load(out / "checkpoints" / "multimodal" / "last.pt", weights_only=True)
     assert len(state["rng"]) == 2 and state["epoch"] == 3
+
+
+@pytest.mark.slow
+def test_torchrun_resume_equals_uninterrupted(tmp_path: Path, ddp_run: tuple[Path, Path, dict]) -> None:
+    corpus, full, _ = ddp_run
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    _run(resumed, corpus, nproc=2, epochs=2)
+    # an interruption after epoch 2: the run did not finish, so its checkpoint is resumed
+    (resumed / "checkpoints" / "multimodal" / "complete").unlink()
+    result = _run(resumed, corpus, nproc=2, epochs=3)
+    assert result["epochs"] == 3
+    a = torch.load(full / "checkpoints" / "multimodal" / "last.pt", weights_only=True)["model"]
+    b = torch.load(resumed / "checkpoints" / "multimodal" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = (resumed / "plots" / "multimodal" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
+    assert [r.split("\t")[0] for r in rows] == ["step", "0", "1", "2"]  # curves continued, not restarted

@@ -219,3 +219,10 @@ def test_strategy_batches_follow_the_dataset_contract(kw: dict, data: st.DataObj
     assert (b["audio"][~b["modality_mask"][..., 0]] == 0).all()
     assert (b["visual"][~b["modality_mask"][..., 1]] == 0).all()
     assert b["visual"].shape == (B, T, kw["visual_features"]) and b["targets"].shape == (B, T, kw["track_features"])
+
+
+def test_sequences_longer_than_max_len_extend_the_position_code() -> None:
+    torch.manual_seed(0)
+    model = MultiTrackTransformer(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8, max_len=4).eval()
+    track = random_frames(torch.Generator().manual_seed(1), 1, 7, 20, 10)
+    _assert_same({k: v[:, :4] for k, v in model(track).items()}, model(track[:, :4]))

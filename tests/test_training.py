@@ -148,14 +148,26 @@ def test_property_18_track_only_training_without_features(tmp_path: Path) -> Non
                          out / "models" / "baseline.pt", out / "ckpt", progress=False)  # fmt: skip
     written = json.loads((out / "metrics.json").read_text())
     assert written == json.loads(json.dumps(result))
+    test, run = written["test"], written["run"]
     for key in ("loss", "active", "asset", "scale", "position", "crop", "active_f1", "asset_accuracy", "scale_mae",
-                "position_mae", "crop_mae", "cut_f1", "epochs", "frames_seen", "wall_time_s", "frames_per_s",
-                "peak_memory_mb", "nan_batches_skipped", "device", "params"):  # fmt: skip
-        assert key in written, key
-    assert written["epochs"] == 2 and written["device"] == "cpu" and written["nan_batches_skipped"] == 0
-    assert math.isfinite(written["loss"]) and written["frames_per_s"] > 0 and written["peak_memory_mb"] > 0
-    assert written["test_frames"] == 35 + 25  # every test frame once
-    assert written["params"]["model"]["d_model"] == 16
+                "position_mae", "crop_mae", "cut_f1"):  # fmt: skip
+        assert math.isfinite(test[key]), key
+    for key in ("epochs", "frames_seen", "wall_time_s", "frames_per_s", "peak_memory_mb", "nan_batches_skipped",
+                "device", "params"):  # fmt: skip
+        assert key in run, key
+    assert run["epochs"] == 2 and run["device"] == "cpu" and run["nan_batches_skipped"] == 0
+    assert run["frames_per_s"] > 0 and run["peak_memory_mb"] > 0
+    assert run["test_frames"] == 35 + 25  # every test frame once
+    assert run["params"]["model"]["d_model"] == 16
+    # MAEs are reported in original units: the corpus' normalization.json says std 2.0
+    model, _ = load_checkpoint(out / "models" / "baseline.pt")
+    loaders = create_dataloaders(corpus, tiny_params(), splits=("test",))
+    acc = EditMetrics()
+    with torch.no_grad():
+        for b in loaders["test"]:
+            acc.update(model.eval().forward_batch(b), b["targets"], b["track"], b["padding_mask"], b["frame_mask"])
+    assert test["scale_mae"] == pytest.approx(2.0 * acc.compute()["scale_mae"], rel=1e-5)
+    assert test["cut_f1"] == pytest.approx(acc.compute()["cut_f1"])
 
 
 def test_multimodal_training_writes_dvclive_curves_and_a_loadable_checkpoint(corpus: Path, tmp_path: Path) -> None:
@@ -170,7 +182,7 @@ def test_multimodal_training_writes_dvclive_curves_and_a_loadable_checkpoint(cor
     assert not (live_dir / "dvc.yaml").exists() and not (tmp_path / "dvc.yaml").exists()
     model, payload = load_checkpoint(tmp_path / "m.pt")
     assert payload["model_type"] == "multimodal" and payload["extra"]["kind"] == "multimodal"
-    assert result["best_epoch"] >= 1 and result["kind"] == "multimodal"
+    assert result["run"]["best_epoch"] >= 1 and result["run"]["kind"] == "multimodal"
     assert (tmp_path / "ckpt" / "complete").exists()
 
 
@@ -185,7 +197,7 @@ def test_stage_script_runs_on_a_tiny_corpus(corpus: Path, tmp_path: Path) -> Non
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs"] == 1 and metrics["kind"] == "baseline"
+    assert metrics["run"]["epochs"] == 1 and metrics["run"]["kind"] == "baseline"
     assert (out / "plots" / "plots" / "metrics" / "val" / "loss.tsv").exists()
     assert (out / "model.pt").exists() and not (tmp_path / "dvc.yaml").exists()
 

@@ -25,9 +25,10 @@ consistently with the exact match of every other column.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -67,7 +68,8 @@ class AlignedFeatures:
         out = np.empty((len(self.times), schema.VISUAL_WIDTH), np.float32)
         out[:, : schema.VISUAL_SCALAR_WIDTH] = self.visual_scalars
         # torch casts float16 -> float32 an order of magnitude faster than numpy
-        torch.from_numpy(out[:, schema.VISUAL_SCALAR_WIDTH :]).copy_(torch.from_numpy(self.clip))
+        with _one_torch_thread():
+            torch.from_numpy(out[:, schema.VISUAL_SCALAR_WIDTH :]).copy_(torch.from_numpy(self.clip))
         return out
 
 
@@ -92,7 +94,9 @@ def _from_dataframe(df: Any, modality: str) -> _Source:
         if "speaker_turn" not in df.columns:
             if schema.SPEAKER_ID not in df.columns:
                 raise ValueError("audio DataFrame needs 'speaker_turn' or 'speaker_id'")
-            df = df.assign(speaker_turn=speaker_turns(df[schema.SPEAKER_ID].to_numpy()))
+            from trackfusion.io import speaker_turns  # the one definition of a turn, shared with the CSV reader
+
+            df = df.assign(speaker_turn=speaker_turns(df[schema.SPEAKER_ID]))
         clip = None
     else:
         names = schema.input_names(schema.VISUAL_SCALARS)
@@ -108,17 +112,6 @@ def _from_dataframe(df: Any, modality: str) -> _Source:
     return _Source(df[schema.TIME].to_numpy(np.float64), values, clip)
 
 
-def speaker_turns(speaker_ids: np.ndarray) -> np.ndarray:
-    """1.0 where the speaker changes from one non-empty speaker to another, else 0.0."""
-    ids = np.array(["" if (s is None or (isinstance(s, float) and np.isnan(s))) else str(s) for s in speaker_ids])
-    nonempty = np.flatnonzero(ids != "")
-    out = np.zeros(len(ids), np.float32)
-    if len(nonempty) > 1:
-        seq = ids[nonempty]
-        out[nonempty[1:][seq[1:] != seq[:-1]]] = 1.0
-    return out
-
-
 def _as_source(src: Any, modality: str) -> _Source | None:
     if src is None:
         return None
@@ -132,6 +125,8 @@ def _as_source(src: Any, modality: str) -> _Source | None:
         if clip is None:
             raise ValueError("visual table has no CLIP columns")
         clip = np.asarray(clip, dtype=np.float16).reshape(len(times), schema.CLIP_DIM)  # (N, 512)
+        if not clip.flags.writeable or not clip.flags.c_contiguous:  # torch reads it without a copy otherwise
+            clip = np.ascontiguousarray(clip).copy()
     if len(times) > 1 and not np.all(np.diff(times) > 0):
         raise ValueError(f"{modality} sample times must be strictly increasing (sort and deduplicate first)")
     return _Source(times, values, clip)
@@ -226,10 +221,12 @@ class FeatureAligner:
             stats["visual"]["clip"] = self._clip(v_src, t, plan, clip_out)
         else:
             stats["visual"] = _empty_stats(n)
+        for name, src in (("audio", a_src), ("visual", v_src)):
+            stats[name]["source"] = src is not None
         stats["track"] = {"frames": n, "exact": 1.0 if n else 0.0, "interpolated": 0.0, "unavailable": 0.0}
 
         for name, src, col in (("audio", a_src, 0), ("visual", v_src, 1)):
-            if src is not None:
+            if src is not None and len(src.times):
                 self._report(video_id, name, t, mask[:, col], src.times, stats[name])
         return AlignedFeatures(t, audio_out, scal_out, clip_out, mask, stats)
 
@@ -252,8 +249,13 @@ class FeatureAligner:
         left, right = np.where(exact, near, lc), np.where(exact, near, rc)
         return _Plan(left, right, w, near, exact, avail)
 
-    def _bridges(self, s: np.ndarray, t: np.ndarray, plan: _Plan, valid: np.ndarray) -> _Bridges:
-        """Resolve, per column, the available entries whose neighbouring samples are missing."""
+    def _bridges(
+        self, s: np.ndarray, t: np.ndarray, plan: _Plan, valid: np.ndarray, allowed: np.ndarray | None = None
+    ) -> _Bridges:
+        """Resolve, per column, the available entries whose neighbouring samples are missing.
+
+        `allowed` (T, C) limits the entries that need a value (face fields: frames with a face).
+        """
         n = len(s)
         cols = np.flatnonzero(~valid.all(axis=0))
         if not len(cols) or not len(t):
@@ -263,6 +265,8 @@ class FeatureAligner:
         lv_all = last[plan.left]  # (T, Cd) last valid sample at or before the left neighbour
         nv_all = nxt[plan.right]  # (T, Cd) next valid sample at or after the right neighbour
         need = ((lv_all != plan.left[:, None]) | (nv_all != plan.right[:, None])) & plan.avail[:, None]
+        if allowed is not None:
+            need &= allowed[:, cols]
         fi, fc = np.nonzero(need)  # (E,) entries to bridge
         lv, nv = lv_all[fi, fc], nv_all[fi, fc]
         has_lv, has_nv = lv >= 0, nv < n
@@ -298,28 +302,51 @@ class FeatureAligner:
         cont = kinds == Kind.CONTINUOUS.value
         count = kinds == Kind.COUNT.value
         event = kinds == Kind.EVENT.value
-        w = plan.w[:, None].astype(np.float32)  # (T, 1)
-        x_l, x_r, x_n = xz[plan.left], xz[plan.right], xz[plan.nearest]  # (T, C) row gathers
+        binary = kinds == Kind.BINARY.value
+        # every column from the modality's neighbours, one row gather per kind group (T, C):
         # continuous: lerp(left, right, w); binary: left (the exact sample, else the last known); count: nearest
-        vals = np.where(count, x_n, np.where(cont, x_l + (x_r - x_l) * w, x_l))  # (T, C)
-        br = self._bridges(s, t, plan, valid)
-        if len(br.frame):
-            c = br.col
-            lerp = xz[br.lo, c] + (xz[br.hi, c] - xz[br.lo, c]) * br.w
-            v = np.where(count[c], xz[br.nearest, c], np.where(cont[c], lerp, xz[br.lo, c]))
-            vals[br.frame, c] = np.where(br.ok, v, 0.0)
-        vals[~plan.avail] = 0.0
-        vals[:, event] = 0.0
-        out[:] = vals
-        for c in np.flatnonzero(event):  # one event column (speaker_turn)
-            out[:, c] = self._events(s[finite[:, c] & (x[:, c] > 0.5)], t) * plan.avail
+        vals = np.zeros((len(t), x.shape[1]), np.float32)
+        if cont.any():
+            xc = xz[:, cont]
+            x_l = xc[plan.left]
+            vals[:, cont] = x_l + (xc[plan.right] - x_l) * plan.w[:, None].astype(np.float32)
+        if binary.any():
+            vals[:, binary] = xz[:, binary][plan.left]
+        if count.any():
+            vals[:, count] = xz[:, count][plan.nearest]
 
-        # bridged / zero-filled entries are counted, except events and face fields of face-less frames
-        counted_e = ~event[br.col]
+        def bridge(br: _Bridges) -> None:  # entries whose neighbouring sample is missing in their column
+            if len(br.frame):
+                c = br.col
+                x_lo = xz[br.lo, c]
+                lerp = x_lo + (xz[br.hi, c] - x_lo) * br.w
+                v = np.where(count[c], xz[br.nearest, c], np.where(cont[c], lerp, x_lo))
+                vals[br.frame, c] = np.where(br.ok, v, 0.0)
+
+        br_valid = valid.copy()
+        br_valid[:, event] = True  # events go by windows, never bridged
+        allowed = None
+        bridges = []
         if face:
-            has_face = out[:, _FACE_COUNT_IDX] != 0
-            out[:, _FACE_IDX] *= has_face[:, None]
-            counted_e &= ~(np.isin(br.col, _FACE_IDX) & ~has_face[br.frame])
+            # face_count first: face fields are only needed on frames with a face
+            only_count = np.ones_like(valid)
+            only_count[:, _FACE_COUNT_IDX] = valid[:, _FACE_COUNT_IDX]
+            bridges.append(self._bridges(s, t, plan, only_count))
+            bridge(bridges[-1])
+            has_face = (vals[:, _FACE_COUNT_IDX] != 0) & plan.avail
+            br_valid[:, _FACE_COUNT_IDX] = True
+            allowed = np.ones(vals.shape, dtype=bool)
+            allowed[:, _FACE_IDX] = has_face[:, None]
+        bridges.append(self._bridges(s, t, plan, br_valid, allowed))
+        bridge(bridges[-1])
+        vals *= plan.avail[:, None]
+        for c in np.flatnonzero(event):  # one event column (speaker_turn)
+            vals[:, c] = self._events(s[finite[:, c] & (x[:, c] > 0.5)], t) * plan.avail
+        if face:
+            vals[:, _FACE_IDX] *= has_face[:, None]  # no face: face fields 0 (the mask stays True)
+        out[:] = vals
+        bridged = sum(int(br.ok.sum()) for br in bridges)
+        zero_filled = sum(int((~br.ok).sum()) for br in bridges)
         n = len(t)
         return {
             "frames": n,
@@ -327,8 +354,8 @@ class FeatureAligner:
             "interpolated": _frac(plan.avail & ~plan.exact, n),
             "unavailable": _frac(~plan.avail, n),
             "missing_samples": int((~finite & ~normal_missing).sum()),
-            "bridged_entries": int((br.ok & counted_e).sum()),
-            "zero_filled_entries": int((~br.ok & counted_e).sum()),
+            "bridged_entries": bridged,
+            "zero_filled_entries": zero_filled,
         }
 
     def _events(self, ev: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -350,26 +377,35 @@ class FeatureAligner:
         norm of every row used is computed anyway, so a bad one is caught there and the
         video is redone once with every row checked.
         """
+        with _one_torch_thread():
+            return self._clip_rows(src, t, plan, out)
+
+    def _clip_rows(self, src: _Source, t: np.ndarray, plan: _Plan, out: np.ndarray) -> dict[str, Any]:
         clip = torch.from_numpy(src.clip)  # (N, 512) float16
         valid = np.isfinite(src.clip[:, 0])  # cheap first guess: a whole row is usually empty or not
-        found = self._clip_pass(clip, src.times, t, plan, valid, out)
-        checked = False
-        if found is not None:  # a bad row was used: check every row, then redo
+        counts = self._clip_pass(clip, src.times, t, plan, valid, out, final=False)
+        checked = counts is None
+        if counts is None:  # a bad row was used: check every row, then redo
             norms = np.empty(len(clip), np.float32)
             for i0 in range(0, len(clip), _CLIP_BLOCK):
                 rows = clip[i0 : i0 + _CLIP_BLOCK].float()  # (B, 512)
                 norms[i0 : i0 + len(rows)] = torch.linalg.vector_norm(rows, dim=1).numpy()
             valid = np.isfinite(norms) & (norms > 0)
-            checked = True
-            found = self._clip_pass(clip, src.times, t, plan, valid, out)
-            assert found is None, "CLIP rows checked valid gave a non-finite vector"
-        # without a full check only rows with an empty first value are known missing
-        return {"missing_samples": int((~valid).sum()), "rows_checked": checked, **self._clip_counts}
+            counts = self._clip_pass(clip, src.times, t, plan, valid, out, final=True)
+        # without the full check, only rows whose first value is empty are known to be missing
+        return {"missing_samples": int((~valid).sum()), "rows_checked": checked, **counts}
 
     def _clip_pass(
-        self, clip: torch.Tensor, s: np.ndarray, t: np.ndarray, plan: _Plan, valid: np.ndarray, out: np.ndarray
-    ) -> np.ndarray | None:
-        """One pass over the frames; returns None, or the sample rows found invalid."""
+        self,
+        clip: torch.Tensor,
+        s: np.ndarray,
+        t: np.ndarray,
+        plan: _Plan,
+        valid: np.ndarray,
+        out: np.ndarray,
+        final: bool,
+    ) -> dict[str, int] | None:
+        """One pass over the frames; None if a row assumed valid was not (unless `final`)."""
         lo, hi, w, ok = plan.left.copy(), plan.right.copy(), plan.w.astype(np.float32), plan.avail.copy()
         br = self._bridges(s, t, plan, valid[:, None])
         lo[br.frame], hi[br.frame], w[br.frame], ok[br.frame] = br.lo, br.hi, br.w, br.ok
@@ -380,8 +416,8 @@ class FeatureAligner:
         u = torch.empty((n_blk, schema.CLIP_DIM), dtype=torch.float32)
         v = torch.empty((n_blk, schema.CLIP_DIM), dtype=torch.float32)
         nrm = torch.empty((n_blk, 1), dtype=torch.float32)
-        pair = torch.from_numpy(ok & (w > 0))
-        bad_rows: list[np.ndarray] = []
+        pair = ok & (w > 0)
+        degenerate = 0  # frames whose interpolated vector has no direction (opposite neighbours)
         for i0 in range(0, len(t), _CLIP_BLOCK):  # blocks of frames keep the temporaries in cache
             i1 = min(i0 + _CLIP_BLOCK, len(t))
             m = i1 - i0
@@ -394,20 +430,17 @@ class FeatureAligner:
             torch.linalg.vector_norm(u[:m], dim=1, keepdim=True, out=nrm[:m])  # (B, 1)
             good = torch.isfinite(nrm[:m, 0]) & (nrm[:m, 0] > 0)
             if not bool(good.all()):
-                blk_bad = (~good).numpy() & ok[i0:i1]
-                if blk_bad.any():
-                    bad_rows.append(np.concatenate([lo[i0:i1][blk_bad], hi[i0:i1][blk_bad]]))
+                bad = (~good).numpy() & ok[i0:i1]
+                if bad.any() and not final:
+                    return None
+                degenerate += int(bad.sum())
                 nrm[:m][~good] = 1.0
                 u[:m][~good] = 0.0
             u[:m].div_(nrm[:m])
             out_t[i0:i1].copy_(u[:m])  # float32 -> float16
-        if bad_rows:
-            return np.unique(np.concatenate(bad_rows))
-        not_ok = ~ok
-        if not_ok.any():
-            out[not_ok] = 0
-        self._clip_counts = {"bridged_entries": int(br.ok.sum()), "zero_filled_entries": int((~br.ok).sum())}
-        return None
+        if not ok.all():
+            out[~ok] = 0
+        return {"bridged_entries": int(br.ok.sum()), "zero_filled_entries": int((~br.ok).sum()) + degenerate}
 
     # --- logging ----------------------------------------------------------------------
     def _report(
@@ -444,6 +477,22 @@ class FeatureAligner:
                     "video %r: %s gap of %.2f s from %.2f s to %.2f s (%s); no values there",
                     video_id, modality, b - a, a, b, where,
                 )
+
+
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run the CLIP gathers on one thread.
+
+    They are memory-bound, so a second thread buys little; and on shared or busy cores
+    every parallel region waits for a descheduled thread (measured: 15 ms per block op
+    with two threads under load against 0.2 ms with one).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _runs(flags: np.ndarray, t: np.ndarray) -> list[tuple[float, float]]:

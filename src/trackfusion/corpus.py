@@ -111,6 +111,15 @@ class CorpusWriter:
         self.videos.append(VideoEntry(video_id, self.total, length, split, float(start_time)))
         self.total += length
 
+    def extra_file(self, name: str) -> Path:
+        """Path for an extra file (e.g. ``normalization.json``) inside the folder being written.
+
+        It appears together with the corpus, or not at all. Only valid inside ``with``.
+        """
+        if "/" in name or "\\" in name or name in ("", ".", "..", INDEX_FILE) or name in {f"{a}.bin" for a in ARRAYS}:
+            raise ValueError(f"extra file name must be a plain file name other than the corpus' own, got {name!r}")
+        return self._tmp / name
+
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> bool | None:
         if exc_type is None:
             for f in self._files.values():

@@ -67,43 +67,45 @@ def derangement(n: int, seed: int) -> np.ndarray:
     return out
 
 
-def read_track_std(corpus_dir: str | Path) -> np.ndarray:
-    """(180,) std of each track column in original units, from `normalization.json`.
+def read_track_normalization(corpus_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(180,) mean and std of each track column, from the corpus' `normalization.json`.
 
-    Columns that are not z-scored (active, asset_id), and every column when the corpus
-    has no normalization file (the aligned corpus), get 1.0, so multiplying a normalised
-    error by it gives the error in original units.
+    The normalized corpus z-scores the continuous track parameters (scale, x, y, crops)
+    on active track-frames; `value * std + mean` gives original units (percent).
+    Columns that are not z-scored (active, asset_id), and every column of a corpus
+    without the file (the aligned corpus), get mean 0 and std 1.
+    Reads `{"track": {"columns": [...], "zscored": [...], "mean": [...], "std": [...]}}`
+    (trackfusion.normalization), with columns either the 9 parameter names (shared by
+    the 20 tracks) or the 180 column names.
     """
+    mean = np.zeros(schema.TRACK_WIDTH, dtype=np.float32)
     std = np.ones(schema.TRACK_WIDTH, dtype=np.float32)
     path = Path(corpus_dir) / NORMALIZATION_FILE
     if not path.exists():
-        return std
+        return mean, std
     data = json.loads(path.read_text(encoding="utf-8"))
-    section = data.get("track", data.get("TrackPreprocessor")) if isinstance(data, dict) else None
-    if not isinstance(section, dict) or "std" not in section:
-        log.warning("%s: no 'track.std' entry; continuous track MAE is reported in normalised units", path)
-        return std
-    values = section["std"]
-    names = [c.name for c in schema.TRACK_INPUTS]
-    if isinstance(values, dict):  # {column or parameter name: std}
-        items = values.items()
-    elif "columns" in section:
-        items = zip(section["columns"], values)
-    elif len(values) == schema.TRACK_WIDTH:
-        items = zip(names, values)
-    elif len(values) == len(schema.TRACK_CONTINUOUS):  # one std per parameter, shared by all tracks
-        items = zip(schema.TRACK_CONTINUOUS, values)
-    else:
-        log.warning("%s: 'track.std' has %d values, expected %d or %d", path, len(values), schema.TRACK_WIDTH,
-                    len(schema.TRACK_CONTINUOUS))
-        return std
-    for name, value in items:
-        if name in schema.TRACK_PARAMS:
-            std[schema.track_columns(name)] = value
-        elif name in names:
-            std[names.index(name)] = value
-    std[~np.isfinite(std) | (std <= 0)] = 1.0
-    return std
+    section = data.get("track") if isinstance(data, dict) else None
+    if not isinstance(section, dict) or "std" not in section or "mean" not in section:
+        log.warning("%s: no track mean/std; continuous track MAE is reported in normalised units", path)
+        return mean, std
+    names = section.get("columns") or list(schema.TRACK_CONTINUOUS)
+    if not len(names) == len(section["mean"]) == len(section["std"]):
+        log.warning("%s: track columns, mean and std differ in length; MAE in normalised units", path)
+        return mean, std
+    zscored = set(section.get("zscored", schema.TRACK_CONTINUOUS))
+    column_names = [c.name for c in schema.TRACK_INPUTS]
+    for name, m, s in zip(names, section["mean"], section["std"]):
+        if name not in zscored or not (np.isfinite(s) and s > 0):
+            continue
+        cols = schema.track_columns(name) if name in schema.TRACK_PARAMS else column_names.index(name)
+        mean[cols] = m
+        std[cols] = s
+    return mean, std
+
+
+def read_track_std(corpus_dir: str | Path) -> np.ndarray:
+    """(180,) std of each track column in original units (see `read_track_normalization`)."""
+    return read_track_normalization(corpus_dir)[1]
 
 
 class MultimodalDataset(Dataset):

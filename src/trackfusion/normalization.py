@@ -211,7 +211,10 @@ class AudioFeaturePreprocessor(_ZScorer):
 
 def l2_normalize(clip: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length in float32 (zero rows stay zero); same dtype as the input."""
-    x = torch.from_numpy(np.ascontiguousarray(clip)).float()  # (T, 512); torch casts float16 far faster than numpy
+    arr = np.ascontiguousarray(clip)
+    if not arr.flags.writeable:  # a read-only memmap: torch wants a writable buffer, even just to read it
+        arr = arr.copy()
+    x = torch.from_numpy(arr).float()  # (T, 512); torch casts float16 far faster than numpy
     norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
     x = torch.where(norm > 0, x / norm.clamp_min(1e-30), torch.zeros_like(x))
     return x.to(torch.from_numpy(np.zeros(0, clip.dtype)).dtype).numpy()

@@ -29,7 +29,14 @@ from torch import nn
 from tqdm import tqdm
 
 from trackfusion import distributed as dist_utils
+from trackfusion import schema
 from trackfusion.atomic import atomic_path, write_json
+from trackfusion.checkpoint import load_checkpoint, save_checkpoint
+from trackfusion.corpus import INDEX_FILE
+from trackfusion.dataset import create_dataloaders, read_track_std
+from trackfusion.loss import MultiTrackLoss
+from trackfusion.metrics import EditMetrics
+from trackfusion.model import create_model
 from trackfusion.params import Params, TrainParams
 
 log = logging.getLogger(__name__)
@@ -100,8 +107,6 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def param_std(track_std: np.ndarray) -> dict[str, np.ndarray]:
     """(180,) per-column std -> {parameter: (20,) std per track}, as EditMetrics takes it."""
-    from trackfusion import schema
-
     std = np.asarray(track_std, dtype=np.float64)
     return {name: std[schema.track_columns(name)] for name in schema.TRACK_CONTINUOUS}
 
@@ -115,12 +120,6 @@ class _BatchForward(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self.model.forward_batch(batch)
-
-
-def _default_metrics_factory() -> Callable[..., Any]:
-    from trackfusion.metrics import EditMetrics
-
-    return EditMetrics
 
 
 class Trainer:
@@ -144,7 +143,7 @@ class Trainer:
         checkpoint_dir: str | Path,
         live: Any = None,
         device: str | torch.device = "auto",
-        metrics_factory: Callable[..., Any] | None = None,
+        metrics_factory: Callable[..., Any] = EditMetrics,
         *,
         best_path: str | Path | None = None,
         seed: int = 0,
@@ -173,7 +172,7 @@ class Trainer:
         self.progress = progress and dist_utils.is_main()
         self.optimizer = optimizer if optimizer is not None else build_optimizer(self.raw_model, train_params, self.device)
 
-        factory = metrics_factory if metrics_factory is not None else _default_metrics_factory()
+        factory = metrics_factory
         if track_std is not None and "param_std" in inspect.signature(factory).parameters:
             # MAEs in original units: the corpus holds z-scored track parameters
             std = param_std(track_std)
@@ -184,13 +183,12 @@ class Trainer:
         self.model: nn.Module = _BatchForward(self.raw_model)
         if compile if compile is not None else train_params.compile:
             self.model = torch.compile(self.model)
+        self.eval_model = self.model  # without DDP: see run_epoch
         if dist_utils.is_distributed():
-            # find_unused_parameters: a modality switched off by a mask may leave a
-            # parameter out of the graph; DDP would otherwise wait for its gradient forever
+            # every parameter takes part in each forward (a disabled modality has no
+            # parameters, a masked one still runs its embedding), so no unused-parameter search
             self.model = nn.parallel.DistributedDataParallel(
-                self.model,
-                device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=True,
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
         # bf16 autocast on CUDA (no loss scaling needed, unlike fp16); fp32 on CPU
         self.autocast = (
@@ -223,7 +221,7 @@ class Trainer:
         self.model.train(train)
         # eval uses the unwrapped module: ranks may hold different numbers of eval batches,
         # and DDP's forward must not wait for a rank that has finished
-        forward = self.model if train else _BatchForward(self.raw_model)
+        forward = self.model if train else self.eval_model
         acc = self.metrics_factory() if (self.train_metrics or not train) else None
         keys: list[str] | None = None
         sums: torch.Tensor | None = None  # (K,) loss component sums weighted by frames, on device
@@ -283,7 +281,7 @@ class Trainer:
         """The edit metrics over all ranks: per-rank counts summed, then computed once."""
         if dist_utils.is_distributed():
             acc.counts = dist_utils.all_reduce_sum(acc.counts, self.device)
-        return {k: float(v) for k, v in acc.compute().items()}
+        return {k: v if isinstance(v, int) else float(v) for k, v in acc.compute().items()}
 
     def evaluate(self, loader: Iterable[dict[str, torch.Tensor]], desc: str = "eval") -> dict[str, float]:
         return self.run_epoch(loader, train=False, desc=desc)
@@ -338,8 +336,6 @@ class Trainer:
     def _save_best(self, epoch: int) -> None:
         if not dist_utils.is_main():
             return
-        from trackfusion.checkpoint import save_checkpoint
-
         extra = {**self.checkpoint_extra, "best_val_loss": self.best_val}
         save_checkpoint(self.best_path, self.raw_model, epoch=epoch, extra=extra)
 
@@ -405,10 +401,10 @@ def set_epoch(loader: Any, epoch: int, seed: int) -> None:
 def _fingerprint(params: Params, kind: str, corpus_dir: Path) -> str:
     import hashlib
 
-    from trackfusion.corpus import INDEX_FILE
-
+    raw = params.to_dict()
+    raw["train"].pop("epochs")  # more epochs may continue a run; every other change starts afresh
     h = hashlib.sha256()
-    h.update(json.dumps({"kind": kind, "params": params.to_dict()}, sort_keys=True).encode())
+    h.update(json.dumps({"kind": kind, "params": raw}, sort_keys=True).encode())
     index = corpus_dir / INDEX_FILE
     if index.exists():
         h.update(index.read_bytes())
@@ -432,12 +428,7 @@ def train_model(
     `model_path`, a resume checkpoint in `checkpoint_dir`, and `metrics_path` (test
     figures and run info). Returns what it wrote to `metrics_path`.
     """
-    from dvclive import Live
-
-    from trackfusion.checkpoint import load_checkpoint
-    from trackfusion.dataset import create_dataloaders, read_track_std
-    from trackfusion.loss import MultiTrackLoss
-    from trackfusion.model import create_model
+    from dvclive import Live  # imported here: only the stage needs it, and it is slow to import
 
     if kind not in ("baseline", "multimodal"):
         raise ValueError(f"kind is {kind!r}; allowed values: baseline, multimodal")
@@ -483,27 +474,25 @@ def train_model(
         trainer.raw_model.load_state_dict(best.state_dict())
         test = trainer.evaluate(loaders["test"], desc="test")
         wall = time.perf_counter() - wall_start
-        result = {
-            **{k: v for k, v in test.items() if k not in ("batches",)},
-            "test_frames": int(test["frames"]),
+        run = {
+            "kind": kind,
             "epochs": trainer.epoch,
             "best_epoch": trainer.best_epoch + 1,
             "best_val_loss": trainer.best_val,
             "frames_seen": trainer.frames_seen,
-            "wall_time_s": wall,
-            "train_time_s": trainer.train_seconds,
+            "test_frames": int(test["frames"]),
+            "wall_time_s": round(wall, 3),
+            "train_time_s": round(trainer.train_seconds, 3),
             "frames_per_s": trainer.frames_seen / trainer.train_seconds if trainer.train_seconds else 0.0,
             "peak_memory_mb": max(dist_utils.all_gather_objects(peak_memory_mb(device))),
             "nan_batches_skipped": trainer.nan_batches,
             "device": str(device),
             "world_size": dist_utils.world_size(),
             "parameters": n_params,
-            "kind": kind,
             "params": params.to_dict(),
         }
-        result.pop("frames", None)
-        result.pop("nan_batches", None)
-        result = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}
+        figures = {k: v for k, v in test.items() if k not in ("frames", "batches", "nan_batches")}
+        result = _finite_or_none({"test": figures, "run": run})
         if dist_utils.is_main():
             write_json(metrics_path, result)
             trainer.live.end()
@@ -514,3 +503,12 @@ def train_model(
         dist_utils.destroy()
 
 
+
+
+def _finite_or_none(obj: Any) -> Any:
+    """JSON has no NaN: a figure over nothing (no val videos) is written as null."""
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

@@ -53,8 +53,8 @@ def write_corpus(
     (at least one video each when there are three or more).
     features: False writes zero audio/visual and all-False audio/visual masks (a corpus
     with no features anywhere, SPEC property 18).
-    track_std: writes `normalization.json` with this std for every continuous track
-    column (None writes none).
+    track_std: writes `normalization.json` with this std (and mean 100) for every
+    continuous track parameter (None writes none).
     """
     path = Path(path)
     rng = np.random.default_rng(seed)
@@ -82,9 +82,10 @@ def write_corpus(
             track = random_track(rng, length)
             times = (np.arange(length) / schema.FPS).reshape(length, 1)
             writer.append(vid, split, 0.0, audio=audio, visual=visual, clip=clip, track=track, mask=mask, times=times)
-    if track_std is not None:
-        continuous = [f"track{t}_{p}" for t in range(schema.NUM_TRACKS) for p in schema.TRACK_CONTINUOUS]
-        norm = {"track": {"columns": continuous, "mean": [0.0] * len(continuous), "std": [float(track_std)] * len(continuous)}}
+    if track_std is not None:  # the layout trackfusion.normalization writes
+        zscored = list(schema.TRACK_CONTINUOUS)
+        norm = {"track": {"kind": "track", "columns": list(schema.TRACK_PARAMS), "zscored": zscored,
+                          "mean": [0.0, 0.0] + [100.0] * len(zscored), "std": [1.0, 1.0] + [float(track_std)] * len(zscored)}}
         (path / NORMALIZATION_FILE).write_text(json.dumps(norm), encoding="utf-8")
     return path
 

@@ -97,27 +97,23 @@ def _with_missing(rng: np.random.Generator, values: np.ndarray, fraction: float,
     return values
 
 
-@st.composite
-def audio_tables(
-    draw: st.DrawFn,
+def make_audio_table(
     times: np.ndarray,
     *,
-    nan_fraction: float | None = None,
+    seed: int = 0,
+    nan_fraction: float = 0.0,
     inf_fraction: float = 0.0,
     japanese_text: bool = True,
-    numeric_speakers: bool | None = None,
+    numeric_speakers: bool = False,
 ) -> pd.DataFrame:
     """An audio table at `times` with the file's columns (``schema.AUDIO_FILE_COLUMNS``).
 
-    `nan_fraction` empties that share of the numeric inputs (drawn when None);
-    speakers are often empty, numeric or text ids; text_word is quoted Japanese with commas.
+    `nan_fraction` / `inf_fraction` empty or make infinite that share of the numeric
+    inputs; speakers are often empty, else numeric or text ids; text_word is quoted
+    Japanese with commas.
     """
     n = len(times)
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    if nan_fraction is None:
-        nan_fraction = draw(st.sampled_from([0.0, 0.0, 0.2]))
-    if numeric_speakers is None:
-        numeric_speakers = draw(st.booleans())
+    rng = np.random.default_rng(seed)
     pool: list[object] = [1, 2, 3] if numeric_speakers else ["SPEAKER_00", "SPEAKER_01", "話者 2"]
     speakers = [None if rng.random() < 0.4 else pool[rng.integers(len(pool))] for _ in range(n)]
     words = [
@@ -137,11 +133,31 @@ def audio_tables(
 
 
 @st.composite
-def visual_tables(
+def audio_tables(
     draw: st.DrawFn,
     times: np.ndarray,
     *,
-    nan_saliency_face: bool | None = None,
+    nan_fraction: float | None = None,
+    inf_fraction: float = 0.0,
+    japanese_text: bool = True,
+    numeric_speakers: bool | None = None,
+) -> pd.DataFrame:
+    """:func:`make_audio_table` with a drawn seed; `nan_fraction` and `numeric_speakers` drawn when None."""
+    return make_audio_table(
+        times,
+        seed=draw(st.integers(0, 2**32 - 1)),
+        nan_fraction=draw(st.sampled_from([0.0, 0.0, 0.2])) if nan_fraction is None else nan_fraction,
+        inf_fraction=inf_fraction,
+        japanese_text=japanese_text,
+        numeric_speakers=draw(st.booleans()) if numeric_speakers is None else numeric_speakers,
+    )
+
+
+def make_visual_table(
+    times: np.ndarray,
+    *,
+    seed: int = 0,
+    nan_saliency_face: bool = False,
     nan_fraction: float = 0.0,
     inf_fraction: float = 0.0,
 ) -> pd.DataFrame:
@@ -152,9 +168,7 @@ def visual_tables(
     `nan_fraction` / `inf_fraction` damage scene_change and visual_motion too.
     """
     n = len(times)
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    if nan_saliency_face is None:
-        nan_saliency_face = draw(st.booleans())
+    rng = np.random.default_rng(seed)
     faces = rng.integers(0, 3, n).astype(np.float64)
     cols: dict[str, np.ndarray] = {
         "time": times,
@@ -176,6 +190,25 @@ def visual_tables(
     frame = pd.DataFrame(cols)
     frame = pd.concat([frame, pd.DataFrame(clip, columns=schema.input_names(schema.CLIP_COLUMNS))], axis=1)
     return frame[VISUAL_COLUMNS]
+
+
+@st.composite
+def visual_tables(
+    draw: st.DrawFn,
+    times: np.ndarray,
+    *,
+    nan_saliency_face: bool | None = None,
+    nan_fraction: float = 0.0,
+    inf_fraction: float = 0.0,
+) -> pd.DataFrame:
+    """:func:`make_visual_table` with a drawn seed; `nan_saliency_face` drawn when None."""
+    return make_visual_table(
+        times,
+        seed=draw(st.integers(0, 2**32 - 1)),
+        nan_saliency_face=draw(st.booleans()) if nan_saliency_face is None else nan_saliency_face,
+        nan_fraction=nan_fraction,
+        inf_fraction=inf_fraction,
+    )
 
 
 def track_frames(n_frames: int, *, seed: int = 0, width: int = schema.TRACK_WIDTH) -> np.ndarray:

@@ -1,0 +1,256 @@
+"""Corpus-level drivers of the `align` and `normalize` stages.
+
+Both stream one video at a time into a :class:`corpus.CorpusWriter`, so peak memory is
+one video's arrays whatever the size of the corpus, and the output folder appears only
+when everything is written (an interrupted run leaves the previous corpus intact).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from trackfusion import io, schema
+from trackfusion.alignment import FeatureAligner
+from trackfusion.corpus import SPLITS, Corpus, CorpusWriter, assign_splits
+from trackfusion.normalization import (
+    NORMALIZATION_FILE,
+    AudioFeaturePreprocessor,
+    TrackPreprocessor,
+    VisualFeaturePreprocessor,
+    save_preprocessors,
+)
+from trackfusion.params import Params
+
+log = logging.getLogger(__name__)
+
+_FEATURE_MODALITIES = ("audio", "visual")
+_ASSET_COLUMNS = schema.track_columns("asset_id")
+_LAST_ASSET = schema.NUM_ASSET_CLASSES - 1
+
+
+def _fault_counts() -> dict[str, int]:
+    return {
+        "broken_track_sequence": 0,
+        "missing_audio_file": 0,
+        "missing_visual_file": 0,
+        "no_feature_files": 0,  # videos with neither file
+        "corrupt_audio_file": 0,
+        "corrupt_visual_file": 0,
+        "asset_id_out_of_range": 0,  # track-frames mapped to the last class
+        "unsorted_rows": 0,
+        "duplicate_rows": 0,
+        "nonfinite_samples": 0,
+        "bridged_entries": 0,
+        "zero_filled_entries": 0,
+        "gaps_over_warn": 0,
+    }
+
+
+def _kept_videos(reader: io.SequenceReader, skipped: list[dict[str, str]]) -> list[str]:
+    """Videos whose track sequence reads cleanly (a first, cheap pass: splits need the final list)."""
+    kept = []
+    for vid in reader.video_ids:
+        try:
+            reader.read(vid)
+        except io.TrackSequenceError as exc:
+            log.error("video %r skipped: broken track sequence: %s", vid, exc)
+            skipped.append({"video_id": vid, "reason": f"broken track sequence: {exc}"})
+            continue
+        kept.append(vid)
+    return kept
+
+
+def _read_table(path: Path | None, modality: str, vid: str, faults: dict[str, int]) -> Any:
+    """The parsed table, or None (missing or corrupt: that modality is unavailable)."""
+    if path is None:
+        faults[f"missing_{modality}_file"] += 1
+        return None
+    try:
+        table = io.read_features(path, modality)
+    except (io.FeatureFileError, OSError, UnicodeDecodeError) as exc:
+        log.error("video %r: %s unavailable, feature file unusable: %s", vid, modality, exc)
+        faults[f"corrupt_{modality}_file"] += 1
+        return None
+    faults["unsorted_rows"] += table.issues.unsorted_rows
+    faults["duplicate_rows"] += table.issues.duplicate_rows
+    return table
+
+
+def _remap_assets(track: np.ndarray, vid: str, faults: dict[str, int]) -> None:
+    """Asset ids outside [0, 10) become the last class, counted and warned (in place)."""
+    assets = track[:, _ASSET_COLUMNS]  # (T, 20) a copy (strided slice of columns)
+    bad = (assets < 0) | (assets >= schema.NUM_ASSET_CLASSES)
+    n_bad = int(bad.sum())
+    if n_bad:
+        values = np.unique(assets[bad])
+        log.warning(
+            "video %r: %d track-frame(s) with asset id outside [0, %d) (e.g. %s) mapped to class %d",
+            vid, n_bad, schema.NUM_ASSET_CLASSES, ", ".join(f"{v:g}" for v in values[:5]), _LAST_ASSET,
+        )
+        assets[bad] = _LAST_ASSET
+        track[:, _ASSET_COLUMNS] = assets
+        faults["asset_id_out_of_range"] += n_bad
+
+
+def align_corpus(raw_dir: str | Path, out_dir: str | Path, params: Params) -> dict[str, Any]:
+    """Align every video of `raw_dir` (SPEC section 3) into the corpus `out_dir`; returns the summary.
+
+    Faults are handled as SPEC section 8 says: a broken track sequence skips its video; a
+    missing or corrupt feature file makes that modality unavailable (the video is kept),
+    each counted and logged with the video id and the file.
+    """
+    started = time.perf_counter()
+    raw_dir = Path(raw_dir)
+    fps = float(params.data.fps)
+    reader = io.SequenceReader(raw_dir / schema.SEQUENCES_FILE)
+    faults = _fault_counts()
+    skipped: list[dict[str, str]] = []
+    kept = _kept_videos(reader, skipped)
+    faults["broken_track_sequence"] = len(skipped)
+    files = io.discover_features(raw_dir, kept)
+    splits = assign_splits(kept, params.data.val_fraction, params.data.test_fraction, params.data.split_seed)
+    aligner = FeatureAligner.from_params(params.align)
+
+    totals = {m: {"exact": 0.0, "interpolated": 0.0, "unavailable": 0.0} for m in schema.MODALITIES}
+    frames = 0
+    videos_with_features = 0
+    files_found = {m: 0 for m in _FEATURE_MODALITIES}
+    meta = {
+        "raw_dir": str(raw_dir),
+        "align": dataclasses.asdict(params.align),
+        "split_seed": params.data.split_seed,
+        "val_fraction": params.data.val_fraction,
+        "test_fraction": params.data.test_fraction,
+    }
+    with CorpusWriter(out_dir, fps, meta=meta) as writer:
+        for vid in tqdm(kept, desc="align", unit="video", leave=False):
+            track = reader.read(vid)  # (T, 180) float32
+            start = reader.start_time(vid)
+            _remap_assets(track, vid, faults)
+            times = start + np.arange(len(track), dtype=np.float64) / fps  # (T,) frame times
+            vf = files[vid]
+            if vf.audio is None and vf.visual is None:
+                faults["no_feature_files"] += 1
+            for m in _FEATURE_MODALITIES:
+                files_found[m] += vf.get(m) is not None
+            tables = {m: _read_table(vf.get(m), m, vid, faults) for m in _FEATURE_MODALITIES}
+            if vf.missing or any(t is None for t in tables.values()):
+                unavailable = [m for m in _FEATURE_MODALITIES if tables[m] is None]
+                log.info("video %r kept with %s unavailable", vid, " and ".join(unavailable))
+            videos_with_features += any(t is not None for t in tables.values())
+            aligned = aligner.align_features(times, tables["audio"], tables["visual"], video_id=vid)
+            del tables  # the parsed CSVs are the largest objects of a video: free them before writing
+            writer.append(
+                vid, splits[vid], start,
+                audio=aligned.audio, visual=aligned.visual_scalars, clip=aligned.clip,
+                track=track, mask=aligned.mask, times=times,
+            )
+            n = len(times)
+            frames += n
+            for m in schema.MODALITIES:
+                st = aligned.stats[m]
+                for k in totals[m]:
+                    totals[m][k] += st[k] * n
+            for m in _FEATURE_MODALITIES:
+                st = aligned.stats[m]
+                faults["nonfinite_samples"] += st.get("missing_samples", 0) + st.get("clip", {}).get("missing_samples", 0)
+                faults["bridged_entries"] += st.get("bridged_entries", 0) + st.get("clip", {}).get("bridged_entries", 0)
+                faults["zero_filled_entries"] += st.get("zero_filled_entries", 0) + st.get("clip", {}).get(
+                    "zero_filled_entries", 0
+                )
+                faults["gaps_over_warn"] += st.get("gaps_over_warn", 0)
+        has_features = videos_with_features > 0
+        writer.meta["has_features"] = has_features
+
+    wall = time.perf_counter() - started
+    summary: dict[str, Any] = {
+        "videos_in": len(reader),
+        "videos_kept": len(kept),
+        "videos_skipped": len(skipped),
+        "skipped": skipped,
+        "videos_with_features": videos_with_features,
+        "feature_files_found": files_found,
+        "has_features": has_features,
+        "faults": faults,
+        "modalities": {
+            m: {k: round(v / frames, 6) if frames else 0.0 for k, v in totals[m].items()} for m in schema.MODALITIES
+        },
+        "splits": {s: sum(1 for v in kept if splits[v] == s) for s in SPLITS},
+        "frames": frames,
+        "video_seconds": round(frames / fps, 3),
+        "wall_seconds": round(wall, 3),
+        "frames_per_second": round(frames / wall, 1) if wall > 0 else 0.0,
+    }
+    if not has_features:
+        summary["message"] = (
+            f"no video in {raw_dir} has a usable feature file: every modality but the track is unavailable; "
+            "the multimodal stage refuses this corpus, the track-only baseline still runs"
+        )
+        log.warning(summary["message"])
+    log.info(
+        "aligned %d of %d videos (%d skipped), %d frames (%.1f s of video) in %.2f s (%.0f frames/s); "
+        "audio %.1f %% and visual %.1f %% of frames unavailable",
+        len(kept), len(reader), len(skipped), frames, frames / fps, wall, summary["frames_per_second"],
+        100 * summary["modalities"]["audio"]["unavailable"], 100 * summary["modalities"]["visual"]["unavailable"],
+    )
+    return summary
+
+
+def normalize_corpus(aligned_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
+    """Fit the preprocessors on the train videos of `aligned_dir` and write the normalised corpus to `out_dir`.
+
+    The output has the same layout, videos, splits and meta, plus ``normalization.json``;
+    all of it appears at once.
+    """
+    started = time.perf_counter()
+    corpus = Corpus(aligned_dir)
+    audio, visual, track = AudioFeaturePreprocessor(), VisualFeaturePreprocessor(), TrackPreprocessor()
+    train = corpus.split_videos("train")
+    train_frames = 0
+    for v in tqdm(train, desc="fit normalisation", unit="video", leave=False):  # train only: no val/test leakage
+        arr = corpus.video_arrays(v.video_id)
+        mask = np.asarray(arr["mask"])  # (T, 3)
+        audio.partial_fit(arr["audio"], mask[:, 0])
+        visual.partial_fit(arr["visual"], mask[:, 1])
+        track.partial_fit(arr["track"], mask[:, 2])
+        train_frames += v.length
+    for p in (audio, visual, track):
+        p.finalize()
+    if not train:
+        log.warning("%s has no train videos: normalisation left as identity (mean 0, std 1)", aligned_dir)
+
+    meta = {**corpus.meta, "normalized_from": str(aligned_dir), "normalization": NORMALIZATION_FILE}
+    with CorpusWriter(out_dir, corpus.fps, meta=meta) as writer:
+        for v in tqdm(corpus.videos, desc="normalize", unit="video", leave=False):
+            arr = corpus.video_arrays(v.video_id)
+            mask = np.asarray(arr["mask"])
+            writer.append(
+                v.video_id, v.split, v.start_time,
+                audio=audio.transform(arr["audio"], mask[:, 0]),
+                visual=visual.transform(arr["visual"], mask[:, 1]),
+                clip=visual.transform_clip(np.asarray(arr["clip"]), mask[:, 1]),
+                track=track.transform(arr["track"]),
+                mask=mask,
+                times=arr["times"],
+            )
+        save_preprocessors(writer.extra_file(NORMALIZATION_FILE), audio, visual, track)
+    wall = time.perf_counter() - started
+    summary = {
+        "videos": len(corpus.videos),
+        "train_videos": len(train),
+        "train_frames": train_frames,
+        "frames": corpus.total_frames,
+        "wall_seconds": round(wall, 3),
+        "normalization": {"audio": audio.to_dict(), "visual": visual.to_dict(), "track": track.to_dict()},
+    }
+    log.info(
+        "normalised %d videos (%d frames); statistics from %d train videos (%d frames) in %.2f s",
+        len(corpus.videos), corpus.total_frames, len(train), train_frames, wall,
+    )
+    return summary
