@@ -5,7 +5,8 @@
 Synthetic, realistic inputs (already parsed: this times alignment, not CSV reading):
 track frames at 10 fps; audio sampled every 0.1 s with jitter; visual at about 12 Hz
 (every 5th frame of 60 fps video, jittered), ten scalars with empty saliency and face
-fields, CLIP refreshed once a second and held, float16; a few gaps of 1-3 s.
+fields (saliency empty on 30 % of rows at random, faces in view for runs of seconds),
+CLIP refreshed once a second and held, float16; a few gaps of 1-3 s.
 
 Cases: (a) one 1-hour video (36,000 frames); (b) a corpus of 100 ten-minute videos
 (600,000 frames; inputs drawn from a pool of 10 generated videos, each aligned at its
@@ -66,7 +67,9 @@ def make_video(duration_s: float, seed: int) -> tuple[np.ndarray, FeatureTable, 
     t_v = t_v[~((t_v > span * 0.6) & (t_v < span * 0.6 + 3.0))]
     n = len(t_v)
     v = rng.random((n, schema.VISUAL_SCALAR_WIDTH)).astype(np.float32)
-    v[:, 4] = rng.integers(0, 2, n)  # face_count
+    # face_count in runs (a face stays in view for a few seconds), not flickering per sample
+    switch = rng.random(n) < 0.03
+    v[:, 4] = np.cumsum(switch) % 2
     v[rng.random(n) < 0.3, 2:4] = np.nan  # saliency often empty
     v[v[:, 4] == 0, 5:] = 0.0  # as io.read_visual_csv leaves face fields without a face
     held = np.repeat(rng.normal(0, 1, (n // 12 + 1, schema.CLIP_DIM)).astype(np.float16), 12, axis=0)[:n]

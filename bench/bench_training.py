@@ -1,6 +1,6 @@
 """Training benchmark: the Trainer against a bare PyTorch loop, frames/s, data loading.
 
-    .venv/bin/python bench/bench_training.py [--quick]
+    .venv/bin/python bench/bench_training.py [--quick] [--threads N]
 
 Writes a random memory-mapped corpus to a temporary folder and measures, in one run:
 1. Trainer step time vs a bare loop (forward, MultiTrackLoss, backward, clip, AdamW
@@ -159,7 +159,10 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer videos and batches (about a minute less)")
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)  # on shared cores, 1 avoids OpenMP busy-waiting
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
     rows = run(args.quick)
     print(f"{'measure':52s} {'value':>12s} {'unit':>10s} {'ratio':>8s}  target")

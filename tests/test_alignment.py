@@ -268,7 +268,7 @@ def test_property_24_logs_interpolated_percentage(t, audio, frac):
     flags = [ref_available(audio.times, tf) for tf in t]
     pct = 100.0 * sum(a and not e for a, e in flags) / len(t)
     info = [r.getMessage() for r in handler.records if r.levelno == logging.INFO]
-    assert any(repr(VIDEO) in m and f"audio" in m and f"{pct:.1f} % interpolated" in m for m in info), info
+    assert any(repr(VIDEO) in m and "audio" in m and f"{pct:.1f} % interpolated" in m for m in info), info
     warned = [r.getMessage() for r in handler.records if r.levelno == logging.WARNING and "interpolated" in r.getMessage()]
     assert bool(warned) == (pct / 100 > max(frac, 1e-6))
     if warned:
@@ -291,12 +291,11 @@ def test_property_26_aligned_times_strictly_increasing(t, audio, swap):
 @given(t=frame_times(max_frames=30), audio=audio_tables(max_size=25), visual=visual_tables(max_size=25))
 def test_property_30_interpolated_between_neighbours(t, audio, visual):
     """An interpolated continuous value lies between the two valid neighbouring samples of its column."""
-    for table, out_values, col, columns in (
-        (audio, None, 0, schema.AUDIO_INPUTS),
-        (visual, None, 1, schema.VISUAL_SCALARS),
+    out = align(t, audio, visual)
+    for table, got, col, columns in (
+        (audio, out.audio, 0, schema.AUDIO_INPUTS),
+        (visual, out.visual_scalars, 1, schema.VISUAL_SCALARS),
     ):
-        out = align(t, audio, visual)
-        got = out.audio if col == 0 else out.visual_scalars
         for c, column in enumerate(columns):
             if column.kind != Kind.CONTINUOUS:
                 continue

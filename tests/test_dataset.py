@@ -134,6 +134,9 @@ def test_collate_pads_with_zeros_and_false() -> None:
         assert (batch[key][2, 1:] == 0).all() and (batch[key][2, 0] == 3).all()
     assert not batch["modality_mask"][0, 3:].any() and not batch["frame_mask"][2, 1:].any()
     assert batch["video_index"].tolist() == [3, 7, 1]
+    same = collate_windows([item(4, 1.0), item(4, 2.0)])  # nothing to pad
+    assert same["targets"].shape == (2, 4, 180) and same["padding_mask"].all()
+    assert (same["audio"][1] == 2).all()
 
 
 @given(n=st.integers(2, 60), seed=st.integers(0, 10_000))

@@ -39,6 +39,15 @@ def tiny_params(**overrides: object) -> Params:
     return params_from_dict(raw)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> object:
+    """Tiny models: one intra-op thread is fastest, and immune to busy-waiting on shared cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_corpus(tmp_path_factory.mktemp("corpus") / "normalized", LENGTHS, SPLITS, seed=1)
@@ -194,6 +203,7 @@ def test_stage_script_runs_on_a_tiny_corpus(corpus: Path, tmp_path: Path) -> Non
            "--corpus", str(corpus), "--live-dir", str(out / "plots"), "--metrics", str(out / "metrics.json"),
            "--model", str(out / "model.pt"), "--checkpoints", str(out / "ckpt")]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "WORLD_SIZE", "RANK")}
+    env["OMP_NUM_THREADS"] = "1"
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())

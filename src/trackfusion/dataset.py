@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from trackfusion import distributed as dist_utils
 from trackfusion import schema
 from trackfusion.corpus import Corpus
 from trackfusion.params import CONTENT_CONTROLS, Params
@@ -221,8 +222,8 @@ def collate_windows(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch
     t_max = max(lengths)
     batch: dict[str, torch.Tensor] = {}
     for key, first in items[0].items():
-        if key not in TIME_KEYS:
-            batch[key] = torch.stack([it[key] for it in items])
+        if key not in TIME_KEYS or all(n == t_max for n in lengths):
+            batch[key] = torch.stack([it[key] for it in items])  # nothing to pad
             continue
         out = first.new_zeros((len(items), t_max, *first.shape[1:]))  # (B, T_max, ...)
         for i, (it, n) in enumerate(zip(items, lengths)):
@@ -240,8 +241,6 @@ def _loader(
     num_workers: int,
     pin_memory: bool,
 ) -> DataLoader:
-    from trackfusion import distributed as dist_utils  # local: keeps dataset importable without torch.distributed set up
-
     sampler = None
     generator = None
     if distributed and dist_utils.is_distributed():
@@ -253,12 +252,12 @@ def _loader(
         else:
             sampler = dist_utils.ShardSampler(len(dataset), world, rank)  # each window once, no padding
         batch_size = max(1, batch_size // world)
-    elif train:
+    elif train and len(dataset) > 0:  # (an empty split cannot be shuffled)
         generator = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=train and sampler is None,
+        shuffle=generator is not None,
         sampler=sampler,
         generator=generator,
         collate_fn=collate_windows,

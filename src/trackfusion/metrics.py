@@ -197,7 +197,11 @@ class EditMetrics:
         prev_track: torch.Tensor,
         padding_mask: torch.Tensor | None = None,
         cut_mask: torch.Tensor | None = None,
+        true_prev: torch.Tensor | None = None,
     ) -> None:
+        """`prev_track` is the previous state the model was given (predicted cuts are
+        changes from it); `true_prev` the true previous state (true cuts), which is
+        `prev_track` under teacher forcing and must be passed for a roll-out."""
         B, T, N = outputs["active"].shape
         real = torch.ones(B, T, dtype=torch.bool, device=targets.device)
         real = real if padding_mask is None else padding_mask.bool()
@@ -220,7 +224,7 @@ class EditMetrics:
             c[f"{key}_err"] += err
             c[f"{key}_n"] += n
         pred_cuts = state_changes(decode_frames(outputs, self.threshold), prev_track) & cut_mask  # (B, T)
-        true_cuts = state_changes(targets, prev_track) & cut_mask
+        true_cuts = state_changes(targets, prev_track if true_prev is None else true_prev) & cut_mask
         for k, v in zip(("cut_tp", "cut_fp", "cut_fn"), match_cuts(pred_cuts, true_cuts, self.tolerance)):
             c[k] += v
 

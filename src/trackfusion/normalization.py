@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from trackfusion import schema
+from trackfusion.alignment import single_torch_thread
 from trackfusion.atomic import write_json
 from trackfusion.schema import Kind
 
@@ -214,10 +215,11 @@ def l2_normalize(clip: np.ndarray) -> np.ndarray:
     arr = np.ascontiguousarray(clip)
     if not arr.flags.writeable:  # a read-only memmap: torch wants a writable buffer, even just to read it
         arr = arr.copy()
-    x = torch.from_numpy(arr).float()  # (T, 512); torch casts float16 far faster than numpy
-    norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
-    x = torch.where(norm > 0, x / norm.clamp_min(1e-30), torch.zeros_like(x))
-    return x.to(torch.from_numpy(np.zeros(0, clip.dtype)).dtype).numpy()
+    with single_torch_thread():
+        x = torch.from_numpy(arr).float()  # (T, 512); torch casts float16 far faster than numpy
+        norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+        x = torch.where(norm > 0, x / norm.clamp_min(1e-30), torch.zeros_like(x))
+        return x.to(torch.from_numpy(np.zeros(0, arr.dtype)).dtype).numpy()
 
 
 class VisualFeaturePreprocessor(_ZScorer):

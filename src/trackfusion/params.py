@@ -107,6 +107,15 @@ class TimelineParams:
 
 
 @dataclass(frozen=True)
+class PredictParams:
+    """The roll-out of the `predict` stage."""
+
+    context: int = 32  # frames of history the model sees per roll-out step; cost per frame grows with it
+    threshold: float = 0.5  # a track is active where sigmoid(active logit) > threshold
+    param_tolerance: float = 0.5  # exported clips absorb parameter jitter below this (normalised units)
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int = 0
     fusion_type: str = "gated"
@@ -120,6 +129,7 @@ class Params:
     train: TrainParams = field(default_factory=TrainParams)
     loss: LossParams = field(default_factory=LossParams)
     timeline: TimelineParams = field(default_factory=TimelineParams)
+    predict: PredictParams = field(default_factory=PredictParams)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -185,11 +195,11 @@ def _check(p: Params) -> None:
     choice("fusion_type", p.fusion_type, FUSION_TYPES)
     choice("content_control", p.content_control, CONTENT_CONTROLS)
     choice("train.device", p.train.device, DEVICES)
-    for section in ("model", "train", "synthetic"):
+    for section in ("model", "train", "synthetic", "predict"):
         obj = getattr(p, section)
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if f.name in ("dropout", "weight_decay", "seed", "num_workers"):
+            if f.name in ("dropout", "weight_decay", "seed", "num_workers", "param_tolerance"):
                 if isinstance(value, (int, float)) and value < 0:
                     raise ParamsError(f"params key '{section}.{f.name}' must be >= 0, got {value!r}")
             elif isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -16,9 +16,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from trackfusion import schema
-from trackfusion.dataset import MultimodalDataset, collate_windows
+from trackfusion.atomic import atomic_dir, write_json
+from trackfusion.checkpoint import load_checkpoint
+from trackfusion.corpus import Corpus
+from trackfusion.dataset import MultimodalDataset, collate_windows, read_track_std
+from trackfusion.metrics import EditMetrics
 from trackfusion.model import decode_frames
+from trackfusion.normalization import NORMALIZATION_FILE, load_preprocessors
+from trackfusion.timeline import export_timeline
+from trackfusion.training import param_std
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +96,7 @@ def predict_split(
     context: int,
     metrics_factory: Any,
     threshold: float = 0.5,
-    track_std: np.ndarray | None = None,
+    track_std: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Roll out and teacher-force every video of a split.
 
@@ -105,8 +111,6 @@ def predict_split(
     if len(dataset) == 0:
         raise ValueError(f"{corpus_dir}: split '{split}' has no videos to predict")
     batch = video_batch(dataset)
-    valid = batch["padding_mask"] & batch["frame_mask"]  # (B, T): real frames that have a previous frame
-
     start = time.perf_counter()
     tf_out = teacher_forced(model, batch, context)
     ro_out, ro_inputs = rollout(model, batch, context, threshold)
@@ -114,8 +118,8 @@ def predict_split(
 
     figures = {}
     for mode, out, prev in (("teacher_forced", tf_out, batch["track"]), ("rollout", ro_out, ro_inputs)):
-        acc = metrics_factory(track_std=track_std) if track_std is not None else metrics_factory()
-        acc.update(out, batch["targets"], prev, valid)
+        acc = metrics_factory(param_std=track_std)
+        acc.update(out, batch["targets"], prev, batch["padding_mask"], batch["frame_mask"], true_prev=batch["track"])
         figures[mode] = acc.compute()
     tf_frames = decode_frames(tf_out, threshold)
     ro_frames = decode_frames(ro_out, threshold)
@@ -140,11 +144,51 @@ def predict_split(
     }
 
 
-def to_track_units(frames: np.ndarray, track_mean: np.ndarray, track_std: np.ndarray) -> np.ndarray:
-    """Undo the z-score of the continuous track parameters on active track-frames."""
-    out = frames.astype(np.float32).copy()  # (T, 180)
-    active = out[:, schema.track_columns("active")] > 0.5  # (T, 20)
-    for name in schema.TRACK_CONTINUOUS:
-        cols = schema.track_columns(name)
-        out[:, cols] = np.where(active, out[:, cols] * track_std[cols] + track_mean[cols], 0.0)
-    return out
+def run_predict(
+    corpus_dir: str | Path,
+    model_paths: dict[str, Path],
+    out_dir: str | Path,
+    metrics_path: str | Path,
+    context: int,
+    threshold: float = 0.5,
+    param_tolerance: float = 0.5,
+    split: str = "test",
+    export_model: str = "multimodal",
+) -> dict[str, Any]:
+    """The `predict` stage: roll out every model on a split and export the edits.
+
+    ``<out_dir>/<video_id>.otio`` holds `export_model`'s rolled-out edit of each video
+    (the others' go to ``<out_dir>/<model>/``), in the files' units (pixels, percent);
+    ``<out_dir>/example.npz`` keeps one video's true and predicted frames for `compare`;
+    `metrics_path` gets the roll-out and teacher-forced figures per model.
+    """
+    corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
+    _, _, track_pre = load_preprocessors(corpus_dir / NORMALIZATION_FILE)
+    track_std = read_track_std(corpus_dir)
+    corpus = Corpus(corpus_dir)
+    figures: dict[str, Any] = {}
+    example: dict[str, np.ndarray] = {}
+    with atomic_dir(out_dir) as tmp:
+        for name, path in model_paths.items():
+            model, _ = load_checkpoint(path)
+            result = predict_split(model, corpus_dir, split, context, EditMetrics, threshold, param_std(track_std))
+            figures[name] = {**result["metrics"], "videos": len(result["videos"]), "frames": result["frames"],
+                             "seconds": round(result["seconds"], 3), "frames_per_s": round(result["frames_per_s"], 1)}
+            folder = tmp if name == export_model else tmp / name
+            folder.mkdir(exist_ok=True)
+            for vid, frames in result["videos"].items():
+                edit = track_pre.inverse_transform(frames["rollout"])
+                export_timeline(edit, folder / f"{vid}.otio", fps=corpus.fps, name=f"{vid} ({name} roll-out)",
+                                start_time=result["start_times"][vid], param_tolerance=param_tolerance)
+            vid = sorted(result["videos"])[0]
+            example["video_id"], example["fps"] = np.array(vid), np.array(corpus.fps)
+            example["truth"] = track_pre.inverse_transform(result["videos"][vid]["truth"])
+            for mode in ("teacher_forced", "rollout"):
+                example[f"{name}_{mode}"] = track_pre.inverse_transform(result["videos"][vid][mode])
+            log.info("%s on %d %s videos: roll-out cut_f1 %.4f, teacher-forced cut_f1 %.4f (%.0f frames/s)", name,
+                     len(result["videos"]), split, result["metrics"]["rollout"]["cut_f1"],
+                     result["metrics"]["teacher_forced"]["cut_f1"], result["frames_per_s"])
+        with open(tmp / "example.npz", "wb") as fh:
+            np.savez(fh, **example)
+    write_json(metrics_path, figures)
+    return figures

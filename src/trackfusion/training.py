@@ -18,6 +18,7 @@ import logging
 import math
 import random
 import resource
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -368,7 +369,7 @@ class Trainer:
         path = self.resume_path
         if not path.exists():
             return False
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # RNG states must be CPU tensors
         if state.get("resume_version") != RESUME_VERSION or state.get("fingerprint") != self.fingerprint:
             log.warning("%s was written by a run with other params or data; starting from scratch", path)
             return False
@@ -424,9 +425,11 @@ def train_model(
 ) -> dict[str, Any]:
     """Train a baseline or multimodal model, evaluate its best-val checkpoint on test.
 
-    Writes (rank 0 only): DVCLive files under `live_dir`, the best-val checkpoint at
-    `model_path`, a resume checkpoint in `checkpoint_dir`, and `metrics_path` (test
-    figures and run info). Returns what it wrote to `metrics_path`.
+    Writes (rank 0 only): DVCLive files under `live_dir`, `checkpoint_dir/last.pt` (resume)
+    and `best.pt` each epoch, the best-val checkpoint copied to `model_path` at the end,
+    and `metrics_path` (test figures and run info). Returns what it wrote to `metrics_path`.
+    An interrupted run (same params and corpus, `checkpoint_dir` without `complete`)
+    continues from `last.pt` when `resume` is True.
     """
     from dvclive import Live  # imported here: only the stage needs it, and it is slow to import
 
@@ -453,22 +456,32 @@ def train_model(
         dist_utils.barrier()
         if dist_utils.is_main():
             complete.unlink(missing_ok=True)
+        # the best-val checkpoint lives beside last.pt and is copied to model_path at the end:
+        # `dvc repro` deletes a stage's outputs before it runs, also when it resumes
         trainer = Trainer(
             model, loss_fn, None, loaders["train"], loaders["val"], params.train, checkpoint_dir,
-            device=device, best_path=model_path, seed=params.seed, resume=resume, track_std=track_std,
+            device=device, seed=params.seed, resume=resume, track_std=track_std,
             fingerprint=fingerprint, progress=progress,
             checkpoint_extra={"kind": kind, "params": json.dumps(params.to_dict())},
         )  # fmt: skip
-        resumed = resume and trainer.restore()
+        if resume:
+            trainer.restore()
         if dist_utils.is_main():
-            # dvcyaml=None: DVCLive must never rewrite the hand-written dvc.yaml (SPEC 12);
-            # resume=True continues the step count of the interrupted run's curves
-            trainer.live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None, resume=resumed)
+            # dvcyaml=None: DVCLive must never rewrite the hand-written dvc.yaml (SPEC 12).
+            # A resumed run replays its earlier epochs from the checkpoint's history, since
+            # `dvc repro` has deleted the curves folder (a stage output) before running
+            trainer.live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
+            for record in trainer.history:
+                trainer._log_live(record["train"], record["val"])
         n_params = sum(p.numel() for p in model.parameters())
         log.info("training %s model (%d parameters) on %s for %d epochs", kind, n_params, device, params.train.epochs)
         trainer.fit()
         dist_utils.barrier()
 
+        if dist_utils.is_main():
+            with atomic_path(model_path) as tmp:
+                shutil.copyfile(trainer.best_path, tmp)
+        dist_utils.barrier()
         # test figures come from the best-val checkpoint, read back as the next stage will
         best, _ = load_checkpoint(model_path)
         trainer.raw_model.load_state_dict(best.state_dict())

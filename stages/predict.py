@@ -1,0 +1,27 @@
+"""DVC stage `predict`: roll both models out on the test videos and export the edits as .otio."""
+import argparse
+import logging
+from pathlib import Path
+
+from trackfusion.params import load_params
+from trackfusion.predict import run_predict
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--corpus", default="data/normalized")
+    parser.add_argument("--out", default="data/predictions")
+    parser.add_argument("--metrics", default="metrics/predict.json")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    run_predict(
+        args.corpus,
+        {kind: Path(f"models/{kind}.pt") for kind in ("baseline", "multimodal")},
+        args.out,
+        args.metrics,
+        context=min(params.predict.context, params.model.seq_len),
+        threshold=params.predict.threshold,
+        param_tolerance=params.predict.param_tolerance,
+    )
