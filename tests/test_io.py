@@ -102,8 +102,15 @@ def test_property_01_feature_files_load_non_empty(data: st.DataObject) -> None:
     audio = data.draw(audio_tables(a_times, inf_fraction=data.draw(st.sampled_from([0.0, 0.1]))))
     visual = data.draw(visual_tables(v_times, nan_fraction=0.1, inf_fraction=0.05))
     vid = data.draw(video_ids())
+    # written out of order and with repeated times (changed values): the reader sorts and keeps the first
+    order = data.draw(st.permutations(range(len(audio))))
+    repeats = data.draw(st.lists(st.integers(0, len(audio) - 1), max_size=3))
+    shuffled = audio.iloc[list(order)]
+    repeated = audio.iloc[repeats].assign(audio_energy_rms=-1.0, speaker_id="someone else")
+    written = pd.concat([shuffled, repeated])
+    written_t = written["time"].to_numpy()
     with tempfile.TemporaryDirectory() as tmp:
-        a = read_audio_csv(write_table(Path(tmp) / schema.audio_file_name(vid), audio))
+        a = read_audio_csv(write_table(Path(tmp) / schema.audio_file_name(vid), written))
         v = read_visual_csv(write_table(Path(tmp) / schema.visual_file_name(vid), visual))
     assert len(a) == len(audio) > 0 and len(v) == len(visual) > 0
     np.testing.assert_allclose(a.times, a_times, rtol=0, atol=1e-12)
@@ -113,6 +120,8 @@ def test_property_01_feature_files_load_non_empty(data: st.DataObject) -> None:
     expected_audio[~np.isfinite(expected_audio)] = np.nan  # inf is a missing sample
     assert_same_with_nan(a.values[:, :4].astype(np.float64), expected_audio)
     assert a.values[:, 4].tolist() == ref_speaker_turns(audio["speaker_id"].tolist())
+    assert a.issues.unsorted_rows == int((np.diff(written_t) < 0).sum())
+    assert a.issues.duplicate_rows == len(repeats)
     assert a.issues.nonfinite == {
         c: int((~np.isfinite(audio[c].to_numpy(np.float64))).sum())
         for c in NUMERIC_AUDIO if (~np.isfinite(audio[c].to_numpy(np.float64))).any()

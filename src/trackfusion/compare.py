@@ -141,8 +141,10 @@ def plot_timelines(truth: np.ndarray, predictions: dict[str, np.ndarray], fps: f
     for ax, (name, frames) in zip(axes[1:], predictions.items()):
         draw_timeline(ax, frames, fps, name, tracks)
     axes[-1].set_xlabel("time (s)")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=ASSET_COLOURS[i]) for i in range(len(schema.ASSET_CLASSES))]
-    fig.legend(handles, schema.ASSET_CLASSES, loc="upper right", ncol=len(handles), fontsize=8)
+    names = [schema.ASSET_CLASSES[i] if i < len(schema.ASSET_CLASSES) else f"asset {i}"
+             for i in range(schema.NUM_ASSET_CLASSES)]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ASSET_COLOURS]
+    fig.legend(handles, names, loc="lower center", ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, 1.0))
     _save(fig, out_png)
 
 

@@ -134,14 +134,17 @@ def write_sequences(path: str | Path, videos: list[tuple[str, float, np.ndarray]
 
 # --- feature CSVs ------------------------------------------------------------
 
-# Parser choice, measured by bench/bench_ingest.py on this machine (2 cores, one-hour
-# visual table: 36,000 rows x 523 columns, 214 MB): pandas' C engine parsed 334 MB/s
-# (418 MB/s when told the columns are float32), pyarrow.csv 189 MB/s. pyarrow's
-# multi-threaded parser has no cores to spread over here and builds Arrow columns that
-# still have to be converted, so the C engine wins by about 2x. pyarrow would check field
-# counts itself; for the C engine :func:`_check_field_counts` does that in ~0.04 s.
+# Parser choice, measured by bench/bench_ingest.py on this machine (2 shared cores, a
+# one-hour visual table: 36,000 rows x 523 columns, 214 MB, best of 3): pandas' C engine
+# parsed 330-470 MB/s across runs, pyarrow.csv 140-220 MB/s and pandas' engine="pyarrow"
+# 160-190 MB/s; pyarrow took 2.1-2.5x as long in every run. Its multi-threaded parser has
+# no spare cores to spread over here, and its Arrow columns still have to be converted.
+# pyarrow would reject short rows itself; for the C engine :func:`_check_field_counts`
+# does that in one pass over the bytes (~0.07 s for the hour). The whole
+# read_visual_csv, cleaning and float16 conversion included, runs at ~220 MB/s.
 _ENGINE = "c"
 
+SPEAKER_TURN = "speaker_turn"  # the audio input derived from speaker_id
 _NON_SPACE = re.compile(rb"\S")
 _MISSING_LIKE = ("", "nan", "NaN", "NA", "N/A", "null", "NULL", "None")
 
@@ -257,7 +260,7 @@ def _check_columns(path: Path, header: list[str], required: Sequence[str], known
                                column=repeated[0], expected="each column once")
     missing = [c for c in required if c not in seen]
     if missing:
-        unexpected = [n for n in header if n not in required]
+        unexpected = [n for n in header if n not in known]
         shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
         problem = f"missing column(s) {shown}"
         if unexpected:
@@ -449,11 +452,11 @@ def read_audio_csv(path: str | Path) -> FeatureTable:
     keep, unsorted, duplicates = _clean_order(path, df[schema.TIME].to_numpy(np.float64))
     df = df.iloc[keep]
     inputs = schema.input_names(schema.AUDIO_INPUTS)
-    numeric = [c for c in inputs if c != "speaker_turn"]
+    turn = inputs.index(SPEAKER_TURN)
+    numeric = [j for j in range(len(inputs)) if j != turn]
     values = np.empty((len(df), len(inputs)), dtype=np.float32)  # (N, 5)
-    values[:, : len(numeric)] = df[numeric].to_numpy(np.float32)
-    assert inputs[len(numeric):] == ["speaker_turn"], "schema.AUDIO_INPUTS must end with speaker_turn"
-    values[:, len(numeric)] = speaker_turns(df[schema.SPEAKER_ID])  # after sorting: turns follow time order
+    values[:, numeric] = df[[inputs[j] for j in numeric]].to_numpy(np.float32)
+    values[:, turn] = speaker_turns(df[schema.SPEAKER_ID])  # after sorting: turns follow time order
     issues = ReadIssues(unsorted, duplicates)
     _count_nonfinite(inputs, values, issues.nonfinite)
     return FeatureTable(path, df[schema.TIME].to_numpy(np.float64), values, None, issues)

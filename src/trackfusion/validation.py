@@ -265,7 +265,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         ("starts late (videos)", "starts_late"),
         ("ends early (videos)", "ends_early"),
     ):
-        lines.append(f"| {label} | {s['audio_' + key]} | {s['visual_' + key]} |")
+        a, v = s["audio_" + key], s["visual_" + key]
+        lines.append(f"| {label} | {a:.1f} | {v:.1f} |" if isinstance(a, float) else f"| {label} | {a} | {v} |")
     lines += [
         "",
         f"Broken track sequences: {s['broken_sequences']}. Videos without any usable features: "
