@@ -1,6 +1,6 @@
 """Ingest benchmark: pandas' C engine against pyarrow on a realistic visual CSV.
 
-    .venv/bin/python bench/bench_ingest.py [--rows 36000] [--repeat 3]
+    .venv/bin/python bench/bench_ingest.py [--quick] [--rows 36000] [--repeat 3]
 
 Generates a one-hour visual table (36,000 rows x 523 columns, about 12 Hz samples,
 CLIP refreshed once a second and held, saliency and face fields often empty) in a
@@ -55,40 +55,65 @@ def bench(fn, repeat: int) -> float:
     return best
 
 
+def run(quick: bool = False, rows: int | None = None, repeat: int | None = None) -> list[dict]:
+    """Time each reader on one generated visual table; one dict per reader.
+
+    Keys: ``name``, ``seconds`` (best of `repeat`), ``mb_per_s``, ``vs_pandas_c`` (time
+    ratio to pandas' C engine), ``rows``, ``mb``; the pyarrow row also carries
+    ``faster`` (the reader that won this run) and ``engine_in_io`` (what
+    ``trackfusion.io`` uses). `quick`: 6,000 rows, best of 2.
+    """
+    from trackfusion import io as tf_io
+
+    rows = rows or (6_000 if quick else 36_000)
+    repeat = repeat or (2 if quick else 3)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench video 2025-03-11 22-57-01-575_visual_features.csv"
+        write_visual_csv(path, rows)
+        mb = path.stat().st_size / 1e6
+        data = path.read_bytes()
+        t_read = bench(lambda: path.read_bytes(), repeat)
+        t_pandas = bench(lambda: pd.read_csv(io.BytesIO(data), engine="c"), repeat)
+        t_pandas32 = bench(lambda: pd.read_csv(io.BytesIO(data), engine="c", dtype=np.float32), repeat)
+        t_arrow = bench(lambda: pacsv.read_csv(io.BytesIO(data)), repeat)
+        t_arrow_pd = bench(lambda: pd.read_csv(io.BytesIO(data), engine="pyarrow"), repeat)
+        t_count = bench(lambda: data.count(b","), repeat)
+        t_full = bench(lambda: read_visual_csv(path), repeat)
+    timings = [
+        ("read_bytes (disk/page cache)", t_read),
+        ("pandas C engine", t_pandas),
+        ("pandas C engine, float32", t_pandas32),
+        ("pyarrow.csv.read_csv", t_arrow),
+        ("pandas engine=pyarrow", t_arrow_pd),
+        ("field-count check (bytes.count)", t_count),
+        ("trackfusion read_visual_csv", t_full),
+    ]
+    out = [{"name": name, "seconds": t, "mb_per_s": mb / t, "vs_pandas_c": t / t_pandas, "rows": rows, "mb": mb}
+           for name, t in timings]  # fmt: skip
+    arrow = next(r for r in out if r["name"] == "pyarrow.csv.read_csv")
+    arrow["faster"] = "pandas C engine" if t_pandas <= t_arrow else "pyarrow"
+    arrow["engine_in_io"] = "pandas C engine" if getattr(tf_io, "_ENGINE", "c") == "c" else "pyarrow"
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=36_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="6,000 rows, best of 2 (unless --rows/--repeat given)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench video 2025-03-11 22-57-01-575_visual_features.csv"
-        t0 = time.perf_counter()
-        write_visual_csv(path, args.rows)
-        mb = path.stat().st_size / 1e6
-        print(f"generated {args.rows} rows x {len(schema.VISUAL_FILE_COLUMNS)} columns, {mb:.1f} MB "
-              f"in {time.perf_counter() - t0:.1f} s")
-        data = path.read_bytes()
-        t_read = bench(lambda: path.read_bytes(), args.repeat)
-        t_pandas = bench(lambda: pd.read_csv(io.BytesIO(data), engine="c"), args.repeat)
-        t_pandas32 = bench(lambda: pd.read_csv(io.BytesIO(data), engine="c", dtype=np.float32), args.repeat)
-        t_arrow = bench(lambda: pacsv.read_csv(io.BytesIO(data)), args.repeat)
-        t_arrow_pd = bench(lambda: pd.read_csv(io.BytesIO(data), engine="pyarrow"), args.repeat)
-        t_count = bench(lambda: data.count(b","), args.repeat)
-        t_full = bench(lambda: read_visual_csv(path), args.repeat)
-        rows = [
-            ("read_bytes (disk/page cache)", t_read),
-            ("pandas C engine", t_pandas),
-            ("pandas C engine, float32", t_pandas32),
-            ("pyarrow.csv.read_csv", t_arrow),
-            ("pandas engine=pyarrow", t_arrow_pd),
-            ("field-count check (bytes.count)", t_count),
-            ("trackfusion read_visual_csv", t_full),
-        ]
-        print(f"{'reader':36s} {'s':>8s} {'MB/s':>8s} {'vs pandas C':>12s}")
-        for name, t in rows:
-            print(f"{name:36s} {t:8.3f} {mb / t:8.1f} {t / t_pandas:11.2f}x")
-        winner = "pandas C engine" if t_pandas <= t_arrow else "pyarrow"
-        print(f"pyarrow / pandas C time ratio: {t_arrow / t_pandas:.2f} -> faster here: {winner}")
+    rows_arg = args.rows if not args.quick or args.rows != 36_000 else None
+    repeat_arg = args.repeat if not args.quick or args.repeat != 3 else None
+    t0 = time.perf_counter()
+    results = run(args.quick, rows_arg, repeat_arg)
+    print(f"{results[0]['rows']} rows x {len(schema.VISUAL_FILE_COLUMNS)} columns, {results[0]['mb']:.1f} MB "
+          f"(generated and timed in {time.perf_counter() - t0:.1f} s)")  # fmt: skip
+    print(f"{'reader':36s} {'s':>8s} {'MB/s':>8s} {'vs pandas C':>12s}")
+    for r in results:
+        print(f"{r['name']:36s} {r['seconds']:8.3f} {r['mb_per_s']:8.1f} {r['vs_pandas_c']:11.2f}x")
+    arrow = next(r for r in results if "faster" in r)
+    print(f"pyarrow / pandas C time ratio: {arrow['vs_pandas_c']:.2f} -> faster here: {arrow['faster']} "
+          f"(trackfusion.io uses: {arrow['engine_in_io']})")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ import argparse
 import logging
 
 from trackfusion.atomic import write_json
-from trackfusion.params import load_params
+from trackfusion.params import stage_params
 from trackfusion.preprocess import align_corpus
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -14,6 +14,6 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="data/aligned")
     parser.add_argument("--metrics", default="metrics/alignment.json")
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = stage_params(args.params)
     summary = align_corpus(params.data.raw_dir, args.out, params)
     write_json(args.metrics, summary)

@@ -2,7 +2,7 @@
 import argparse
 import logging
 
-from trackfusion.params import load_params
+from trackfusion.params import stage_params
 from trackfusion.synthetic import generate_corpus
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -12,6 +12,6 @@ if __name__ == "__main__":
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--out", default="data/synthetic")
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = stage_params(args.params)
     summary = generate_corpus(args.out, params.synthetic, fps=params.data.fps)
     logging.getLogger("generate").info("wrote %d videos to %s", summary["videos"], args.out)

@@ -2,7 +2,7 @@
 import argparse
 import logging
 
-from trackfusion.params import load_params
+from trackfusion.params import stage_params
 from trackfusion.preprocess import normalize_corpus
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -13,5 +13,5 @@ if __name__ == "__main__":
     parser.add_argument("--aligned", default="data/aligned")
     parser.add_argument("--out", default="data/normalized")
     args = parser.parse_args()
-    load_params(args.params)  # fail early on invalid params, like every stage
+    stage_params(args.params)  # fail early on invalid params, like every stage
     normalize_corpus(args.aligned, args.out)

@@ -3,7 +3,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from trackfusion.params import load_params
+from trackfusion.params import stage_params
 from trackfusion.predict import run_predict
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -15,7 +15,7 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="data/predictions")
     parser.add_argument("--metrics", default="metrics/predict.json")
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = stage_params(args.params)
     run_predict(
         args.corpus,
         {kind: Path(f"models/{kind}.pt") for kind in ("baseline", "multimodal")},

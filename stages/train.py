@@ -8,7 +8,7 @@ import logging
 import sys
 
 from trackfusion import distributed
-from trackfusion.params import load_params
+from trackfusion.params import stage_params
 from trackfusion.training import train_model
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -24,7 +24,7 @@ if __name__ == "__main__":
     parser.add_argument("--checkpoints", help="resume checkpoints (default checkpoints/<kind>)")
     parser.add_argument("--no-resume", action="store_true", help="ignore a checkpoint of an interrupted run")
     args = parser.parse_args()
-    params = load_params(args.params)  # one clear error before any work starts
+    params = stage_params(args.params)  # one clear error before any work starts
 
     if params.train.nproc > 1 and not distributed.under_torchrun():
         sys.exit(distributed.relaunch_with_torchrun(params.train.nproc))

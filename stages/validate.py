@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 from trackfusion.atomic import write_json, write_text
-from trackfusion.params import load_params
+from trackfusion.params import stage_params
 from trackfusion.validation import validate_raw
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -15,7 +15,7 @@ if __name__ == "__main__":
     parser.add_argument("--metrics", default="metrics/validation.json")
     parser.add_argument("--report", default="metrics/validation.md")
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = stage_params(args.params)
     report, markdown = validate_raw(Path(params.data.raw_dir), params)
     write_json(args.metrics, report)
     write_text(args.report, markdown)

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.strategies.model import batches, edit_outputs, make_batch, model_kwargs
+from trackfusion import schema
 from trackfusion.loss import COMPONENTS, MultiTrackLoss
 from trackfusion.model import MultimodalTransformer, MultiTrackTransformer
 from trackfusion.params import LossParams
@@ -141,3 +142,28 @@ def test_few_optimizer_steps_lower_the_loss(kind: str) -> None:
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+@given(seed=st.integers(0, 2**16), w=st.floats(1.0, 50.0))
+def test_change_weight_is_a_weighted_mean_over_changed_track_frames(seed: int, w: float) -> None:
+    """Track-frames whose active flag flips weigh `change_weight` in the active BCE; others 1."""
+    g = torch.Generator().manual_seed(seed)
+    B, T, N = 2, 5, schema.NUM_TRACKS
+    targets = torch.zeros(B, T, schema.TRACK_WIDTH)
+    prev = torch.zeros(B, T, schema.TRACK_WIDTH)
+    targets[..., schema.track_columns("active")] = (torch.rand(B, T, N, generator=g) < 0.3).float()
+    prev[..., schema.track_columns("active")] = (torch.rand(B, T, N, generator=g) < 0.3).float()
+    outputs = {
+        "active": torch.randn(B, T, N, generator=g),
+        "asset": torch.randn(B, T, N, schema.NUM_ASSET_CLASSES, generator=g),
+        "scale": torch.randn(B, T, N, generator=g),
+        "position": torch.randn(B, T, N, 2, generator=g),
+        "crop": torch.randn(B, T, N, 4, generator=g),
+    }
+    got = MultiTrackLoss(LossParams(change_weight=w))(outputs, targets, None, prev)["active"]
+    t = targets[..., schema.track_columns("active")]
+    weight = 1.0 + (w - 1.0) * (t != prev[..., schema.track_columns("active")]).float()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(outputs["active"], t, reduction="none")
+    torch.testing.assert_close(got, (bce * weight).sum() / weight.sum())
+    plain = MultiTrackLoss(LossParams(change_weight=1.0))(outputs, targets, None, prev)["active"]
+    torch.testing.assert_close(plain, bce.mean())

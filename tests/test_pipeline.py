@@ -3,7 +3,7 @@
 Runs `dvc repro` on a tiny params override (a few short videos, one epoch), checks
 every output exists and is well-formed, that a second `dvc repro` runs nothing, and
 that `dvc exp run -S fusion_type=add` re-runs only the multimodal training and what
-follows it.
+follows it (predict, compare).
 """
 from __future__ import annotations
 
@@ -25,7 +25,11 @@ TINY = {
     "synthetic": {"num_videos": 6, "min_duration_s": 20, "max_duration_s": 30},
     "model": {"d_model": 16, "nhead": 2, "num_encoder_layers": 1, "dim_feedforward": 32, "seq_len": 32},
     "train": {"epochs": 1, "batch_size": 8, "stride": 32},
+    "predict": {"context": 8},
 }
+
+
+STAGES = ("generate", "validate", "align", "normalize", "train_baseline", "train_multimodal", "predict", "compare")
 
 
 def _run(cmd: list[str], cwd: Path) -> str:
@@ -47,7 +51,7 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ).stdout.decode().split("\0")
     for rel in filter(None, files):
         src = REPO / rel
-        if src.is_file() and not rel.startswith(("data/", "models/", "plots/", "metrics/")):
+        if src.is_file() and not rel.startswith(("data/", "models/")):
             (dst / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst / rel)
     params = yaml.safe_load((dst / "params.yaml").read_text())
@@ -63,8 +67,8 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_dvc_repro_end_to_end(repo_copy: Path) -> None:
     out = _run(["dvc", "repro"], repo_copy)
-    assert {"generate", "validate", "align", "normalize", "train_baseline", "train_multimodal", "compare"} <= _stages_run(out)
-    for name in ("validation", "alignment", "baseline", "multimodal", "compare"):
+    assert set(STAGES) == _stages_run(out)
+    for name in ("validation", "alignment", "baseline", "multimodal", "predict", "compare"):
         data = json.loads((repo_copy / "metrics" / f"{name}.json").read_text())
         assert data, name
     compare = json.loads((repo_copy / "metrics" / "compare.json").read_text())
@@ -77,6 +81,11 @@ def test_dvc_repro_end_to_end(repo_copy: Path) -> None:
         assert (repo_copy / "plots" / "compare" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for model in ("baseline", "multimodal"):
         assert (repo_copy / "plots" / model / "plots" / "metrics" / "val" / "cut_f1.tsv").exists()
+    predict = json.loads((repo_copy / "metrics" / "predict.json").read_text())
+    assert 0 <= predict["multimodal"]["rollout"]["cut_f1"] <= 1
+    otios = sorted((repo_copy / "data" / "predictions").glob("*.otio"))
+    assert len(otios) == predict["multimodal"]["videos"] >= 1
+    _run(["otiocat", str(otios[0])], repo_copy)  # OpenTimelineIO's own tool reads the predicted edit back
 
     again = _run(["dvc", "repro"], repo_copy)
     assert _stages_run(again) == set(), again
@@ -85,5 +94,4 @@ def test_dvc_repro_end_to_end(repo_copy: Path) -> None:
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro"], repo_copy)
     exp = _run(["dvc", "exp", "run", "-S", "fusion_type=add"], repo_copy)
     ran = _stages_run(exp)
-    assert "train_multimodal" in ran and "compare" in ran
-    assert not ran & {"generate", "validate", "align", "normalize", "train_baseline"}, ran
+    assert ran == {"train_multimodal", "predict", "compare"}, ran

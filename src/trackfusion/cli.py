@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from trackfusion import ingest, synthetic
+from trackfusion import experiments, ingest, synthetic
 from trackfusion.params import ParamsError
 
 
@@ -31,6 +31,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("generate", "write the synthetic corpus (SPEC section 3 layout)", synthetic.add_arguments, synthetic.run),
     Command("ingest", "build a raw corpus from your own edited timelines (.otio, FCP 7 XML, EDL)",
             ingest.add_arguments, ingest.run),
+    Command("experiments", "summarise the seeds and shuffle-control experiments from `dvc exp show`",
+            experiments.add_arguments, experiments.run),
 )
 
 

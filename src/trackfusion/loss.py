@@ -3,6 +3,10 @@
 - ``active``: BCE with logits over every real track-frame.
 - ``asset``: cross-entropy, ``scale``/``position``/``crop``: MSE, on track-frames whose
   *target* is active only (an inactive track has no asset or geometry to predict).
+- ``change_weight``: track-frames whose target active flag or asset differs from the
+  previous frame's (the cuts, a few per cent of frames) weigh this much more in the
+  active and asset terms (a weighted mean). Rare events otherwise barely move the
+  loss once the model copies the previous frame; 1 gives the plain means.
 - Padding never counts. Each component is the mean over the elements it counts
   (a position term averages x and y, a crop term the four crops) and is 0, not NaN,
   when nothing counts. ``total`` is the weighted sum with weights from params.
@@ -49,11 +53,12 @@ def split_targets(frames: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
-def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of values where mask (broadcast to values) is True; 0 when nothing counts."""
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """(Weighted) mean of values where mask (broadcast to values) is True; 0 when nothing counts."""
     mask = mask.expand_as(values)
-    total = torch.where(mask, values, torch.zeros_like(values)).sum()
-    return total / mask.sum().clamp(min=1)
+    w = mask.to(values.dtype) if weight is None else torch.where(mask, weight.expand_as(values), 0.0)
+    total = torch.where(mask, values * w, torch.zeros_like(values)).sum()
+    return total / w.sum().clamp(min=1)
 
 
 class MultiTrackLoss(nn.Module):
@@ -62,18 +67,22 @@ class MultiTrackLoss(nn.Module):
         if weights is None:
             weights = LossParams()
         elif not isinstance(weights, LossParams):
-            unknown = sorted(set(weights) - set(COMPONENTS))
+            allowed = [f.name for f in dataclasses.fields(LossParams)]
+            unknown = sorted(set(weights) - set(allowed))
             if unknown:
-                raise ValueError(f"unknown loss weight '{unknown[0]}'; allowed: {', '.join(COMPONENTS)}")
+                raise ValueError(f"unknown loss weight '{unknown[0]}'; allowed: {', '.join(allowed)}")
             weights = LossParams(**{k: float(v) for k, v in weights.items()})
-        self.weights = dataclasses.asdict(weights)
+        self.weights = {k: getattr(weights, k) for k in COMPONENTS}
+        self.change_weight = float(weights.change_weight)
 
     def forward(
         self,
         outputs: Mapping[str, torch.Tensor],
         targets: torch.Tensor,
         padding_mask: torch.Tensor | None = None,
+        prev_track: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
+        """`prev_track` (B, T, N*9), the previous frame's state, is needed for `change_weight` != 1."""
         B, T, N = outputs["active"].shape
         if targets.shape != (B, T, N * schema.NUM_TRACK_PARAMS):
             raise ValueError(
@@ -86,6 +95,12 @@ class MultiTrackLoss(nn.Module):
         on = real & (torch.nan_to_num(t["active"]) > 0.5)  # (B, T, N) track-frames with parameter terms
 
         zero = torch.zeros((), device=targets.device)
+        weight = None  # (B, T, N): heavier where the track's state changes (a cut on that track)
+        if prev_track is not None and self.change_weight != 1.0:
+            p = split_targets(prev_track.float())
+            changed = (torch.nan_to_num(t["active"]) > 0.5) != (p["active"] > 0.5)
+            changed |= on & (torch.nan_to_num(t["asset"]).round() != p["asset"].round())
+            weight = 1.0 + (self.change_weight - 1.0) * changed.float()
         act_t = torch.where(real, t["active"].clamp(0, 1), zero)
         active = F.binary_cross_entropy_with_logits(outputs["active"].float(), act_t, reduction="none")
 
@@ -99,8 +114,8 @@ class MultiTrackLoss(nn.Module):
             return _masked_mean((outputs[key].float() - target) ** 2, m)
 
         parts = {
-            "active": _masked_mean(active, real),
-            "asset": _masked_mean(asset.reshape(B, T, N), on),
+            "active": _masked_mean(active, real, weight),
+            "asset": _masked_mean(asset.reshape(B, T, N), on, weight),
             "scale": mse("scale"),
             "position": mse("position"),
             "crop": mse("crop"),

@@ -81,6 +81,7 @@ class LossParams:
     scale: float = 0.5
     position: float = 0.5
     crop: float = 0.25
+    change_weight: float = 1.0  # weight of track-frames whose state changes (cuts) in the active/asset terms
 
 
 def _default_asset_patterns() -> dict[str, int]:
@@ -248,3 +249,11 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         return params_from_dict(raw)
     except ParamsError as exc:
         raise ParamsError(f"{path}: {exc}") from None
+
+
+def stage_params(path: str | Path = "params.yaml") -> Params:
+    """`load_params` for a pipeline stage: an invalid file ends the process with one line, no traceback."""
+    try:
+        return load_params(path)
+    except ParamsError as exc:
+        raise SystemExit(f"error: {exc}") from None

@@ -12,6 +12,7 @@ rank 0 writes DVCLive files, checkpoints and metrics.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import inspect
 import json
 import logging
@@ -237,7 +238,7 @@ class Trainer:
             batch = self._to_device(batch)
             with grad_ctx(), self.autocast():
                 outputs = forward(batch)
-                losses = self.loss_fn(outputs, batch["targets"], batch["padding_mask"])
+                losses = self.loss_fn(outputs, batch["targets"], batch["padding_mask"], batch["track"])
             if keys is None:
                 keys = ["loss"] + [k for k in losses if k != "total"]
             values = torch.stack([losses["total"].detach().float()] + [losses[k].detach().float() for k in keys[1:]])
@@ -400,8 +401,6 @@ def set_epoch(loader: Any, epoch: int, seed: int) -> None:
 
 # --- the stage's worker ---------------------------------------------------------------
 def _fingerprint(params: Params, kind: str, corpus_dir: Path) -> str:
-    import hashlib
-
     raw = params.to_dict()
     raw["train"].pop("epochs")  # more epochs may continue a run; every other change starts afresh
     h = hashlib.sha256()
@@ -502,7 +501,8 @@ def train_model(
             "device": str(device),
             "world_size": dist_utils.world_size(),
             "parameters": n_params,
-            "params": params.to_dict(),
+            # the resolved params travel in the checkpoint; a digest here keeps `dvc metrics show` readable
+            "params_sha256": hashlib.sha256(json.dumps(params.to_dict(), sort_keys=True).encode()).hexdigest()[:16],
         }
         figures = {k: v for k, v in test.items() if k not in ("frames", "batches", "nan_batches")}
         result = _finite_or_none({"test": figures, "run": run})

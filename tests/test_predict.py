@@ -1,0 +1,106 @@
+"""The roll-out: the model's own previous prediction is the next frame's input.
+
+The decisive property is that no true frame after the first is ever read: corrupting
+the truth after frame 0 must leave every roll-out output identical.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.strategies.corpus import write_corpus
+from tests.strategies.model import make_batch
+from trackfusion import schema
+from trackfusion.checkpoint import save_checkpoint
+from trackfusion.model import MultimodalTransformer, MultiTrackTransformer, decode_frames
+from trackfusion.predict import rollout, run_predict, teacher_forced
+from trackfusion.preprocess import normalize_corpus
+
+torch.set_num_threads(1)
+TINY = dict(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=16, dropout=0.0)
+
+
+def _model(kind: str, fusion: str = "gated") -> torch.nn.Module:
+    if kind == "baseline":
+        return MultiTrackTransformer(**TINY).eval()
+    return MultimodalTransformer(fusion_type=fusion, **TINY).eval()
+
+
+@settings(max_examples=25)
+@given(seed=st.integers(0, 2**16), kind=st.sampled_from(["baseline", "gated", "attention"]),
+       T=st.integers(2, 14), context=st.integers(1, 8))
+def test_rollout_never_reads_a_true_frame_after_the_first(seed: int, kind: str, T: int, context: int) -> None:
+    torch.manual_seed(seed)
+    model = _model("baseline" if kind == "baseline" else "multimodal", kind if kind != "baseline" else "gated")
+    batch = make_batch(model.config | {"num_tracks": 20, "max_asset_classes": 10}, B=2, T=T, seed=seed, padded=False)
+    out, inputs = rollout(model, batch, context, progress=False)
+
+    corrupted = {k: v.clone() for k, v in batch.items()}
+    gen = torch.Generator().manual_seed(seed + 1)
+    corrupted["targets"][:, 1:] = torch.randint(0, 3, corrupted["targets"][:, 1:].shape, generator=gen).float()
+    corrupted["track"] = torch.randn(corrupted["track"].shape, generator=gen) * 50  # the teacher-forcing input
+    out2, inputs2 = rollout(model, corrupted, context, progress=False)
+    for k in out:
+        torch.testing.assert_close(out[k], out2[k], atol=0, rtol=0)
+    torch.testing.assert_close(inputs, inputs2, atol=0, rtol=0)
+    assert torch.equal(inputs[:, 1], batch["targets"][:, 0])  # the one true frame it may see
+
+
+@settings(max_examples=20)
+@given(seed=st.integers(0, 2**16), T=st.integers(3, 12))
+def test_rollout_feeds_back_its_own_decoded_prediction(seed: int, T: int) -> None:
+    torch.manual_seed(seed)
+    model = _model("multimodal")
+    batch = make_batch(model.config, B=2, T=T, seed=seed, padded=False)
+    out, inputs = rollout(model, batch, context=4, progress=False)
+    decoded = decode_frames(out)  # (B, T, 180)
+    torch.testing.assert_close(inputs[:, 2:], decoded[:, 1:-1])
+    assert torch.equal(inputs[:, 0], torch.zeros_like(inputs[:, 0]))
+
+
+def test_teacher_forced_equals_the_model_on_tiling_windows() -> None:
+    model = _model("multimodal")
+    batch = make_batch(model.config, B=2, T=10, seed=3, padded=False)
+    got = teacher_forced(model, batch, context=4)
+    with torch.no_grad():
+        for s in (0, 4, 8):
+            ref = model.forward_batch({k: v[:, s : s + 4] for k, v in batch.items()})
+            for k in ref:
+                torch.testing.assert_close(got[k][:, s : s + 4], ref[k])
+
+
+@pytest.fixture()
+def normalized(tmp_path: Path) -> Path:
+    aligned = write_corpus(tmp_path / "aligned", lengths=(30, 24, 20, 26, 18), track_std=None)
+    normalize_corpus(aligned, tmp_path / "normalized")
+    return tmp_path / "normalized"
+
+
+def test_run_predict_writes_readable_otio_and_both_models_figures(tmp_path: Path, normalized: Path) -> None:
+    paths = {}
+    for kind in ("baseline", "multimodal"):
+        paths[kind] = tmp_path / f"{kind}.pt"
+        save_checkpoint(paths[kind], _model(kind))
+    figures = run_predict(normalized, paths, tmp_path / "pred", tmp_path / "predict.json", context=8)
+    saved = json.loads((tmp_path / "predict.json").read_text())
+    assert saved.keys() == {"baseline", "multimodal"}
+    for kind in saved:
+        for mode in ("rollout", "teacher_forced"):
+            assert 0.0 <= saved[kind][mode]["cut_f1"] <= 1.0
+        assert saved[kind]["videos"] >= 1
+    assert figures["multimodal"]["frames"] == saved["multimodal"]["frames"]
+    otios = sorted((tmp_path / "pred").glob("*.otio"))
+    assert otios and len(otios) == len(sorted((tmp_path / "pred" / "baseline").glob("*.otio")))
+    for path in otios:
+        timeline = otio.adapters.read_from_file(str(path))
+        assert len(timeline.video_tracks()) >= 1
+    example = np.load(tmp_path / "pred" / "example.npz")
+    assert example["truth"].shape[1] == schema.TRACK_WIDTH
+    assert example["multimodal_rollout"].shape == example["truth"].shape
