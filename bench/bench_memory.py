@@ -12,9 +12,9 @@ each in its own fresh subprocess so that no measurement inherits another's heap:
 - ``train``: ``training.train_model`` of the multimodal model for one epoch on CPU
   (train epoch, val pass, the test pass of the best checkpoint, checkpoints, DVCLive).
 
-Each subprocess reports its own ``ru_maxrss`` (peak resident set, the number the
-target is on), its RSS right after the imports (the interpreter, numpy, pandas, torch:
-a constant that does not depend on the corpus), and the peaks of the anonymous and
+Each subprocess reports its own peak resident set (``VmHWM`` from ``/proc/self/status``,
+``ru_maxrss`` where that is missing; the number the target is on), its peak RSS right
+after the imports (interpreter, numpy, pandas, torch: a constant independent of the corpus), and the peaks of the anonymous and
 file-backed parts of the RSS, sampled every 10 ms from ``/proc/self/status``
 (memory-mapped corpus pages that were read count as file-backed RSS; the kernel can
 drop them at any time, unlike heap). Target: peak RSS at the large size <= 1.2x the small.
@@ -46,6 +46,19 @@ _MARK = "BENCH_MEMORY_RESULT "
 
 # ----------------------------------------------------------------------------- worker side
 def _maxrss_mb() -> float:
+    """Peak RSS of this process image: VmHWM, which starts afresh at exec.
+
+    ``getrusage(RUSAGE_SELF).ru_maxrss`` is not used where VmHWM exists: Linux carries it
+    over from the parent through fork and exec, so a worker started by a large parent
+    (run_all.py after the alignment benchmark holds ~1.7 GB) would report the parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 

@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         "best-of-N wall clock on a shared machine: when other work (e.g. a DVC pipeline) runs on the same "
         "cores, absolute figures are noisy and ratios can move by tens of percent between runs; the load "
         "averages above show how busy the machine was. Peak RSS is each step's own subprocess "
-        "`ru_maxrss` and includes the interpreter and library imports (the 'after imports' figure) and "
+        "peak (VmHWM) and includes the interpreter and library imports (the 'after imports' figure) and "
         "memory-mapped corpus pages that were read (file-backed, reclaimable).",
         "",
         md,

@@ -22,6 +22,7 @@ if __name__ == "__main__":
         args.out,
         args.metrics,
         context=min(params.predict.context, params.model.seq_len),
+        teacher_context=params.model.seq_len,  # the windows of training's test figures, so the two agree
         threshold=params.predict.threshold,
         param_tolerance=params.predict.param_tolerance,
     )

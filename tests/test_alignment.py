@@ -461,3 +461,37 @@ def test_opposite_clip_neighbours_give_zero_not_a_crash():
     out = align(np.array([0.1]), None, vis)  # halfway: the interpolated vector is 0
     assert out.mask[0, 1] and not out.clip.any()
     assert out.stats["visual"]["clip"]["zero_filled_entries"] == 1
+
+
+# --- the CLIP fast path (held vectors gathered, not interpolated) ----------------------------------------
+@given(
+    t=frame_times(max_frames=40),
+    visual=visual_tables(max_size=30, held_clip=True)
+    | visual_tables(max_size=30, held_clip=True, missing_clip_rows=True)
+    | visual_tables(max_size=30),
+)
+def test_clip_fast_path_equals_interpolating_every_frame(t, visual):
+    """Gathering a held vector's unit vector gives exactly what interpolating and renormalising every frame gives
+    (held runs, NaN and all-zero rows, gaps, opposite neighbours), with the same counts."""
+    fast = FeatureAligner(TOL, MAX_GAP, WARN_GAP)
+    slow = FeatureAligner(TOL, MAX_GAP, WARN_GAP)
+    slow._clip_fast_path = False
+    a, b = fast.align_features(t, None, visual, VIDEO), slow.align_features(t, None, visual, VIDEO)
+    np.testing.assert_array_equal(a.clip, b.clip)
+    sa, sb = dict(a.stats["visual"]["clip"]), dict(b.stats["visual"]["clip"])
+    assert sa.pop("interpolated_frames") <= sb.pop("interpolated_frames")
+    assert sa == sb
+
+
+def test_clip_held_vector_is_gathered_not_interpolated():
+    s = np.arange(0.0, 3.0, 1 / 12)
+    rng = np.random.default_rng(3)
+    held = np.repeat(rng.normal(size=(3, 512)).astype(np.float16), 12, axis=0)  # one vector a second
+    held[30] = 0.0  # an empty row inside a run: bridged from its neighbours in the run
+    vis = Table(s, np.zeros((len(s), 10), np.float32), held)
+    t = np.arange(0.0, 2.9, 0.1) + 0.04
+    out = align(t, None, vis)
+    st_ = out.stats["visual"]["clip"]
+    assert st_["runs"] == 5 and st_["missing_samples"] == 1
+    assert st_["interpolated_frames"] <= 2  # only frames between two different vectors
+    np.testing.assert_allclose(out.clip.astype(np.float64), ref_clip(vis, t), atol=2e-3)

@@ -161,13 +161,19 @@ class _Bridges:
     ok: np.ndarray  # (E,) bool, a value exists (else the column is 0 there)
 
 
-def _neighbours(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each sample row and column, the last valid row <= it (-1) and the next >= it (N)."""
-    n = len(valid)
-    idx = np.arange(n, dtype=np.int32 if n < 2**31 - 1 else np.int64)[:, None]  # int32 halves the traffic
-    last = np.maximum.accumulate(np.where(valid, idx, -1), axis=0)  # (N, C)
-    nxt = np.minimum.accumulate(np.where(valid[::-1], idx[::-1], n), axis=0)[::-1]  # (N, C)
-    return last, nxt
+def _neighbours(valid: np.ndarray, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column (row of `valid`, (G, N)): the last valid sample <= `left` (-1 if none) and
+    the next valid one >= `right` (N if none), both (G, T). A running count of valid
+    samples indexes the list of valid ones: a cumsum, cheaper than a max/min scan."""
+    n = valid.shape[1]
+    lv = np.empty((len(valid), len(left)), np.int64)  # (G, T)
+    nv = np.empty((len(valid), len(right)), np.int64)
+    for g, ok in enumerate(valid):  # a handful of distinct columns
+        at = np.concatenate([[-1], np.flatnonzero(ok), [n]])  # (V + 2,) valid samples between sentinels
+        count = np.cumsum(ok, dtype=np.int64)  # (N,) valid samples <= i
+        np.take(at, count[left], out=lv[g])
+        np.take(at, count[right] - ok[right] + 1, out=nv[g])
+    return lv, nv
 
 
 class FeatureAligner:
@@ -186,6 +192,8 @@ class FeatureAligner:
         self.max_interp_gap_s = float(max_interp_gap_s)
         self.warn_gap_s = float(warn_gap_s)
         self.interp_warn_fraction = float(interp_warn_fraction)
+        #: gather held CLIP vectors (False: interpolate every frame; the reference the tests compare with)
+        self._clip_fast_path = True
 
     @classmethod
     def from_params(cls, align: Any) -> "FeatureAligner":
@@ -213,13 +221,14 @@ class FeatureAligner:
             stats["audio"] = _empty_stats(n)
 
         scal_out = np.zeros((n, schema.VISUAL_SCALAR_WIDTH), np.float32)
-        clip_out = np.zeros((n, schema.CLIP_DIM), np.float16)
         if v_src is not None and len(v_src.times):
+            clip_out = np.empty((n, schema.CLIP_DIM), np.float16)  # every row written by the gather
             plan = self._plan(v_src.times, t)
             mask[:, 1] = plan.avail
             stats["visual"] = self._scalars(v_src, t, plan, _VISUAL_KINDS, scal_out, face=True)
             stats["visual"]["clip"] = self._clip(v_src, t, plan, clip_out)
         else:
+            clip_out = np.zeros((n, schema.CLIP_DIM), np.float16)
             stats["visual"] = _empty_stats(n)
         for name, src in (("audio", a_src), ("visual", v_src)):
             stats[name]["source"] = src is not None
@@ -236,7 +245,7 @@ class FeatureAligner:
         r = np.searchsorted(s, t, side="left")  # (T,) first sample >= t: the one sorted search
         lft = r - 1
         has_l, has_r = lft >= 0, r < n
-        lc, rc = np.clip(lft, 0, n - 1), np.clip(r, 0, n - 1)
+        lc, rc = np.maximum(lft, 0), np.minimum(r, n - 1)  # (T,) in range (np.clip costs more on ints)
         t_l, t_r = s[lc], s[rc]
         d_l = np.where(has_l, t - t_l, np.inf)
         d_r = np.where(has_r, t_r - t, np.inf)
@@ -250,101 +259,131 @@ class FeatureAligner:
         return _Plan(left, right, w, near, exact, avail)
 
     def _bridges(
-        self, s: np.ndarray, t: np.ndarray, plan: _Plan, valid: np.ndarray, allowed: np.ndarray | None = None
+        self,
+        s: np.ndarray,
+        t: np.ndarray,
+        plan: _Plan,
+        valid: np.ndarray,
+        only: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> _Bridges:
         """Resolve, per column, the available entries whose neighbouring samples are missing.
 
-        `allowed` (T, C) limits the entries that need a value (face fields: frames with a face).
+        `valid` is (C, N), one row per column. `only` = (columns, frames (T,) bool) limits
+        the entries of those columns that need a value (face fields: frames with a face).
         """
         n = len(s)
-        cols = np.flatnonzero(~valid.all(axis=0))
+        cols = np.flatnonzero(~valid.all(axis=1))  # (Cd,) columns with a missing sample
         if not len(cols) or not len(t):
             e = np.zeros(0, np.int64)
             return _Bridges(e, e, e, e, np.zeros(0), e, np.zeros(0, bool))
-        last, nxt = _neighbours(valid[:, cols])  # (N, Cd) over the columns with missing samples
-        lv_all = last[plan.left]  # (T, Cd) last valid sample at or before the left neighbour
-        nv_all = nxt[plan.right]  # (T, Cd) next valid sample at or after the right neighbour
-        need = ((lv_all != plan.left[:, None]) | (nv_all != plan.right[:, None])) & plan.avail[:, None]
-        if allowed is not None:
-            need &= allowed[:, cols]
-        fi, fc = np.nonzero(need)  # (E,) entries to bridge
-        lv, nv = lv_all[fi, fc], nv_all[fi, fc]
+        # columns missing the same samples (and needing the same frames) share one search:
+        # the face fields go missing together, and so do columns written by one extractor
+        groups: dict[bytes, list[int]] = {}
+        for c in cols:
+            restricted = only is not None and c in only[0]
+            groups.setdefault(np.packbits(valid[c]).tobytes() + bytes([restricted]), []).append(int(c))
+        members = list(groups.values())  # (G,) lists of columns
+        # (G, T) last valid sample at or before the left neighbour, next one at or after the right
+        lv_all, nv_all = _neighbours(valid[[m[0] for m in members]], plan.left, plan.right)
+        need = (lv_all != plan.left) | (nv_all != plan.right)  # (G, T)
+        need &= plan.avail
+        if only is not None:
+            for g, m in enumerate(members):
+                if m[0] in only[0]:
+                    need[g] &= only[1]
+        fg, fi = np.nonzero(need)  # (E,) (group, frame) entries to bridge, group-major
+        lv, nv = lv_all[fg, fi], nv_all[fg, fi]
         has_lv, has_nv = lv >= 0, nv < n
-        tl, tr = s[np.clip(lv, 0, n - 1)], s[np.clip(nv, 0, n - 1)]
+        lvc, nvc = np.maximum(lv, 0), np.minimum(nv, n - 1)  # (E,) in range
+        tl, tr = s[lvc], s[nvc]
         te = t[fi]
         d_l = np.where(has_lv, np.abs(te - tl), np.inf)
         d_r = np.where(has_nv, np.abs(tr - te), np.inf)
-        nearest = np.where(d_l <= d_r, lv, nv)
+        nearest = np.where(d_l <= d_r, lvc, nvc)
         exact = np.minimum(d_l, d_r) <= self.tolerance + _EPS
         span = tr - tl
         bridge = ~exact & has_lv & has_nv & (span <= self.max_interp_gap_s + _EPS)
         w = np.where(bridge, (te - tl) / np.where(span > 0, span, 1.0), 0.0)
-        nearest = np.clip(nearest, 0, n - 1)
-        lo = np.where(exact, nearest, np.clip(lv, 0, n - 1))
-        hi = np.where(exact, nearest, np.clip(nv, 0, n - 1))
-        return _Bridges(fi, cols[fc], lo, hi, w, nearest, exact | bridge)
+        lo = np.where(exact, nearest, lvc)
+        hi = np.where(exact, nearest, nvc)
+        ok = exact | bridge
+        if all(len(m) == 1 for m in members):
+            return _Bridges(fi, np.array([m[0] for m in members])[fg], lo, hi, w, nearest, ok)
+        # one copy of each group's entries per member column
+        ends = np.searchsorted(fg, np.arange(len(members)), side="right")  # (G,) end of each group's entries
+        pick = np.concatenate(
+            [np.arange(a, b) for a, b, m in zip([0, *ends[:-1]], ends, members) for _ in m]
+        ).astype(np.int64)  # (E',) entry of each (column, frame)
+        col = np.concatenate([np.full(b - a, c) for a, b, m in zip([0, *ends[:-1]], ends, members) for c in m])
+        return _Bridges(fi[pick], col.astype(np.int64), lo[pick], hi[pick], w[pick], nearest[pick], ok[pick])
 
     def _scalars(
         self, src: _Source, t: np.ndarray, plan: _Plan, kinds: np.ndarray, out: np.ndarray, face: bool
     ) -> dict[str, Any]:
-        """Fill `out` (T, C) with the scalar columns, grouped by kind; return the stats."""
-        s, x = src.times, src.values  # (N,), (N, C)
-        finite = np.isfinite(x)
-        valid = finite.copy()
-        normal_missing = np.zeros_like(finite)
+        """Fill `out` (T, C) with the scalar columns, grouped by kind; return the stats.
+
+        Works column-major, (C, N) and (C, T): every gather, scan and reduction then
+        runs along one contiguous row per column; `out` gets the transpose at the end.
+        """
+        s = src.times  # (N,)
+        x = np.array(src.values.T, order="C")  # (C, N) a fresh copy, zeroed where invalid below
+        finite = np.isfinite(x)  # (C, N)
+        valid = finite
+        n_normal_missing = 0
         if face:
             # face fields are empty where no face is seen: normal, not a missing sample;
             # they must not be interpolated towards a face-less sample either
-            no_face = (x[:, _FACE_COUNT_IDX] == 0)[:, None]
-            normal_missing[:, _FACE_IDX] = no_face
-            valid[:, _FACE_IDX] &= ~no_face
-        xz = np.where(valid, x, np.float32(0))  # (N, C) invalid samples never reach a value; 0 keeps NaN * 0 out
+            no_face = x[_FACE_COUNT_IDX] == 0  # (N,)
+            valid = finite.copy()
+            valid[_FACE_IDX] &= ~no_face
+            n_normal_missing = int((~finite[_FACE_IDX] & no_face).sum())
+        xz = x  # (C, N) invalid samples never reach a value; 0 keeps NaN * 0 out
+        np.copyto(xz, np.float32(0), where=~valid)
         cont = kinds == Kind.CONTINUOUS.value
         count = kinds == Kind.COUNT.value
         event = kinds == Kind.EVENT.value
-        binary = kinds == Kind.BINARY.value
-        # every column from the modality's neighbours, one row gather per kind group (T, C):
-        # continuous: lerp(left, right, w); binary: left (the exact sample, else the last known); count: nearest
-        vals = np.zeros((len(t), x.shape[1]), np.float32)
+        # every column from the modality's neighbours, one gather per row (C, T):
+        # binary (and events, overwritten below): left (the exact sample, else the last known);
+        # continuous: lerp(left, right, w); count: nearest
+        vals = np.take(xz, plan.left, axis=1)  # (C, T)
         if cont.any():
-            xc = xz[:, cont]
-            x_l = xc[plan.left]
-            vals[:, cont] = x_l + (xc[plan.right] - x_l) * plan.w[:, None].astype(np.float32)
-        if binary.any():
-            vals[:, binary] = xz[:, binary][plan.left]
+            rows = cont[:, None]  # (C, 1) the ufuncs below touch only the continuous rows
+            step = np.take(xz, plan.right, axis=1)  # (C, T)
+            np.subtract(step, vals, out=step, where=rows)
+            np.multiply(step, plan.w.astype(np.float32), out=step, where=rows)
+            np.add(vals, step, out=vals, where=rows)
         if count.any():
-            vals[:, count] = xz[:, count][plan.nearest]
+            vals[count] = np.take(xz[count], plan.nearest, axis=1)
 
         def bridge(br: _Bridges) -> None:  # entries whose neighbouring sample is missing in their column
             if len(br.frame):
                 c = br.col
-                x_lo = xz[br.lo, c]
-                lerp = x_lo + (xz[br.hi, c] - x_lo) * br.w
-                v = np.where(count[c], xz[br.nearest, c], np.where(cont[c], lerp, x_lo))
-                vals[br.frame, c] = np.where(br.ok, v, 0.0)
+                x_lo = xz[c, br.lo]
+                lerp = x_lo + (xz[c, br.hi] - x_lo) * br.w
+                v = np.where(count[c], xz[c, br.nearest], np.where(cont[c], lerp, x_lo))
+                vals[c, br.frame] = np.where(br.ok, v, 0.0)
 
         br_valid = valid.copy()
-        br_valid[:, event] = True  # events go by windows, never bridged
-        allowed = None
+        br_valid[event] = True  # events go by windows, never bridged
+        only = None
         bridges = []
         if face:
             # face_count first: face fields are only needed on frames with a face
-            if not valid[:, _FACE_COUNT_IDX].all():
-                bridges.append(self._bridges(s, t, plan, valid[:, [_FACE_COUNT_IDX]]))
-                bridges[-1].col[:] = _FACE_COUNT_IDX  # column 0 of the one-column view
+            if not valid[_FACE_COUNT_IDX].all():
+                bridges.append(self._bridges(s, t, plan, valid[_FACE_COUNT_IDX : _FACE_COUNT_IDX + 1]))
+                bridges[-1].col[:] = _FACE_COUNT_IDX  # row 0 of the one-row view
                 bridge(bridges[-1])
-            has_face = (vals[:, _FACE_COUNT_IDX] != 0) & plan.avail
-            br_valid[:, _FACE_COUNT_IDX] = True
-            allowed = np.ones(vals.shape, dtype=bool)
-            allowed[:, _FACE_IDX] = has_face[:, None]
-        bridges.append(self._bridges(s, t, plan, br_valid, allowed))
+            has_face = (vals[_FACE_COUNT_IDX] != 0) & plan.avail  # (T,)
+            br_valid[_FACE_COUNT_IDX] = True
+            only = (_FACE_IDX, has_face)
+        bridges.append(self._bridges(s, t, plan, br_valid, only))
         bridge(bridges[-1])
-        vals *= plan.avail[:, None]
+        vals *= plan.avail
         for c in np.flatnonzero(event):  # one event column (speaker_turn)
-            vals[:, c] = self._events(s[finite[:, c] & (x[:, c] > 0.5)], t) * plan.avail
+            vals[c] = self._events(s[finite[c] & (x[c] > 0.5)], t) * plan.avail
         if face:
-            vals[:, _FACE_IDX] *= has_face[:, None]  # no face: face fields 0 (the mask stays True)
-        out[:] = vals
+            vals[_FACE_IDX] *= has_face  # no face: face fields 0 (the mask stays True)
+        out[:] = vals.T
         bridged = sum(int(br.ok.sum()) for br in bridges)
         zero_filled = sum(int((~br.ok).sum()) for br in bridges)
         n = len(t)
@@ -353,7 +392,7 @@ class FeatureAligner:
             "exact": _frac(plan.exact & plan.avail, n),
             "interpolated": _frac(plan.avail & ~plan.exact, n),
             "unavailable": _frac(~plan.avail, n),
-            "missing_samples": int((~finite & ~normal_missing).sum()),
+            "missing_samples": int((~finite).sum()) - n_normal_missing,
             "bridged_entries": bridged,
             "zero_filled_entries": zero_filled,
         }
@@ -369,78 +408,74 @@ class FeatureAligner:
         out[j[j < len(t)]] = 1.0
         return out
 
-    def _clip(self, src: _Source, t: np.ndarray, plan: _Plan, out: np.ndarray) -> dict[str, int]:
+    def _clip(self, src: _Source, t: np.ndarray, plan: _Plan, out: np.ndarray) -> dict[str, Any]:
         """Fill `out` (T, 512) float16 with interpolated, L2-renormalised CLIP vectors.
 
-        A NaN, inf or all-zero row is a missing sample. Rows are assumed valid first
-        (checking all N x 512 values would cost as much as the alignment itself); the
-        norm of every row used is computed anyway, so a bad one is caught there and the
-        video is redone once with every row checked.
+        CLIP vectors are refreshed about once a second and held in between, so
+        consecutive samples mostly carry the identical vector. One pass over the rows
+        finds the runs of bitwise identical rows; each run's vector is checked (a NaN,
+        inf or all-zero row is a missing sample) and L2-normalised once. A frame whose
+        neighbouring samples (or exact match) lie in one run takes that run's unit
+        vector: a row gather straight into `out`, exact because interpolating a vector
+        with itself gives it back. Only frames between two different vectors are
+        interpolated and renormalised.
         """
         with single_torch_thread():
-            return self._clip_rows(src, t, plan, out)
+            return self._clip_runs(src, t, plan, out)
 
-    def _clip_rows(self, src: _Source, t: np.ndarray, plan: _Plan, out: np.ndarray) -> dict[str, Any]:
-        clip = torch.from_numpy(src.clip)  # (N, 512) float16
-        valid = np.isfinite(src.clip[:, 0])  # cheap first guess: a whole row is usually empty or not
-        counts = self._clip_pass(clip, src.times, t, plan, valid, out, final=False)
-        checked = counts is None
-        if counts is None:  # a bad row was used: check every row, then redo
-            norms = np.empty(len(clip), np.float32)
-            for i0 in range(0, len(clip), _CLIP_BLOCK):
-                rows = clip[i0 : i0 + _CLIP_BLOCK].float()  # (B, 512)
-                norms[i0 : i0 + len(rows)] = torch.linalg.vector_norm(rows, dim=1).numpy()
-            valid = np.isfinite(norms) & (norms > 0)
-            counts = self._clip_pass(clip, src.times, t, plan, valid, out, final=True)
-        # without the full check, only rows whose first value is empty are known to be missing
-        return {"missing_samples": int((~valid).sum()), "rows_checked": checked, **counts}
+    def _clip_runs(self, src: _Source, t: np.ndarray, plan: _Plan, out: np.ndarray) -> dict[str, Any]:
+        clip = np.ascontiguousarray(src.clip)  # (N, 512) float16
+        n = len(clip)
+        # runs of identical rows, compared as 64-bit words (a row is 128 words)
+        words = clip.view(np.uint64)  # (N, 128)
+        new_run = np.empty(n, dtype=bool)  # (N,) row starts a run
+        new_run[:1] = True
+        np.any(words[1:] != words[:-1], axis=1, out=new_run[1:])
+        starts = np.flatnonzero(new_run)  # (R,) first row of each run
+        run = np.cumsum(new_run, dtype=np.int64) - 1  # (N,) run id of each row
+        n_runs = len(starts)
+        # unit[r] = run r's vector / its norm; row R stays zero for frames without a vector
+        unit = np.empty((n_runs + 1, schema.CLIP_DIM), np.float16)  # (R + 1, 512)
+        run_ok = np.zeros(n_runs + 1, dtype=bool)  # (R + 1,) a run's vector is a vector
+        clip_t, unit_t = torch.from_numpy(clip), torch.from_numpy(unit)
+        for i0 in range(0, n_runs, _CLIP_BLOCK):
+            i1 = min(i0 + _CLIP_BLOCK, n_runs)
+            u = torch.index_select(clip_t, 0, torch.from_numpy(starts[i0:i1])).float()  # (B, 512) float32
+            run_ok[i0:i1] = _normalise_rows(u)
+            unit_t[i0:i1].copy_(u)  # float32 -> float16
+        unit[n_runs] = 0
+        valid = run_ok[run]  # (N,) every row checked, once per run
 
-    def _clip_pass(
-        self,
-        clip: torch.Tensor,
-        s: np.ndarray,
-        t: np.ndarray,
-        plan: _Plan,
-        valid: np.ndarray,
-        out: np.ndarray,
-        final: bool,
-    ) -> dict[str, int] | None:
-        """One pass over the frames; None if a row assumed valid was not (unless `final`)."""
         lo, hi, w, ok = plan.left.copy(), plan.right.copy(), plan.w.astype(np.float32), plan.avail.copy()
-        br = self._bridges(s, t, plan, valid[:, None])
+        br = self._bridges(src.times, t, plan, valid[None, :])
         lo[br.frame], hi[br.frame], w[br.frame], ok[br.frame] = br.lo, br.hi, br.w, br.ok
-        lo_t, hi_t, w_t = torch.from_numpy(lo), torch.from_numpy(hi), torch.from_numpy(w)[:, None]  # w_t (T, 1)
+        run_lo = run[lo]  # (T,)
+        if self._clip_fast_path:
+            between = ok & (run_lo != run[hi])  # (T,) frames between two different vectors
+        else:  # reference path (tests): every available frame interpolated and renormalised
+            between = ok.copy()
+        # every frame: its run's unit vector, or the zero row (unavailable / overwritten below)
+        take = np.where(ok & ~between, run_lo, n_runs)  # (T,)
         out_t = torch.from_numpy(out)
-        n_blk = min(_CLIP_BLOCK, len(t))
-        b16 = torch.empty((n_blk, schema.CLIP_DIM), dtype=torch.float16)
-        u = torch.empty((n_blk, schema.CLIP_DIM), dtype=torch.float32)
-        v = torch.empty((n_blk, schema.CLIP_DIM), dtype=torch.float32)
-        nrm = torch.empty((n_blk, 1), dtype=torch.float32)
-        pair = ok & (w > 0)
+        torch.index_select(unit_t, 0, torch.from_numpy(take), out=out_t)
         degenerate = 0  # frames whose interpolated vector has no direction (opposite neighbours)
-        for i0 in range(0, len(t), _CLIP_BLOCK):  # blocks of frames keep the temporaries in cache
-            i1 = min(i0 + _CLIP_BLOCK, len(t))
-            m = i1 - i0
-            torch.index_select(clip, 0, lo_t[i0:i1], out=b16[:m])  # (B, 512) float16 gather
-            u[:m].copy_(b16[:m])  # float32 arithmetic: float16 would lose the 1e-3 we keep
-            if pair[i0:i1].any():  # interpolated frames in this block: lerp towards the right sample
-                torch.index_select(clip, 0, hi_t[i0:i1], out=b16[:m])
-                v[:m].copy_(b16[:m])
-                torch.lerp(u[:m], v[:m], w_t[i0:i1], out=u[:m])  # w = 0 leaves single-sample frames as they are
-            torch.linalg.vector_norm(u[:m], dim=1, keepdim=True, out=nrm[:m])  # (B, 1)
-            good = torch.isfinite(nrm[:m, 0]) & (nrm[:m, 0] > 0)
-            if not bool(good.all()):
-                bad = (~good).numpy() & ok[i0:i1]
-                if bad.any() and not final:
-                    return None
-                degenerate += int(bad.sum())
-                nrm[:m][~good] = 1.0
-                u[:m][~good] = 0.0
-            u[:m].div_(nrm[:m])
-            out_t[i0:i1].copy_(u[:m])  # float32 -> float16
-        if not ok.all():
-            out[~ok] = 0
-        return {"bridged_entries": int(br.ok.sum()), "zero_filled_entries": int((~br.ok).sum()) + degenerate}
+        frames = np.flatnonzero(between)  # (K,)
+        lo_t, hi_t, w_t = torch.from_numpy(lo), torch.from_numpy(hi), torch.from_numpy(w)
+        for i0 in range(0, len(frames), _CLIP_BLOCK):  # blocks keep the float32 temporaries in cache
+            f = torch.from_numpy(frames[i0 : i0 + _CLIP_BLOCK])  # (B,)
+            # float32 arithmetic: float16 would lose the 1e-3 we keep (index_select: torch's [] gathers are slow)
+            u = torch.index_select(clip_t, 0, torch.index_select(lo_t, 0, f)).float()  # (B, 512)
+            v = torch.index_select(clip_t, 0, torch.index_select(hi_t, 0, f)).float()
+            torch.lerp(u, v, torch.index_select(w_t, 0, f)[:, None], out=u)
+            degenerate += int((~_normalise_rows(u)).sum())
+            out_t.index_copy_(0, f, u.half())
+        return {
+            "missing_samples": int((~valid).sum()),
+            "runs": n_runs,
+            "interpolated_frames": len(frames),
+            "bridged_entries": int(br.ok.sum()),
+            "zero_filled_entries": int((~br.ok).sum()) + degenerate,
+        }
 
     # --- logging ----------------------------------------------------------------------
     def _report(
@@ -493,6 +528,18 @@ def single_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _normalise_rows(u: torch.Tensor) -> np.ndarray:
+    """Divide each row of `u` (B, 512) float32 by its L2 norm in place; a row without a
+    finite, non-zero norm becomes 0. Returns (B,) bool: the row had a direction."""
+    nrm = torch.linalg.vector_norm(u, dim=1, keepdim=True)  # (B, 1)
+    good = torch.isfinite(nrm[:, 0]) & (nrm[:, 0] > 0)  # (B,)
+    if not bool(good.all()):
+        nrm[~good] = 1.0
+        u[~good] = 0.0
+    u.div_(nrm)
+    return good.numpy()
 
 
 def _runs(flags: np.ndarray, t: np.ndarray) -> list[tuple[float, float]]:

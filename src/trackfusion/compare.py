@@ -48,7 +48,8 @@ def test_metrics(metrics_json: dict[str, Any]) -> dict[str, float]:
 def compare_metrics(baseline: dict[str, float], multimodal: dict[str, float]) -> dict[str, dict[str, float]]:
     """Each metric both models report, with the difference multimodal - baseline."""
     out = {}
-    for name in sorted(set(baseline) & set(multimodal), key=lambda n: (n not in METRICS, n)):
+    order = list(METRICS) + list(LOSS_COMPONENTS)
+    for name in sorted(set(baseline) & set(multimodal), key=lambda n: (order.index(n) if n in order else len(order), n)):
         out[name] = {
             "baseline": baseline[name],
             "multimodal": multimodal[name],
@@ -171,8 +172,9 @@ def results_markdown(
     lines += ["## Test metrics (teacher-forced, best-val checkpoint)", "",
               "| metric | better | baseline | multimodal | difference |", "|---|---|---|---|---|"]
     for name, row in table.items():
-        better = "higher" if METRICS.get(name) else "lower" if name in METRICS or name.startswith("loss") else ""
-        lines.append(f"| {name} | {better} | {row['baseline']:.4f} | {row['multimodal']:.4f} | {_fmt(row['difference'])} |")
+        better = "higher" if METRICS.get(name) else "lower" if name in METRICS or name in LOSS_COMPONENTS else ""
+        label = f"loss: {name}" if name in LOSS_COMPONENTS else name
+        lines.append(f"| {label} | {better} | {row['baseline']:.4f} | {row['multimodal']:.4f} | {_fmt(row['difference'])} |")
     if rollout:
         lines += ["", "## Roll-out (the model's own previous frame as input, no true frame after the first)", "",
                   "| metric | baseline teacher-forced | baseline roll-out | multimodal teacher-forced | multimodal roll-out |",
@@ -184,8 +186,11 @@ def results_markdown(
             lines.append(f"| {name} | " + " | ".join(f"{c:.4f}" for c in cells) + " |")
     lines += ["", "## Runs", "", "| | " + " | ".join(MODELS) + " |", "|---|---|---|"]
     keys = sorted({k for r in runs.values() for k, v in r.items() if isinstance(v, (int, float, str))})
+    def cell(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
     for k in keys:
-        lines.append(f"| {k} | " + " | ".join(str(runs[m].get(k, "")) for m in MODELS) + " |")
+        lines.append(f"| {k} | " + " | ".join(cell(runs[m].get(k, "")) for m in MODELS) + " |")
     if experiments:
         lines += ["", experiments.strip()]
     lines += ["", "## Pictures", ""] + [f"![{Path(p).stem}]({p})" for p in pictures] + [""]

@@ -97,6 +97,7 @@ def predict_split(
     metrics_factory: Any,
     threshold: float = 0.5,
     track_std: dict[str, np.ndarray] | None = None,
+    teacher_context: int | None = None,
 ) -> dict[str, Any]:
     """Roll out and teacher-force every video of a split.
 
@@ -112,7 +113,7 @@ def predict_split(
         raise ValueError(f"{corpus_dir}: split '{split}' has no videos to predict")
     batch = video_batch(dataset)
     start = time.perf_counter()
-    tf_out = teacher_forced(model, batch, context)
+    tf_out = teacher_forced(model, batch, teacher_context or context)
     ro_out, ro_inputs = rollout(model, batch, context, threshold)
     seconds = time.perf_counter() - start
 
@@ -150,6 +151,7 @@ def run_predict(
     out_dir: str | Path,
     metrics_path: str | Path,
     context: int,
+    teacher_context: int | None = None,
     threshold: float = 0.5,
     param_tolerance: float = 0.5,
     split: str = "test",
@@ -171,7 +173,8 @@ def run_predict(
     with atomic_dir(out_dir) as tmp:
         for name, path in model_paths.items():
             model, _ = load_checkpoint(path)
-            result = predict_split(model, corpus_dir, split, context, EditMetrics, threshold, param_std(track_std))
+            result = predict_split(model, corpus_dir, split, context, EditMetrics, threshold, param_std(track_std),
+                                   teacher_context)
             figures[name] = {**result["metrics"], "videos": len(result["videos"]), "frames": result["frames"],
                              "seconds": round(result["seconds"], 3), "frames_per_s": round(result["frames_per_s"], 1)}
             folder = tmp if name == export_model else tmp / name
