@@ -17,6 +17,14 @@ that is gathers and weights over whole arrays (all frames, all columns of a kind
 - face fields are 0 where ``face_count`` is 0 (the mask stays True: no face is
   information).
 
+Cost (SPEC section 10): the output is dominated by the CLIP block (T x 512 float16).
+CLIP vectors are held between refreshes (about once a second), so runs of bitwise
+identical rows are found in one pass, each run's vector is checked and L2-normalised
+once, and every frame whose neighbours lie in one run gets its run's unit vector by a
+row gather straight into the output; only frames between two different vectors are
+interpolated. Scalars are worked column-major, (C, N) and (C, T), so gathers and scans
+run along contiguous rows, and columns missing the same samples share one search.
+
 Event windows: an event sample at time ``e`` is put on the first frame ``t_j`` with
 ``e <= t_j + tolerance``, i.e. frame ``j`` collects events in
 ``(t_{j-1} + tol, t_j + tol]``. This is SPEC's "since the previous frame" made robust
