@@ -228,3 +228,21 @@ def test_edit_metrics_are_the_accumulator_of_the_loop(corpus: Path, tmp_path: Pa
             acc.update(trainer.raw_model.forward_batch(b), b["targets"], b["track"], b["padding_mask"], b["frame_mask"])
     want = acc.compute()
     assert got["cut_f1"] == want["cut_f1"] and got["active_f1"] == want["active_f1"]
+
+
+def test_multimodal_refuses_a_corpus_without_any_feature_file(tmp_path: Path) -> None:
+    """SPEC 8: no feature files anywhere is an error for a multimodal run; the baseline still runs."""
+    from trackfusion.training import NoFeaturesError
+
+    corpus = write_corpus(tmp_path / "normalized", LENGTHS, SPLITS, seed=2, features=False)
+    index = json.loads((corpus / "index.json").read_text())
+    index["meta"]["has_features"] = False  # what align_corpus records for such a corpus
+    (corpus / "index.json").write_text(json.dumps(index))
+    out = tmp_path / "run"
+    with pytest.raises(NoFeaturesError, match="no video has a usable audio or visual feature file"):
+        train_model(tiny_params(), corpus, "multimodal", out / "live", out / "m.json", out / "m.pt", out / "ck",
+                    progress=False)  # fmt: skip
+    assert not (out / "m.json").exists()
+    train_model(tiny_params(), corpus, "baseline", out / "live_b", out / "b.json", out / "b.pt", out / "ck_b",
+                progress=False)  # fmt: skip
+    assert (out / "b.json").exists()

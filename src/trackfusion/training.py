@@ -34,7 +34,7 @@ from trackfusion import distributed as dist_utils
 from trackfusion import schema
 from trackfusion.atomic import atomic_path, write_json
 from trackfusion.checkpoint import load_checkpoint, save_checkpoint
-from trackfusion.corpus import INDEX_FILE
+from trackfusion.corpus import INDEX_FILE, Corpus
 from trackfusion.dataset import create_dataloaders, read_track_std
 from trackfusion.loss import MultiTrackLoss
 from trackfusion.metrics import EditMetrics
@@ -411,6 +411,10 @@ def _fingerprint(params: Params, kind: str, corpus_dir: Path) -> str:
     return h.hexdigest()
 
 
+class NoFeaturesError(ValueError):
+    """A multimodal run on a corpus where no video has any feature file."""
+
+
 def train_model(
     params: Params,
     corpus_dir: str | Path,
@@ -435,6 +439,12 @@ def train_model(
     if kind not in ("baseline", "multimodal"):
         raise ValueError(f"kind is {kind!r}; allowed values: baseline, multimodal")
     corpus_dir = Path(corpus_dir)
+    if kind == "multimodal" and Corpus(corpus_dir).meta.get("has_features") is False:
+        raise NoFeaturesError(
+            f"{corpus_dir}: no video has a usable audio or visual feature file, so there is no content for the "
+            "multimodal model (SPEC section 8); check data.raw_dir/features/ (see metrics/alignment.json). "
+            "The track-only baseline still runs."
+        )
     wall_start = time.perf_counter()
     device = dist_utils.local_device(resolve_device(params.train.device))
     dist_utils.init_process_group(device)
