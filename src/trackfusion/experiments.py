@@ -1,4 +1,4 @@
-"""The two experiments behind a claim of content gain, summarised from `dvc exp show`.
+"""The two experiments behind a claim of content gain, summarised from `dvc exp show -A`.
 
 Seeds (``dvc exp run --queue -S seed=1 ...``) give the gain of the multimodal model over
 the baseline as a mean and a spread; the shuffle control (``-S content_control=shuffle``)
@@ -26,18 +26,30 @@ log = logging.getLogger(__name__)
 COMPARE_METRICS = "metrics/compare.json"
 
 
-def _runs(node: Any) -> Iterator[dict[str, Any]]:
-    """Every experiment or commit record with data in `dvc exp show --json` output."""
-    if isinstance(node, list):
-        for item in node:
-            yield from _runs(item)
-    elif isinstance(node, dict):
-        data = node.get("data")
-        if isinstance(data, dict) and "params" in data:
-            yield {"name": node.get("name") or node.get("rev", "")[:7], "rev": node.get("rev", ""), **data}
-        for key in ("experiments", "revs"):
-            if node.get(key):
-                yield from _runs(node[key])
+def _record(node: dict[str, Any]) -> dict[str, Any] | None:
+    data = node.get("data")
+    if isinstance(data, dict) and "params" in data:
+        return {"name": node.get("name") or node.get("rev", "")[:7], "rev": node.get("rev", ""), **data}
+    return None
+
+
+def _runs(exp_show: Any) -> Iterator[dict[str, Any]]:
+    """The experiments in `dvc exp show --json -A` output, each with the commit it started from.
+
+    Commits without experiments (older results of older code) are left out.
+    """
+    for commit in exp_show if isinstance(exp_show, list) else []:
+        experiments = commit.get("experiments") or []
+        if not experiments or commit.get("rev") == "workspace":
+            continue
+        base = _record(commit)
+        if base:
+            yield base
+        for exp in experiments:
+            for rev in exp.get("revs") or []:
+                record = _record(rev)
+                if record:
+                    yield record
 
 
 def collect(exp_show: Any) -> list[dict[str, Any]]:
@@ -98,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         exp_show = json.loads(Path(args.json).read_text(encoding="utf-8"))
     else:
-        out = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True, check=True).stdout
+        # -A: experiments of every commit, not only of HEAD (they were queued from an earlier one)
+        out = subprocess.run(["dvc", "exp", "show", "--json", "-A"], capture_output=True, text=True, check=True).stdout
         exp_show = json.loads(out)
     rows = collect(exp_show)
     write_text(args.out, summarize(rows))

@@ -1,0 +1,45 @@
+"""`trackfusion experiments`: the seeds' gain and the shuffle control from `dvc exp show --json -A`."""
+from __future__ import annotations
+
+import statistics
+
+from trackfusion.experiments import collect, summarize
+
+
+def _data(seed: int, control: str, base: float, multi: float) -> dict:
+    return {
+        "params": {"params.yaml": {"data": {"seed": seed, "content_control": control, "fusion_type": "gated",
+                                            "use_audio": True, "use_visual": True}}},
+        "metrics": {"metrics/compare.json": {"data": {"test": {"cut_f1": {
+            "baseline": base, "multimodal": multi, "difference": multi - base}}}}},
+    }
+
+
+def _exp_show() -> list:
+    """The shape `dvc exp show --json -A` prints (dvc 3.x): commits, each with its experiments."""
+    return [
+        {"rev": "workspace", "name": None, "data": _data(0, "none", 0.1, 0.4), "experiments": None},
+        {"rev": "a" * 40, "name": "main", "data": _data(0, "none", 0.1, 0.4), "experiments": [
+            {"name": "s1", "revs": [{"rev": "b" * 40, "name": "s1", "data": _data(1, "none", 0.1, 0.3)}]},
+            {"name": "s2", "revs": [{"rev": "c" * 40, "name": "s2", "data": _data(2, "none", 0.2, 0.3)}]},
+            {"name": "c0", "revs": [{"rev": "d" * 40, "name": "c0", "data": _data(0, "shuffle", 0.1, 0.05)}]},
+        ]},
+        {"rev": "e" * 40, "name": None, "data": _data(0, "none", 0.5, 0.0), "experiments": None},  # older code
+    ]
+
+
+def test_collect_takes_the_experiments_and_the_commit_they_started_from() -> None:
+    rows = collect(_exp_show())
+    assert sorted(r["name"] for r in rows) == ["c0", "main", "s1", "s2"]  # no workspace, no commit without exps
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["c0"]["content_control"] == "shuffle"
+    assert abs(by_name["s2"]["difference"] - 0.1) < 1e-12
+
+
+def test_summary_reports_mean_and_spread_and_the_control() -> None:
+    text = summarize(collect(_exp_show()))
+    diffs = [0.3, 0.2, 0.1]
+    assert f"{statistics.fmean(diffs):+.3f} +- {statistics.stdev(diffs):.3f} (n=3" in text
+    assert "-0.050 +- 0.000 (n=1" in text
+    assert "vanishes" in text
+    assert text.count("| gated |") == 4
