@@ -39,6 +39,7 @@ import torch
 from trackfusion import schema
 from trackfusion.alignment import FeatureAligner
 from trackfusion.io import FeatureTable, ReadIssues
+from timing import best_of  # bench/ is on sys.path when a benchmark runs
 
 FPS = 10
 TOL = 0.05
@@ -108,13 +109,6 @@ def merge_asof_reference(f: pd.DataFrame, a: pd.DataFrame, v: pd.DataFrame) -> t
     return out_a[_AUDIO_NAMES].to_numpy(np.float32), out_v[_VISUAL_NAMES].to_numpy(np.float32)
 
 
-def timed(fn: Callable[[], Any], repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _case(name: str, videos: list[tuple[np.ndarray, FeatureTable, FeatureTable]], repeat: int, ref_repeat: int) -> dict:
@@ -147,10 +141,10 @@ def _case(name: str, videos: list[tuple[np.ndarray, FeatureTable, FeatureTable]]
             np.copyto(dst, src[: len(dst)])
 
     align_all()  # warm-up: imports, first-touch allocations
-    t_align = timed(align_all, repeat)
-    t_ref = timed(reference_all, ref_repeat)
-    t_block = timed(block_all, ref_repeat)
-    t_copy = timed(copy_all, repeat)
+    t_align = best_of(align_all, repeat)
+    t_ref = best_of(reference_all, ref_repeat)
+    t_block = best_of(block_all, ref_repeat)
+    t_copy = best_of(copy_all, repeat)
     mb = frames * BYTES_PER_FRAME / 1e6
     target = TARGETS["hour"] if name == "hour" else TARGETS["corpus"]
     return {

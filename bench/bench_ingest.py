@@ -22,6 +22,7 @@ import pyarrow.csv as pacsv
 
 from trackfusion import schema
 from trackfusion.io import read_visual_csv
+from timing import best_of  # bench/ is on sys.path when a benchmark runs
 
 
 def write_visual_csv(path: Path, rows: int, seed: int = 0) -> None:
@@ -46,13 +47,6 @@ def write_visual_csv(path: Path, rows: int, seed: int = 0) -> None:
             )
 
 
-def bench(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def run(quick: bool = False, rows: int | None = None, repeat: int | None = None) -> list[dict]:
@@ -72,13 +66,13 @@ def run(quick: bool = False, rows: int | None = None, repeat: int | None = None)
         write_visual_csv(path, rows)
         mb = path.stat().st_size / 1e6
         data = path.read_bytes()
-        t_read = bench(lambda: path.read_bytes(), repeat)
-        t_pandas = bench(lambda: pd.read_csv(io.BytesIO(data), engine="c"), repeat)
-        t_pandas32 = bench(lambda: pd.read_csv(io.BytesIO(data), engine="c", dtype=np.float32), repeat)
-        t_arrow = bench(lambda: pacsv.read_csv(io.BytesIO(data)), repeat)
-        t_arrow_pd = bench(lambda: pd.read_csv(io.BytesIO(data), engine="pyarrow"), repeat)
-        t_count = bench(lambda: data.count(b","), repeat)
-        t_full = bench(lambda: read_visual_csv(path), repeat)
+        t_read = best_of(lambda: path.read_bytes(), repeat)
+        t_pandas = best_of(lambda: pd.read_csv(io.BytesIO(data), engine="c"), repeat)
+        t_pandas32 = best_of(lambda: pd.read_csv(io.BytesIO(data), engine="c", dtype=np.float32), repeat)
+        t_arrow = best_of(lambda: pacsv.read_csv(io.BytesIO(data)), repeat)
+        t_arrow_pd = best_of(lambda: pd.read_csv(io.BytesIO(data), engine="pyarrow"), repeat)
+        t_count = best_of(lambda: data.count(b","), repeat)
+        t_full = best_of(lambda: read_visual_csv(path), repeat)
     timings = [
         ("read_bytes (disk/page cache)", t_read),
         ("pandas C engine", t_pandas),

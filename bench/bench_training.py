@@ -36,6 +36,7 @@ from trackfusion.loss import MultiTrackLoss  # noqa: E402
 from trackfusion.model import create_model  # noqa: E402
 from trackfusion.params import Params, params_from_dict  # noqa: E402
 from trackfusion.training import Trainer, build_optimizer, seed_everything  # noqa: E402
+from timing import best_of  # bench/ is on sys.path when a benchmark runs
 
 LARGE = {"d_model": 256, "nhead": 8, "num_encoder_layers": 6, "dim_feedforward": 1024}
 
@@ -57,13 +58,6 @@ def bare_loop(model: torch.nn.Module, loss_fn: torch.nn.Module, optimizer: torch
         optimizer.step()
 
 
-def _best(fn: Any, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _row(name: str, value: float, unit: str, reference: float | None = None, target: str = "") -> dict[str, Any]:
@@ -113,7 +107,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         best = dict.fromkeys(variants, float("inf"))
         for _ in range(repeat):
             for name, fn in variants.items():
-                best[name] = min(best[name], _best(fn, 1))
+                best[name] = min(best[name], best_of(fn, 1))
         t_bare, t_trainer = best["bare"], best["trainer"]
         step_bare = t_bare / len(batches) * 1000
         step_trainer = t_trainer / len(batches) * 1000
@@ -130,14 +124,14 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         b_batches = [b for b, _ in zip(base_loaders["train"], range(n_batches))]
         base.run_epoch(b_batches[:1], train=True)
         rows.append(_row("Trainer frames/s, default baseline",
-                         frames / _best(lambda: base.run_epoch(b_batches, train=True), repeat), "frames/s"))  # fmt: skip
+                         frames / best_of(lambda: base.run_epoch(b_batches, train=True), repeat), "frames/s"))  # fmt: skip
         large_params = _params(LARGE)
         large, _ = _trainer(large_params, corpus, tmp_path / "ckpt_l", multimodal=True)
         few = [{k: v[:8] for k, v in b.items()} for b in batches[: 2 if quick else 4]]  # 8 windows a step: slow model
         large.run_epoch(few[:1], train=True)
         few_frames = sum(int(b["padding_mask"].sum()) for b in few)
         rows.append(_row("Trainer frames/s, d_model 256 x 6 layers multimodal",
-                         few_frames / _best(lambda: large.run_epoch(few, train=True), 1), "frames/s"))  # fmt: skip
+                         few_frames / best_of(lambda: large.run_epoch(few, train=True), 1), "frames/s"))  # fmt: skip
 
         # 3. data loading from the memory-mapped corpus against what training consumes
         full = create_dataloaders(corpus, params, splits=("train",), multimodal=True)["train"]
@@ -146,7 +140,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             for _ in full:
                 pass
 
-        t_load = _best(load_all, repeat)
+        t_load = best_of(load_all, repeat)
         windows = len(full.dataset)
         load_frames = full.dataset.frames
         rows.append(_row("data loading windows/s (mmap, num_workers=0)", windows / t_load, "windows/s"))
