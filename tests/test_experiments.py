@@ -43,3 +43,21 @@ def test_summary_reports_mean_and_spread_and_the_control() -> None:
     assert "-0.050 +- 0.000 (n=1" in text
     assert "vanishes" in text
     assert text.count("| gated |") == 4
+
+
+def test_ablations_get_their_own_rows_and_stay_out_of_the_seeds_spread() -> None:
+    show = _exp_show()
+    concat = _data(0, "none", 0.1, 0.9)
+    concat["params"]["params.yaml"]["data"]["fusion_type"] = "concat"
+    show[1]["experiments"].append({"name": "cc", "revs": [{"rev": "f" * 40, "name": "cc", "data": concat}]})
+    text = summarize(collect(show))
+    assert "(n=3" in text  # the seeds of the base configuration only: main, s1, s2
+    assert "| none | concat | True | True | 1 | 0.900 | +0.800 |" in text
+
+
+def test_the_same_run_reached_from_two_commits_counts_once() -> None:
+    show = _exp_show()
+    older = {"rev": "9" * 40, "name": None, "data": _data(0, "none", 0.1, 0.4), "experiments": [
+        {"name": "s1old", "revs": [{"rev": "8" * 40, "name": "s1old", "data": _data(1, "none", 0.1, 0.3)}]}]}
+    rows = collect(show + [older])
+    assert sorted(r["name"] for r in rows) == ["c0", "main", "s1", "s2"]

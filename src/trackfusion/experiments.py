@@ -44,7 +44,7 @@ def _runs(exp_show: Any) -> Iterator[dict[str, Any]]:
             continue
         base = _record(commit)
         if base:
-            yield base
+            yield {**base, "base": True}
         for exp in experiments:
             for rev in exp.get("revs") or []:
                 record = _record(rev)
@@ -53,17 +53,20 @@ def _runs(exp_show: Any) -> Iterator[dict[str, Any]]:
 
 
 def collect(exp_show: Any) -> list[dict[str, Any]]:
-    """(name, seed, content_control, fusion_type, cut_f1 baseline/multimodal/difference) per run."""
+    """(name, seed, content_control, fusion_type, cut_f1 baseline/multimodal/difference) per distinct run."""
     rows, seen = [], set()
     for run in _runs(exp_show):
         params = (run.get("params") or {}).get("params.yaml", {}).get("data", {})
         compare = (run.get("metrics") or {}).get(COMPARE_METRICS, {}).get("data", {})
         cut = compare.get("test", {}).get("cut_f1")
-        if not params or not cut or run["rev"] in seen:
+        key = (params.get("seed"), params.get("content_control"), params.get("fusion_type"), params.get("use_audio"),
+               params.get("use_visual"))
+        if not params or not cut or key in seen:  # the same run reached from two commits counts once (newest)
             continue
-        seen.add(run["rev"])
+        seen.add(key)
         rows.append({
-            "name": run["name"], "seed": params.get("seed"), "content_control": params.get("content_control", "none"),
+            "base": run.get("base", False), "name": run["name"], "seed": params.get("seed"),
+            "content_control": params.get("content_control", "none"),
             "fusion_type": params.get("fusion_type"), "use_audio": params.get("use_audio"),
             "use_visual": params.get("use_visual"), "baseline": cut["baseline"], "multimodal": cut["multimodal"],
             "difference": cut["difference"],
@@ -79,25 +82,43 @@ def _spread(values: list[float]) -> str:
     return f"{mean:+.3f} +- {sd:.3f} (n={len(values)}, min {min(values):+.3f}, max {max(values):+.3f})"
 
 
+def _config(r: dict[str, Any]) -> tuple:
+    return (r["content_control"], r["fusion_type"], bool(r["use_audio"]), bool(r["use_visual"]))
+
+
 def summarize(rows: list[dict[str, Any]]) -> str:
-    """Markdown: the seeds' gain as mean and spread, the control's, and every run."""
-    default = [r for r in rows if r["content_control"] == "none" and r["use_audio"] and r["use_visual"]]
-    control = [r for r in rows if r["content_control"] == "shuffle"]
+    """Markdown: the seeds' gain as mean and spread, the control's, each configuration's, and every run."""
+    base = next((r for r in rows if r.get("base")), rows[0] if rows else None)
+    ref = _config(base) if base else ("none", "gated", True, True)
+    default = [r for r in rows if _config(r) == ref]
+    control = [r for r in rows if _config(r) == ("shuffle",) + ref[1:]]
     lines = ["## Seeds and the shuffle control", "",
-             "Test cut F1 difference (multimodal - baseline), from `dvc exp show` "
+             "Test cut F1 difference (multimodal - baseline), from `dvc exp show -A` "
              "(`trackfusion experiments` regenerates this section):", "",
-             f"- content as recorded, over seeds: {_spread([r['difference'] for r in default])}",
+             f"- content as recorded ({ref[1]} fusion), over seeds: {_spread([r['difference'] for r in default])}",
              f"- shuffle control (each track paired with another video's content): "
              f"{_spread([r['difference'] for r in control])}", ""]
     if default and control:
         gain, ctrl = statistics.fmean(r["difference"] for r in default), statistics.fmean(r["difference"] for r in control)
         verdict = "vanishes" if ctrl < gain / 2 else "does not vanish"
         lines += [f"The gain {verdict} under the control ({ctrl:+.3f} against {gain:+.3f}).", ""]
-    lines += ["| run | seed | content_control | fusion_type | baseline cut_f1 | multimodal cut_f1 | difference |",
-              "|---|---|---|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: (r["content_control"], str(r["fusion_type"]), r["seed"] or 0)):
-        lines.append(f"| {r['name']} | {r['seed']} | {r['content_control']} | {r['fusion_type']} | "
-                     f"{r['baseline']:.3f} | {r['multimodal']:.3f} | {r['difference']:+.3f} |")
+    configs = sorted({_config(r) for r in rows})
+    if len(configs) > 2:
+        lines += ["Each configuration (content_control, fusion_type, use_audio, use_visual):", "",
+                  "| content_control | fusion_type | use_audio | use_visual | runs | multimodal cut_f1 | difference |",
+                  "|---|---|---|---|---|---|---|"]
+        for c in configs:
+            group = [r for r in rows if _config(r) == c]
+            multi = statistics.fmean(r["multimodal"] for r in group)
+            lines.append(f"| {c[0]} | {c[1]} | {c[2]} | {c[3]} | {len(group)} | {multi:.3f} | "
+                         f"{statistics.fmean(r['difference'] for r in group):+.3f} |")
+        lines.append("")
+    lines += ["Every run:", "",
+              "| run | seed | content_control | fusion_type | use_audio | use_visual | baseline cut_f1 | "
+              "multimodal cut_f1 | difference |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (_config(r), r["seed"] or 0)):
+        lines.append(f"| {r['name']} | {r['seed']} | {r['content_control']} | {r['fusion_type']} | {r['use_audio']} | "
+                     f"{r['use_visual']} | {r['baseline']:.3f} | {r['multimodal']:.3f} | {r['difference']:+.3f} |")
     return "\n".join(lines) + "\n"
 
 
