@@ -187,7 +187,9 @@ def results_markdown(
     lines += ["", "## Runs", "", "| | " + " | ".join(MODELS) + " |", "|---|---|---|"]
     keys = sorted({k for r in runs.values() for k, v in r.items() if isinstance(v, (int, float, str))})
     def cell(v: Any) -> str:
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
+        if isinstance(v, float):
+            return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+        return str(v)
 
     for k in keys:
         lines.append(f"| {k} | " + " | ".join(cell(runs[m].get(k, "")) for m in MODELS) + " |")
