@@ -25,11 +25,11 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from trackfusion import distributed as dist_utils
 from trackfusion import schema
 from trackfusion.corpus import Corpus
+from trackfusion.normalization import NORMALIZATION_FILE
 from trackfusion.params import CONTENT_CONTROLS, Params
 
 log = logging.getLogger(__name__)
 
-NORMALIZATION_FILE = "normalization.json"
 #: items' keys that have a time axis (padded by `collate_windows`)
 TIME_KEYS = ("audio", "visual", "track", "targets", "padding_mask", "modality_mask", "frame_mask")
 

@@ -106,9 +106,9 @@ def predict_split(
     modes, in the corpus' (normalised) units.
     """
     model.eval()
-    probe = MultimodalDataset(corpus_dir, split, seq_len=1, stride=1)
-    longest = int(probe.lengths.max()) if len(probe.lengths) else 1
-    dataset = MultimodalDataset(corpus_dir, split, seq_len=longest, stride=longest)
+    corpus = Corpus(corpus_dir)
+    longest = max((v.length for v in corpus.split_videos(split)), default=1)
+    dataset = MultimodalDataset(corpus, split, seq_len=longest, stride=longest)  # one window = one whole video
     if len(dataset) == 0:
         raise ValueError(f"{corpus_dir}: split '{split}' has no videos to predict")
     batch = video_batch(dataset)

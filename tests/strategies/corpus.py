@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from trackfusion import schema
 from trackfusion.corpus import CorpusWriter
+from trackfusion.normalization import NORMALIZATION_FILE
 
-NORMALIZATION_FILE = "normalization.json"
 
 
 def random_track(rng: np.random.Generator, length: int, *, mean_run: float = 12.0) -> np.ndarray:
