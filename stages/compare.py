@@ -15,11 +15,12 @@ if __name__ == "__main__":
     parser.add_argument("--predictions", default="data/predictions/example.npz")
     parser.add_argument("--predict-metrics", default="metrics/predict.json")
     parser.add_argument("--experiments", default="plots/experiments.md", help="seeds/control write-up, if present")
+    parser.add_argument("--references", default="metrics/references.json")
     args = parser.parse_args()
     example = np.load(args.predictions, allow_pickle=False)
     timelines = (
         example["truth"],
-        {f"{m} {mode.replace('_', '-')}": example[f"{m}_{mode}"] for m in MODELS for mode in ("teacher_forced", "rollout")},
+        {f"{m} roll-out": example[f"{m}_rollout"] for m in MODELS},
         float(example["fps"]),
         str(example["video_id"]),
     )
@@ -33,4 +34,5 @@ if __name__ == "__main__":
         timelines=timelines,
         rollout=rollout,
         experiments_md=Path(args.experiments),
+        references=json.loads(Path(args.references).read_text(encoding="utf-8")),
     )

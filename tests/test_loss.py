@@ -15,11 +15,33 @@ from trackfusion.model import MultimodalTransformer, MultiTrackTransformer
 from trackfusion.params import LossParams
 
 torch.set_num_threads(1)
-WEIGHTS = dict(active=1.0, asset=0.7, scale=0.5, position=0.3, crop=0.2)
+WEIGHTS = dict(active=1.0, asset=0.7, scale=0.5, position=0.3, crop=0.2, cut=0.4, cut_pos_weight=3.0, change_weight=1.0)
+
+
+def reference_cut(outputs: dict, targets: torch.Tensor, prev: torch.Tensor, padding: torch.Tensor,
+                  frame_mask: torch.Tensor, pos_weight: float) -> float:
+    """The cut term frame by frame: BCE against "the active set or an active track's asset changed"."""
+    num = den = 0.0
+    B, T = padding.shape
+    for b in range(B):
+        for t in range(T):
+            if not (padding[b, t] and frame_mask[b, t]):
+                continue
+            y = 0.0
+            for n in range(targets.shape[-1] // 9):
+                cur, old = targets[b, t, n * 9 : n * 9 + 2].tolist(), prev[b, t, n * 9 : n * 9 + 2].tolist()
+                on, was = cur[0] > 0.5, old[0] > 0.5
+                if on != was or (on and round(cur[1]) != round(old[1])):
+                    y = 1.0
+            z = float(outputs["cut"][b, t])
+            w = pos_weight if y else 1.0
+            num += w * (max(z, 0) - z * y + math.log1p(math.exp(-abs(z))))
+            den += w
+    return num / den if den else 0.0
 
 
 def reference_loss(outputs: dict, targets: torch.Tensor, padding: torch.Tensor, w: dict) -> dict[str, float]:
-    """Element by element, straight from SPEC 5."""
+    """Element by element, straight from SPEC 5 (no previous frame given: no cut term)."""
     B, T, N = outputs["active"].shape
     sums = dict.fromkeys(COMPONENTS, 0.0)
     counts = dict.fromkeys(COMPONENTS, 0)
@@ -46,6 +68,7 @@ def reference_loss(outputs: dict, targets: torch.Tensor, padding: torch.Tensor, 
                     sums["crop"] += (float(outputs["crop"][b, t, n, i]) - row[5 + i]) ** 2
                     counts["crop"] += 1
     out = {k: sums[k] / counts[k] if counts[k] else 0.0 for k in COMPONENTS}
+    out["cut"] = 0.0
     out["total"] = sum(w[k] * out[k] for k in COMPONENTS)
     return out
 
@@ -58,6 +81,22 @@ def test_loss_matches_reference(inp) -> None:
     assert set(loss) == {"total", *COMPONENTS}
     for k, v in ref.items():
         assert float(loss[k]) == pytest.approx(v, rel=1e-4, abs=1e-5), k
+
+
+@given(inp=edit_outputs(), seed=st.integers(0, 2**16))
+def test_cut_term_matches_reference(inp, seed: int) -> None:
+    outputs, targets, padding = inp
+    gen = torch.Generator().manual_seed(seed)
+    B, T, N = outputs["active"].shape
+    prev = torch.cat([targets[:, :1], targets[:, :-1]], dim=1).clone()  # the true previous frames
+    flip = torch.rand(B, T, N, generator=gen) < 0.2  # ... with some tracks switched the other way
+    prev4 = prev.reshape(B, T, N, 9)
+    prev4[..., 0] = torch.where(flip, 1 - prev4[..., 0].round(), prev4[..., 0])
+    outputs = {**outputs, "cut": torch.randn(B, T, generator=gen) * 3}
+    frame_mask = torch.rand(B, T, generator=gen) < 0.8
+    loss = MultiTrackLoss(WEIGHTS)(outputs, targets, padding, prev, frame_mask)
+    ref = reference_cut(outputs, targets, prev, padding, frame_mask, WEIGHTS["cut_pos_weight"])
+    assert float(loss["cut"]) == pytest.approx(ref, rel=1e-4, abs=1e-5)
 
 
 @given(inp=edit_outputs(), seed=st.integers(0, 2**16))

@@ -35,7 +35,7 @@ def test_property_10_accepts_valid_widths(kw: dict, data: st.DataObject) -> None
     N, K = kw["num_tracks"], kw["max_asset_classes"]
     out = model(b["audio"], b["visual"], b["track"], b["padding_mask"], b["modality_mask"])
     expected = {"active": (B, T, N), "asset": (B, T, N, K), "scale": (B, T, N), "position": (B, T, N, 2),
-                "crop": (B, T, N, 4)}  # fmt: skip
+                "crop": (B, T, N, 4), "cut": (B, T)}  # fmt: skip
     assert {k: tuple(v.shape) for k, v in out.items()} == expected
     assert all(torch.isfinite(v).all() for v in out.values())
     _assert_same(model.forward_batch(b), out)

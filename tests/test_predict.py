@@ -17,14 +17,18 @@ from hypothesis import strategies as st
 
 from tests.strategies.corpus import write_corpus
 from tests.strategies.model import make_batch
-from trackfusion import schema
+from trackfusion import cuts, schema
 from trackfusion.checkpoint import save_checkpoint
+from trackfusion.corpus import Corpus
+from trackfusion.dataset import MultimodalDataset, collate_windows
+from trackfusion.metrics import VideoCuts
 from trackfusion.model import MultimodalTransformer, MultiTrackTransformer, decode_frames
 from trackfusion.predict import rollout, run_predict, teacher_forced
 from trackfusion.preprocess import normalize_corpus
 
 torch.set_num_threads(1)
 TINY = dict(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=16, dropout=0.0)
+DECODING = {"threshold": 0.5, "spacing": 3}
 
 
 def _model(kind: str, fusion: str = "gated") -> torch.nn.Module:
@@ -40,17 +44,17 @@ def test_rollout_never_reads_a_true_frame_after_the_first(seed: int, kind: str, 
     torch.manual_seed(seed)
     model = _model("baseline" if kind == "baseline" else "multimodal", kind if kind != "baseline" else "gated")
     batch = make_batch(model.config | {"num_tracks": 20, "max_asset_classes": 10}, B=2, T=T, seed=seed, padded=False)
-    out, inputs = rollout(model, batch, context, progress=False)
+    out, inputs = rollout(model, batch, context, DECODING, progress=False)
 
     corrupted = {k: v.clone() for k, v in batch.items()}
     gen = torch.Generator().manual_seed(seed + 1)
     corrupted["targets"][:, 1:] = torch.randint(0, 3, corrupted["targets"][:, 1:].shape, generator=gen).float()
     corrupted["track"] = torch.randn(corrupted["track"].shape, generator=gen) * 50  # the teacher-forcing input
-    out2, inputs2 = rollout(model, corrupted, context, progress=False)
+    out2, inputs2 = rollout(model, corrupted, context, DECODING, progress=False)
     for k in out:
         torch.testing.assert_close(out[k], out2[k], atol=0, rtol=0)
     torch.testing.assert_close(inputs, inputs2, atol=0, rtol=0)
-    assert torch.equal(inputs[:, 1], batch["targets"][:, 0])  # the one true frame it may see
+    assert torch.equal(inputs[:, 0], batch["targets"][:, 0])  # the one true frame it may see: the opening layout
 
 
 @settings(max_examples=20)
@@ -59,21 +63,15 @@ def test_rollout_feeds_back_its_own_decoded_prediction(seed: int, T: int) -> Non
     torch.manual_seed(seed)
     model = _model("multimodal")
     batch = make_batch(model.config, B=2, T=T, seed=seed, padded=False)
-    out, inputs = rollout(model, batch, context=4, progress=False)
-    decoded = decode_frames(out)  # (B, T, 180)
-    torch.testing.assert_close(inputs[:, 2:], decoded[:, 1:-1])
-    assert torch.equal(inputs[:, 0], torch.zeros_like(inputs[:, 0]))
-
-
-def test_teacher_forced_equals_the_model_on_tiling_windows() -> None:
-    model = _model("multimodal")
-    batch = make_batch(model.config, B=2, T=10, seed=3, padded=False)
-    got = teacher_forced(model, batch, context=4)
-    with torch.no_grad():
-        for s in (0, 4, 8):
-            ref = model.forward_batch({k: v[:, s : s + 4] for k, v in batch.items()})
-            for k in ref:
-                torch.testing.assert_close(got[k][:, s : s + 4], ref[k])
+    out, frames = rollout(model, batch, 4, {"threshold": 0.0, "spacing": 1}, progress=False)  # a cut every frame
+    for t in range(1, T):
+        step = {k: v[:, t : t + 1] for k, v in out.items()}
+        fire = torch.ones(2, 1, dtype=torch.bool)
+        torch.testing.assert_close(frames[:, t], decode_frames(step, 0.5, frames[:, t - 1 : t], fire)[:, 0])
+        assert cuts.cut_flags(frames[:, t], frames[:, t - 1]).all()  # a fired cut is always a cut
+    # a threshold nothing reaches never cuts: the opening layout is kept throughout
+    _, still = rollout(model, batch, 4, {"threshold": 1.5, "spacing": 1}, progress=False)
+    assert (cuts.layout(still) == cuts.layout(batch["targets"][:, :1])).all()
 
 
 @pytest.fixture()
@@ -81,6 +79,22 @@ def normalized(tmp_path: Path) -> Path:
     aligned = write_corpus(tmp_path / "aligned", lengths=(30, 24, 20, 26, 18), track_std=None)
     normalize_corpus(aligned, tmp_path / "normalized")
     return tmp_path / "normalized"
+
+
+def test_teacher_forced_scores_the_training_windows(normalized: Path) -> None:
+    """predict's teacher-forced figures are the training stage's: tiling windows, VideoCuts."""
+    model = _model("multimodal").eval()
+    corpus = Corpus(normalized)
+    dataset = MultimodalDataset(corpus, "train", seq_len=8, stride=8)
+    got = teacher_forced(model, dataset, DECODING)
+    ref = VideoCuts()
+    with torch.no_grad():
+        for i in range(len(dataset)):
+            batch = collate_windows([dataset[i]])
+            ref.add(model.forward_batch(batch), batch)
+    assert got == ref.score(DECODING["threshold"], DECODING["spacing"])
+    assert got["true_cuts"] == sum(len(cuts.video_cut_events(np.asarray(corpus.video_arrays(v)["track"])))
+                                   for v in dataset.video_ids)
 
 
 def test_run_predict_writes_readable_otio_and_both_models_figures(tmp_path: Path, normalized: Path) -> None:

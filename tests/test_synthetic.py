@@ -1,6 +1,7 @@
 """The synthetic corpus: determinism, the raw contract, the faults, and an editor who cuts on content."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,9 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.strategies.synthetic import synthetic_params
-from trackfusion import cli, schema, synthetic
+from trackfusion import cli, cuts, schema, synthetic
 from trackfusion.io import SequenceReader
 from trackfusion.params import SyntheticParams, params_from_dict
 
@@ -82,7 +84,7 @@ def test_a_video_does_not_depend_on_the_others(tmp_path: Path) -> None:
 # --- the raw contract ----------------------------------------------------------------
 def test_files_exist_with_exact_names(corpus: tuple[Path, dict]) -> None:
     out, summary = corpus
-    expected = {schema.SEQUENCES_FILE}
+    expected = {schema.SEQUENCES_FILE, synthetic.CEILING_FILE}
     for vid in summary["video_ids"]:
         assert " " in vid and "-" in vid
         if vid not in _missing(summary, "no_audio_file"):
@@ -278,12 +280,12 @@ def test_cuts_follow_content_events(corpus: tuple[Path, dict]) -> None:
             reader.start_time(vid),
             len(track),
         )
-        cuts = synthetic.cut_frames(track)
-        hit += int(_explained(cuts, events).sum())
-        n_cuts += len(cuts)
+        cut_at = cuts.video_cut_events(track)
+        hit += int(_explained(cut_at, events).sum())
+        n_cuts += len(cut_at)
         base += float(_explained(np.arange(len(track)), events).sum())
         n_frames += len(track)
-        shifted = (cuts + rng.integers(50, len(track) - 50)) % len(track)  # same rhythm, blind to content
+        shifted = (cut_at + rng.integers(50, len(track) - 50)) % len(track)  # same rhythm, blind to content
         blind += int(_explained(shifted, events).sum())
         n_blind += len(shifted)
     assert n_cuts >= 60
@@ -297,20 +299,97 @@ def test_cuts_follow_content_events(corpus: tuple[Path, dict]) -> None:
 def test_cut_intervals_are_irregular(corpus: tuple[Path, dict]) -> None:
     out, summary = corpus
     reader = SequenceReader(out / schema.SEQUENCES_FILE)
-    gaps = np.concatenate([np.diff(synthetic.cut_frames(reader.read(v))) for v in summary["video_ids"]])
+    gaps = np.concatenate([np.diff(cuts.video_cut_events(reader.read(v))) for v in summary["video_ids"]])
     assert gaps.std() / gaps.mean() > 0.6  # no fixed rhythm
     per_minute = summary["cuts"] / (summary["seconds"] / 60)
     assert 5 <= per_minute <= 30
 
 
-def test_cut_frames_matches_the_spec_definition() -> None:
+def test_cut_events_on_the_spec_example() -> None:
     track = np.zeros((5, schema.NUM_TRACKS, schema.NUM_TRACK_PARAMS), np.float32)
     a, s = schema.param_index("active"), schema.param_index("scale")
     track[:, 0, a] = 1
     track[2:, 0, s] = 150  # a zoom is not a cut
     track[3:, 1, a] = 1  # a track turning on is
     track[4, 0, schema.param_index("asset_id")] = 4  # an active track's asset change is
-    assert synthetic.cut_frames(track.reshape(5, -1)).tolist() == [3, 4]
+    flat = track.reshape(5, -1)
+    assert np.flatnonzero(cuts.video_cut_flags(flat)).tolist() == [3, 4]  # cut frames
+    assert cuts.video_cut_events(flat).tolist() == [3]  # consecutive cut frames: one event, at its first frame
+
+
+# --- the ceiling: the editor without its noise ----------------------------------------
+def _small_video(seed: int, n_frames: int = 900) -> tuple[synthetic.Content, synthetic.Style, float]:
+    """Content and style of one video drawn the way generate_video draws them."""
+    rng = np.random.default_rng([seed, 99])
+    start = int(rng.integers(0, 3 * FPS + 1)) / FPS
+    horizon = start + (n_frames - 1) / FPS + rng.uniform(0.5, 3.0)
+    content = synthetic.simulate_content(rng, horizon, synthetic.clip_prototypes(seed))
+    return content, synthetic.sample_style(rng), start
+
+
+def _expected_ceiling(content: synthetic.Content, style: synthetic.Style, start: float, n: int) -> np.ndarray:
+    """Every content event at the base lag, inside the video, runs of frames merged to their first frame."""
+    c = content
+    first_shown = max(int(np.searchsorted(c.scene_starts, start, side="right")) - 1, 0)
+    times = np.concatenate(
+        [c.scene_starts[first_shown + 1 :], c.speaker_turns, c.text_starts, c.text_ends, c.motion_starts, c.motion_ends]
+    )
+    frames = synthetic._event_frames(times, start, FPS, style.lag)
+    frames = np.unique(frames[(frames >= 1) & (frames < n)])
+    return frames[np.concatenate([[True], np.diff(frames) > 1])] if len(frames) else frames
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ceiling_equals_the_editor_without_noise(seed: int) -> None:
+    n = 900
+    content, style, start = _small_video(seed, n)
+    track = synthetic.edit(content, style, np.random.default_rng(seed), start, n, FPS, noise=False)
+    frames = track.reshape(n, schema.NUM_TRACKS, schema.NUM_TRACK_PARAMS)
+    assert not frames[:, synthetic.TRACK_STICKER].any(), "no stickers without noise"
+    expected = _expected_ceiling(content, style, start, n)
+    assert len(expected) >= 10
+    np.testing.assert_array_equal(cuts.video_cut_events(track), expected)
+    # without noise the follow probabilities and the sticker rate are not consulted
+    sure = dataclasses.replace(
+        style,
+        follow_scene=1.0, follow_turn=1.0, follow_text=1.0, follow_motion=1.0, follow_loud=1.0, sticker_rate=1e-9,
+    )
+    sure_track = synthetic.edit(content, sure, np.random.default_rng(seed + 100), start, n, FPS, noise=False)
+    np.testing.assert_array_equal(cuts.video_cut_events(sure_track), expected)
+
+
+def test_noise_is_the_default_and_draws_the_same() -> None:
+    content, style, start = _small_video(7, 600)
+    rng_a, rng_b = np.random.default_rng([7, 1]), np.random.default_rng([7, 1])
+    default = synthetic.edit(content, style, rng_a, start, 600, FPS)
+    explicit = synthetic.edit(content, style, rng_b, start, 600, FPS, noise=True)
+    np.testing.assert_array_equal(default, explicit)
+    assert rng_a.bit_generator.state == rng_b.bit_generator.state  # the same draws, so the stream goes on alike
+    quiet = synthetic.edit(content, style, np.random.default_rng([7, 1]), start, 600, FPS, noise=False)
+    assert not np.array_equal(default, quiet)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**20))
+def test_recorded_ceiling_is_sorted_unique_frames_inside_each_video(seed: int) -> None:
+    params = SyntheticParams(seed=seed, num_videos=3, min_duration_s=20.0, max_duration_s=30.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "c"
+        summary = synthetic.generate_corpus(out, params)
+        ceiling = json.loads((out / synthetic.CEILING_FILE).read_text(encoding="utf-8"))
+        reader = SequenceReader(out / schema.SEQUENCES_FILE)
+        assert set(ceiling) == {"description", "tolerance_frames", "videos"}
+        assert isinstance(ceiling["description"], str) and ceiling["description"]
+        assert ceiling["tolerance_frames"] == cuts.TOLERANCE == 5
+        assert list(ceiling["videos"]) == reader.video_ids == summary["video_ids"]
+        total = 0
+        for vid, frames in ceiling["videos"].items():
+            n = len(reader.read(vid))
+            assert all(type(f) is int for f in frames)
+            assert frames == sorted(set(frames))
+            assert all(1 <= f < n for f in frames)
+            total += len(frames)
+        assert summary["ceiling_cuts"] == total
 
 
 # --- property: any small params give a valid corpus ------------------------------------

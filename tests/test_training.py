@@ -16,7 +16,7 @@ import yaml
 from trackfusion.checkpoint import load_checkpoint
 from trackfusion.dataset import create_dataloaders
 from trackfusion.loss import MultiTrackLoss
-from trackfusion.metrics import EditMetrics
+from trackfusion.metrics import EditMetrics, VideoCuts
 from trackfusion.model import create_model
 from trackfusion.params import Params, params_from_dict
 from trackfusion.training import Trainer, seed_everything, train_model
@@ -176,12 +176,17 @@ def test_property_18_track_only_training_without_features(tmp_path: Path) -> Non
     # MAEs are reported in original units: the corpus' normalization.json says std 2.0
     model, _ = load_checkpoint(out / "models" / "baseline.pt")
     loaders = create_dataloaders(corpus, tiny_params(), splits=("test",))
-    acc = EditMetrics()
+    acc, video_cuts = EditMetrics(), VideoCuts()
     with torch.no_grad():
         for b in loaders["test"]:
-            acc.update(model.eval().forward_batch(b), b["targets"], b["track"], b["padding_mask"], b["frame_mask"])
+            out = model.eval().forward_batch(b)
+            acc.update(out, b["targets"], b["track"], b["padding_mask"], b["frame_mask"])
+            video_cuts.add(out, b)
     assert test["scale_mae"] == pytest.approx(2.0 * acc.compute()["scale_mae"], rel=1e-5)
-    assert test["cut_f1"] == pytest.approx(acc.compute()["cut_f1"])
+    # test cuts are decoded with the firing rule chosen on validation, stored in the model file
+    decoding = payload["extra"]["cut_decoding"]
+    assert decoding == run["cut_decoding"]
+    assert test["cut_f1"] == pytest.approx(video_cuts.score(decoding["threshold"], decoding["spacing"])["cut_f1"])
 
 
 def test_multimodal_training_writes_dvclive_curves_and_a_loadable_checkpoint(corpus: Path, tmp_path: Path) -> None:
@@ -190,7 +195,7 @@ def test_multimodal_training_writes_dvclive_curves_and_a_loadable_checkpoint(cor
     result = train_model(params, corpus, "multimodal", live_dir, tmp_path / "m.json", tmp_path / "m.pt",
                          tmp_path / "ckpt", progress=False)  # fmt: skip
     for split in ("train", "val"):
-        for name in ("loss", "active", "crop", "active_f1", "cut_f1", "scale_mae"):
+        for name in ("loss", "active", "crop", "cut", "active_f1", "scale_mae") + (("cut_f1",) if split == "val" else ()):
             rows = (live_dir / "plots" / "metrics" / split / f"{name}.tsv").read_text().strip().splitlines()
             assert rows[0].split("\t") == ["step", name] and len(rows) == 1 + 2, (split, name)
     assert not (live_dir / "dvc.yaml").exists() and not (tmp_path / "dvc.yaml").exists()
@@ -221,13 +226,19 @@ def test_edit_metrics_are_the_accumulator_of_the_loop(corpus: Path, tmp_path: Pa
     """The loop's figures equal EditMetrics fed the same batches by hand (a slow reference)."""
     trainer = make_trainer(corpus, tmp_path, tiny_params())
     got = trainer.run_epoch(trainer.val_loader, train=False)
-    acc = EditMetrics()
+    acc, video_cuts = EditMetrics(), VideoCuts()
     trainer.raw_model.eval()
     with torch.no_grad():
         for b in trainer.val_loader:
-            acc.update(trainer.raw_model.forward_batch(b), b["targets"], b["track"], b["padding_mask"], b["frame_mask"])
+            out = trainer.raw_model.forward_batch(b)
+            acc.update(out, b["targets"], b["track"], b["padding_mask"], b["frame_mask"])
+            video_cuts.add(out, b)
     want = acc.compute()
-    assert got["cut_f1"] == want["cut_f1"] and got["active_f1"] == want["active_f1"]
+    assert got["active_f1"] == want["active_f1"]
+    # validation chooses its own cut decoding, over whole videos
+    best = video_cuts.tune()
+    assert got["cut_f1"] == video_cuts.score(best["threshold"], best["spacing"])["cut_f1"] == best["cut_f1"]
+    assert (got["cut_threshold"], got["cut_spacing"]) == (best["threshold"], best["spacing"])
 
 
 def test_multimodal_refuses_a_corpus_without_any_feature_file(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from trackfusion.model import MultimodalTransformer, MultiTrackTransformer
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 MODEL_TYPES = ("multimodal", "track_only")
 _KEYS = ("model_version", "model_type", "config", "model_state")
 

@@ -31,7 +31,37 @@ from trackfusion.params import CONTENT_CONTROLS, Params
 log = logging.getLogger(__name__)
 
 #: items' keys that have a time axis (padded by `collate_windows`)
-TIME_KEYS = ("audio", "visual", "track", "targets", "padding_mask", "modality_mask", "frame_mask")
+TIME_KEYS = ("audio", "visual", "track", "targets", "padding_mask", "modality_mask", "frame_mask", "prev_true")
+#: tracks the wrong layouts of `track_noise` are drawn on, and the asset each shows when switched on
+NOISE_ASSETS = {0: (0, 4, 5, 6), 1: (1,), 2: (2,), 3: (3,), 4: (5, 6, 7, 8)}
+
+
+def corrupt_layout(track: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A copy of a window's track input (T, 180) with one track's layout wrong over a stretch.
+
+    In a roll-out the model reads its own earlier decisions, and a wrong one persists
+    (a wrong asset, a face cam left on) until its next cut. Teacher forcing never shows
+    such a state, so the model learns to "repair" any disagreement with the content by
+    cutting at once, which in a roll-out means cutting again and again. Training on
+    windows with a wrong stretch, against the true targets, teaches it that the
+    content, not the disagreement, says when to cut.
+    """
+    out = track.copy()
+    n = len(out)
+    k = int(rng.integers(0, len(NOISE_ASSETS)))
+    a = int(rng.integers(0, n))
+    b = min(n, a + int(rng.integers(5, max(n, 6))))
+    base = k * schema.NUM_TRACK_PARAMS
+    act, asset = base + schema.param_index("active"), base + schema.param_index("asset_id")
+    seg = out[a:b]
+    if k == 0:  # the main footage shows another source
+        seg[:, asset] = rng.choice([c for c in NOISE_ASSETS[0] if c != int(round(float(seg[0, asset])))])
+    else:  # switched the other way
+        on = seg[:, act] > 0.5
+        seg[:, base : base + schema.NUM_TRACK_PARAMS] = np.where(on[:, None], 0.0, seg[:, base : base + schema.NUM_TRACK_PARAMS])
+        seg[~on, act] = 1.0
+        seg[~on, asset] = rng.choice(NOISE_ASSETS[k])
+    return out
 
 
 def window_starts(length: int, seq_len: int, stride: int) -> np.ndarray:
@@ -126,6 +156,7 @@ class MultimodalDataset(Dataset):
         stride: int,
         content_control: str = "none",
         seed: int = 0,
+        track_noise: float = 0.0,
     ):
         if content_control not in CONTENT_CONTROLS:
             raise ValueError(f"content_control is {content_control!r}; allowed values: {', '.join(CONTENT_CONTROLS)}")
@@ -134,6 +165,7 @@ class MultimodalDataset(Dataset):
         self.seq_len = seq_len
         self.stride = stride
         self.content_control = content_control
+        self.track_noise = track_noise
         self.videos = self.corpus.split_videos(split)
         self.offsets = np.array([v.offset for v in self.videos], dtype=np.int64)
         self.lengths = np.array([v.length for v in self.videos], dtype=np.int64)
@@ -201,7 +233,12 @@ class MultimodalDataset(Dataset):
         frame_mask = np.ones(n, dtype=bool)
         if s == 0:
             frame_mask[0] = False  # a video's first frame has no previous frame to cut from
+        prev_true = track
+        if self.track_noise > 0 and n > 1 and float(torch.rand(())) < self.track_noise:
+            # drawn from torch's seeded generator, so a resumed run draws the same
+            track = corrupt_layout(track, np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()))))
         return {
+            "prev_true": torch.from_numpy(prev_true),
             "audio": torch.from_numpy(audio),
             "visual": torch.from_numpy(visual),
             "track": torch.from_numpy(track),
@@ -286,7 +323,8 @@ def create_dataloaders(
     for split in splits:
         train = split == "train"
         dataset = MultimodalDataset(
-            corpus, split, seq_len, params.train.stride if train else seq_len, content_control=control, seed=params.seed
+            corpus, split, seq_len, params.train.stride if train else seq_len, content_control=control, seed=params.seed,
+            track_noise=params.train.track_noise if train else 0.0,
         )
         if len(dataset) == 0:
             log.warning("split %s of %s has no videos", split, corpus_dir)

@@ -7,6 +7,9 @@
   previous frame's (the cuts, a few per cent of frames) weigh this much more in the
   active and asset terms (a weighted mean). Rare events otherwise barely move the
   loss once the model copies the previous frame; 1 gives the plain means.
+- ``cut``: BCE of the per-frame cut logit against "the layout changes at this frame"
+  (``trackfusion.cuts``), cut frames weighted by ``cut_pos_weight``; a video's first
+  frame (no previous frame, ``frame_mask`` False) does not count.
 - Padding never counts. Each component is the mean over the elements it counts
   (a position term averages x and y, a crop term the four crops) and is 0, not NaN,
   when nothing counts. ``total`` is the weighted sum with weights from params.
@@ -25,9 +28,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from trackfusion import schema
+from trackfusion.cuts import cut_flags, track_changes
 from trackfusion.params import LossParams
 
-COMPONENTS: tuple[str, ...] = ("active", "asset", "scale", "position", "crop")
+COMPONENTS: tuple[str, ...] = ("active", "asset", "scale", "position", "crop", "cut")
 
 
 def track_slice(name: str, width: int = schema.TRACK_WIDTH) -> slice:
@@ -74,6 +78,7 @@ class MultiTrackLoss(nn.Module):
             weights = LossParams(**{k: float(v) for k, v in weights.items()})
         self.weights = {k: getattr(weights, k) for k in COMPONENTS}
         self.change_weight = float(weights.change_weight)
+        self.cut_pos_weight = float(weights.cut_pos_weight)
 
     def forward(
         self,
@@ -81,8 +86,10 @@ class MultiTrackLoss(nn.Module):
         targets: torch.Tensor,
         padding_mask: torch.Tensor | None = None,
         prev_track: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """`prev_track` (B, T, N*9), the previous frame's state, is needed for `change_weight` != 1."""
+        """`prev_track` (B, T, N*9), the previous frame's state, is needed for `change_weight` != 1
+        and for the cut term; `frame_mask` (B, T) is False where a frame has no previous frame."""
         B, T, N = outputs["active"].shape
         if targets.shape != (B, T, N * schema.NUM_TRACK_PARAMS):
             raise ValueError(
@@ -96,10 +103,9 @@ class MultiTrackLoss(nn.Module):
 
         zero = torch.zeros((), device=targets.device)
         weight = None  # (B, T, N): heavier where the track's state changes (a cut on that track)
+        clean = torch.nan_to_num(targets.float())
         if prev_track is not None and self.change_weight != 1.0:
-            p = split_targets(prev_track.float())
-            changed = (torch.nan_to_num(t["active"]) > 0.5) != (p["active"] > 0.5)
-            changed |= on & (torch.nan_to_num(t["asset"]).round() != p["asset"].round())
+            changed = track_changes(clean, prev_track.float())
             weight = 1.0 + (self.change_weight - 1.0) * changed.float()
         act_t = torch.where(real, t["active"].clamp(0, 1), zero)
         active = F.binary_cross_entropy_with_logits(outputs["active"].float(), act_t, reduction="none")
@@ -113,12 +119,20 @@ class MultiTrackLoss(nn.Module):
             target = torch.where(m, t[key], zero)
             return _masked_mean((outputs[key].float() - target) ** 2, m)
 
+        cut = zero
+        if "cut" in outputs and prev_track is not None:
+            counts = padding_mask.bool() if frame_mask is None else padding_mask.bool() & frame_mask.bool()  # (B, T)
+            cut_t = cut_flags(clean, prev_track.float()).float()
+            bce = F.binary_cross_entropy_with_logits(outputs["cut"].float(), cut_t, reduction="none")
+            cut = _masked_mean(bce, counts, 1.0 + (self.cut_pos_weight - 1.0) * cut_t)
+
         parts = {
             "active": _masked_mean(active, real, weight),
             "asset": _masked_mean(asset.reshape(B, T, N), on, weight),
             "scale": mse("scale"),
             "position": mse("position"),
             "crop": mse("crop"),
+            "cut": cut,
         }
         parts["total"] = sum(self.weights[k] * parts[k] for k in COMPONENTS)
         return {"total": parts["total"], **{k: parts[k] for k in COMPONENTS}}

@@ -33,6 +33,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from trackfusion import cuts
 from trackfusion.loss import split_targets
 from trackfusion.model import decode_frames
 
@@ -185,8 +186,8 @@ class EditMetrics:
 
     def reset(self) -> None:
         self.counts: dict[str, float] = dict.fromkeys(
-            ["frames", "active_tp", "active_fp", "active_fn", "asset_correct", "asset_total", "cut_tp", "cut_fp",
-             "cut_fn", "scale_err", "scale_n", "position_err", "position_n", "crop_err", "crop_n"], 0
+            ["frames", "active_tp", "active_fp", "active_fn", "asset_correct", "asset_total",
+             "scale_err", "scale_n", "position_err", "position_n", "crop_err", "crop_n"], 0
         )  # fmt: skip
 
     @torch.no_grad()
@@ -223,10 +224,6 @@ class EditMetrics:
             err, n = _abs_error(pred, tgt, true_on, real, std)
             c[f"{key}_err"] += err
             c[f"{key}_n"] += n
-        pred_cuts = state_changes(decode_frames(outputs, self.threshold), prev_track) & cut_mask  # (B, T)
-        true_cuts = state_changes(targets, prev_track if true_prev is None else true_prev) & cut_mask
-        for k, v in zip(("cut_tp", "cut_fp", "cut_fn"), match_cuts(pred_cuts, true_cuts, self.tolerance)):
-            c[k] += v
 
     def compute(self) -> dict[str, float]:
         c = self.counts
@@ -239,7 +236,6 @@ class EditMetrics:
             return (tp / (tp + fp) if tp + fp else 1.0), (tp / (tp + fn) if tp + fn else 1.0)
 
         ap, ar = pr("active")
-        cp, cr = pr("cut")
         return {
             "active_f1": f1_score(c["active_tp"], c["active_fp"], c["active_fn"]),
             "active_precision": ap,
@@ -248,10 +244,78 @@ class EditMetrics:
             "scale_mae": ratio("scale_err", "scale_n"),
             "position_mae": ratio("position_err", "position_n"),
             "crop_mae": ratio("crop_err", "crop_n"),
-            "cut_f1": f1_score(c["cut_tp"], c["cut_fp"], c["cut_fn"]),
-            "cut_precision": cp,
-            "cut_recall": cr,
-            "true_cuts": int(c["cut_tp"] + c["cut_fn"]),
-            "pred_cuts": int(c["cut_tp"] + c["cut_fp"]),
             "frames": int(c["frames"]),
         }
+
+
+# --- whole-video cut events ------------------------------------------------------------
+class VideoCuts:
+    """Stitches windowed teacher-forced outputs back into whole videos and scores cut events.
+
+    Evaluation windows tile each video; ``add`` stores, per frame, the cut probability,
+    whether the frame is a true cut, the true previous layout and the layout the model
+    would switch to if it fired there. ``score(threshold, spacing)`` then decodes each
+    whole video with ``cuts.fire_events`` and matches events over whole videos, so a cut
+    across a window boundary counts once and windows never cut a video's score apart.
+    ``state`` is the whole state (plain arrays per video) so ranks can merge theirs.
+    """
+
+    def __init__(self, threshold: float = 0.5, tolerance: int = cuts.TOLERANCE):
+        self.threshold = threshold
+        self.tolerance = tolerance
+        self.state: dict[int, dict[int, dict[str, np.ndarray]]] = {}  # video -> window start -> arrays
+
+    @torch.no_grad()
+    def add(self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]) -> None:
+        targets, prev = batch["targets"].float(), batch["track"].float()
+        real = batch["padding_mask"].bool()
+        frame_mask = batch.get("frame_mask")
+        counts = real if frame_mask is None else real & frame_mask.bool()
+        prob = torch.sigmoid(outputs["cut"].float()) * counts  # never a cut on a video's first frame
+        fired = decode_frames(outputs, self.threshold, prev, torch.ones_like(real))
+        rows = {
+            "prob": prob,
+            "true": cuts.cut_flags(targets, prev) & counts,
+            "true_layout": cuts.layout(targets),
+            "prev_layout": cuts.layout(prev),
+            "fired_layout": cuts.layout(fired),
+            "counts": counts,
+        }
+        rows = {k: v.cpu().numpy() for k, v in rows.items()}
+        for i, (v, s) in enumerate(zip(batch["video_index"].tolist(), batch["start"].tolist())):
+            n = int(real[i].sum())
+            self.state.setdefault(int(v), {})[int(s)] = {k: a[i, :n] for k, a in rows.items()}
+
+    def merge(self, states: list[dict[int, dict[int, dict[str, np.ndarray]]]]) -> None:
+        for state in states:
+            for v, windows in state.items():
+                self.state.setdefault(v, {}).update(windows)
+
+    def videos(self) -> dict[int, dict[str, np.ndarray]]:
+        """Per video, the window arrays laid end to end in frame order."""
+        out = {}
+        for v, windows in sorted(self.state.items()):
+            parts = [windows[s] for s in sorted(windows)]
+            out[v] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return out
+
+    def tune(self) -> dict[str, float]:
+        """The firing threshold and spacing with the best F1 here (call on validation only)."""
+        videos = self.videos()
+        return cuts.tune_firing([d["prob"] for d in videos.values()],
+                                [cuts.cut_events(d["true"]) for d in videos.values()], tolerance=self.tolerance)
+
+    def score(self, threshold: float, spacing: int) -> dict[str, float]:
+        """cut_f1 (precision, recall, counts) and layout_accuracy under this decoding."""
+        score = cuts.CutScore(self.tolerance)
+        same = total = 0
+        for d in self.videos().values():
+            events = cuts.fire_events(d["prob"], threshold, spacing)
+            score.add(events, cuts.cut_events(d["true"]), len(d["prob"]))
+            fired = np.zeros(len(d["prob"]), bool)
+            fired[events] = True
+            pred = np.where(fired[:, None], d["fired_layout"], d["prev_layout"])
+            same += int(((pred == d["true_layout"]).all(-1) & d["counts"]).sum())
+            total += int(d["counts"].sum())  # a video's first frame is given, not predicted
+        return {**score.figures(), "layout_accuracy": same / total if total else None,
+                "cut_threshold": float(threshold), "cut_spacing": int(spacing)}  # fmt: skip

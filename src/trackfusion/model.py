@@ -34,7 +34,8 @@ from trackfusion import schema
 from trackfusion.fusion import FUSION_TYPES, ModalityEmbedding, ModalityFusion
 
 HEAD_SIZES: dict[str, int] = {"active": 1, "asset": -1, "scale": 1, "position": 2, "crop": 4}  # -1: K classes
-OUTPUT_KEYS: tuple[str, ...] = tuple(HEAD_SIZES)
+#: per-track heads, then the per-frame ``cut`` logit (B, T): "the layout changes at this frame" (a cut)
+OUTPUT_KEYS: tuple[str, ...] = (*HEAD_SIZES, "cut")
 _ASSET = schema.param_index("asset_id")
 _ACTIVE = schema.param_index("active")
 _SCALE = schema.param_index("scale")  # then x, y, crop_l, crop_r, crop_t, crop_b
@@ -148,7 +149,8 @@ class EditDecoder(nn.Module):
 
 
 class EditHeads(nn.Module):
-    """One linear layer per frame, split per track into the five outputs, on a copy prior.
+    """One linear layer per frame, split per track into the five outputs, on a copy prior,
+    and the per-frame cut logit that decides *when* the layout changes (a cut).
 
     Most frames repeat the previous one (cuts are a few per cent of frames), so the
     heads start from "keep the previous state": the previous active flag and asset
@@ -164,6 +166,7 @@ class EditHeads(nn.Module):
         self.num_classes = max_asset_classes
         self.sizes = {k: (max_asset_classes if v < 0 else v) for k, v in HEAD_SIZES.items()}
         self.proj = nn.Linear(d_model, num_tracks * sum(self.sizes.values()))
+        self.cut = nn.Linear(d_model, 1)  # one cut logit per frame: when, decoupled from which track
         self.keep_active = nn.Parameter(torch.tensor(copy_margin))  # logit margin for "same active flag"
         self.keep_asset = nn.Parameter(torch.tensor(copy_margin))  # logit margin for "same asset"
 
@@ -183,7 +186,8 @@ class EditHeads(nn.Module):
         out["scale"] = out["scale"] + prev[..., _SCALE] * was_on
         out["position"] = out["position"] + prev[..., _SCALE + 1 : _SCALE + 3] * on
         out["crop"] = out["crop"] + prev[..., _SCALE + 3 : _SCALE + 7] * on
-        return out  # asset (B, T, N, K), position (B, T, N, 2), crop (B, T, N, 4)
+        out["cut"] = self.cut(h).squeeze(-1)  # (B, T)
+        return out  # asset (B, T, N, K), position (B, T, N, 2), crop (B, T, N, 4), cut (B, T)
 
 
 # --- models ------------------------------------------------------------------------
@@ -365,24 +369,58 @@ def create_model(params: Any, multimodal: bool) -> nn.Module:
 
 
 @torch.no_grad()
-def decode_frames(outputs: dict[str, torch.Tensor], threshold: float = 0.5) -> torch.Tensor:
+def decode_frames(
+    outputs: dict[str, torch.Tensor],
+    threshold: float = 0.5,
+    prev_track: torch.Tensor | None = None,
+    fire: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Head outputs -> track frames (B, T, N*9) in the schema layout.
 
     A track is active where sigmoid(active logit) > threshold; its asset is the argmax
     class; scale, x, y and crops are the predicted values. Inactive tracks are all zero.
+
+    With ``prev_track`` and ``fire`` (B, T) bool (the cut events decoded from the cut
+    logit, ``trackfusion.cuts.fire_events``), the cut head decides *when* the layout
+    changes and the track heads *how*: where ``fire`` is False the active set and assets
+    are the previous frame's (parameters still move); where it is True the heads'
+    layout is taken, and if it equals the previous one, the single most probable
+    change (one track switched on or off, or given another asset) is made, so a fired
+    cut is always a cut.
     """
-    active = torch.sigmoid(outputs["active"].float()) > threshold  # (B, T, N)
-    asset = outputs["asset"].argmax(dim=-1).float()  # (B, T, N)
+    active = torch.sigmoid(outputs["active"].float())  # (B, T, N)
+    q = torch.softmax(outputs["asset"].float(), dim=-1)  # (B, T, N, K)
+    on = active > threshold
+    asset = q.argmax(dim=-1)  # (B, T, N)
+    if prev_track is not None and fire is not None:
+        B, T, N = on.shape
+        prev = prev_track.float().reshape(B, T, N, schema.NUM_TRACK_PARAMS)
+        was_on = prev[..., _ACTIVE] > 0.5
+        was = prev[..., _ASSET].round().long().clamp(0, q.shape[-1] - 1)
+        same = ((on == was_on) & (~on | (asset == was))).all(dim=-1)  # (B, T): heads keep the layout
+        # the most probable single-track change: off, another asset, or on
+        q_other = q.scatter(-1, was.unsqueeze(-1), -1.0)  # (B, T, N, K) without the current asset
+        swap_p, swap_k = q_other.max(dim=-1)
+        alt_p = torch.where(was_on, torch.maximum(1 - active, active * swap_p), active)
+        n_star = alt_p.argmax(dim=-1, keepdim=True)  # (B, T, 1)
+        pick = torch.zeros_like(on).scatter(-1, n_star, True)  # (B, T, N)
+        turn_off = was_on & (1 - active >= active * swap_p)
+        forced_on = torch.where(pick, torch.where(was_on, ~turn_off, torch.ones_like(on)), was_on)
+        forced_asset = torch.where(pick & was_on & ~turn_off, swap_k, torch.where(pick & ~was_on, asset, was))
+        force = (fire.bool() & same).unsqueeze(-1)
+        keep = (~fire.bool()).unsqueeze(-1)
+        on = torch.where(keep, was_on, torch.where(force, forced_on, on))
+        asset = torch.where(keep, was, torch.where(force, forced_asset, asset))
     frame = torch.cat(
         [
-            torch.ones_like(asset).unsqueeze(-1),
-            asset.unsqueeze(-1),
+            torch.ones_like(active).unsqueeze(-1),
+            asset.float().unsqueeze(-1),
             outputs["scale"].float().unsqueeze(-1),
             outputs["position"].float(),
             outputs["crop"].float(),
         ],
         dim=-1,
     )  # (B, T, N, 9) in schema.TRACK_PARAMS order
-    frame = frame * active.unsqueeze(-1)
+    frame = frame * on.unsqueeze(-1)
     B, T, N, P = frame.shape
     return frame.reshape(B, T, N * P)

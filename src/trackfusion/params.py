@@ -65,6 +65,7 @@ class TrainParams:
     epochs: int = 10
     batch_size: int = 32
     stride: int = 64
+    track_noise: float = 0.0  # fraction of training windows whose track input holds a wrong layout over a stretch
     lr: float = 1e-3
     weight_decay: float = 0.01
     grad_clip: float = 1.0
@@ -81,7 +82,9 @@ class LossParams:
     scale: float = 0.5
     position: float = 0.5
     crop: float = 0.25
-    change_weight: float = 1.0  # weight of track-frames whose state changes (cuts) in the active/asset terms
+    change_weight: float = 20.0  # weight of track-frames whose state changes (cuts) in the active/asset terms
+    cut: float = 1.0  # weight of the per-frame cut term (BCE of the cut logit against "the layout changes here")
+    cut_pos_weight: float = 5.0  # weight of cut frames (~3 %) against the others in the cut term
 
 
 def _default_asset_patterns() -> dict[str, int]:
@@ -200,7 +203,7 @@ def _check(p: Params) -> None:
         obj = getattr(p, section)
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if f.name in ("dropout", "weight_decay", "seed", "num_workers", "param_tolerance"):
+            if f.name in ("dropout", "weight_decay", "seed", "num_workers", "param_tolerance", "track_noise"):
                 if isinstance(value, (int, float)) and value < 0:
                     raise ParamsError(f"params key '{section}.{f.name}' must be >= 0, got {value!r}")
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -218,6 +221,12 @@ def _check(p: Params) -> None:
         raise ParamsError(
             f"params key 'model.d_model' ({p.model.d_model}) must be divisible by 'model.nhead' ({p.model.nhead})"
         )
+    if not 0 <= p.train.track_noise <= 1:
+        raise ParamsError(f"params key 'train.track_noise' must be in [0, 1], got {p.train.track_noise}")
+    for key in ("cut", "cut_pos_weight", "change_weight"):
+        value = getattr(p.loss, key)
+        if not (isinstance(value, (int, float)) and value == value and 0 <= value < float("inf")):
+            raise ParamsError(f"params key 'loss.{key}' must be a finite number >= 0, got {value!r}")
     if not 0 <= p.model.dropout < 1:
         raise ParamsError(f"params key 'model.dropout' must be in [0, 1), got {p.model.dropout}")
     if p.synthetic.min_duration_s > p.synthetic.max_duration_s:

@@ -3,7 +3,9 @@
 Teacher forcing feeds the true previous frame, as in training; it measures how well a
 model continues an edit it is shown. The roll-out is what an editor gets for a new
 recording: the model's own previous prediction (active thresholded, asset by argmax)
-is the next frame's track input, and no true frame after the first is ever read.
+is the next frame's track input, and no true frame after the first is ever read. Both
+decode cuts with the firing threshold and spacing the training stage chose on
+validation (stored in the model file).
 """
 from __future__ import annotations
 
@@ -20,15 +22,14 @@ from trackfusion.atomic import atomic_dir, write_json
 from trackfusion.checkpoint import load_checkpoint
 from trackfusion.corpus import Corpus
 from trackfusion.dataset import MultimodalDataset, collate_windows, read_track_std
-from trackfusion.metrics import EditMetrics
-from trackfusion.model import decode_frames
+from trackfusion import cuts
+from trackfusion.metrics import EditMetrics, VideoCuts
+from trackfusion.model import OUTPUT_KEYS, decode_frames
 from trackfusion.normalization import NORMALIZATION_FILE, load_preprocessors
 from trackfusion.timeline import export_timeline
 from trackfusion.training import param_std
 
 log = logging.getLogger(__name__)
-
-HEADS = ("active", "asset", "scale", "position", "crop")
 
 
 def video_batch(dataset: MultimodalDataset) -> dict[str, torch.Tensor]:
@@ -40,53 +41,86 @@ def video_batch(dataset: MultimodalDataset) -> dict[str, torch.Tensor]:
     return collate_windows([dataset[i] for i in range(len(dataset))])
 
 
-@torch.no_grad()
-def teacher_forced(model: torch.nn.Module, batch: dict[str, torch.Tensor], context: int) -> dict[str, torch.Tensor]:
-    """Head outputs for every frame, from non-overlapping windows of `context` frames.
+def decoding_of(payload: dict[str, Any]) -> dict[str, float]:
+    """The cut decoding (firing threshold and spacing) a training stage chose on validation."""
+    d = payload.get("extra", {}).get("cut_decoding") or {}
+    return {"threshold": float(d.get("threshold", 0.5)), "spacing": int(d.get("spacing", 1))}
 
-    Windows restart the context exactly as the training's evaluation does, so these
-    figures match the test metrics of the training stage.
+
+@torch.no_grad()
+def teacher_forced(
+    model: torch.nn.Module, dataset: MultimodalDataset, decoding: dict[str, float], batch_size: int = 16
+) -> dict[str, float]:
+    """Cut events and layout accuracy of the teacher-forced model over whole videos.
+
+    `dataset` tiles each video into the training's evaluation windows, so these figures
+    are the training stage's test figures, computed by the same `VideoCuts`.
     """
-    B, T = batch["track"].shape[:2]
-    outs: list[dict[str, torch.Tensor]] = []
-    for s in range(0, T, context):
-        window = {k: v[:, s : s + context] for k, v in batch.items() if v.dim() >= 2}
-        outs.append(model.forward_batch(window))
-    return {k: torch.cat([o[k] for o in outs], dim=1) for k in HEADS}  # (B, T, ...)
+    video_cuts = VideoCuts()
+    for lo in range(0, len(dataset), batch_size):
+        batch = collate_windows([dataset[i] for i in range(lo, min(lo + batch_size, len(dataset)))])
+        video_cuts.add(model.forward_batch(batch), batch)
+    return video_cuts.score(decoding["threshold"], decoding["spacing"])
 
 
 @torch.no_grad()
 def rollout(
-    model: torch.nn.Module, batch: dict[str, torch.Tensor], context: int, threshold: float = 0.5, progress: bool = True
+    model: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    context: int,
+    decoding: dict[str, float],
+    threshold: float = 0.5,
+    progress: bool = True,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Autoregressive roll-out of all videos in the batch at once.
 
     Frame t's track input is the decoded prediction of frame t-1; the only true frame
     read is frame 0 (the opening layout is given: the input of frame 1). Each step runs
-    the causal model on the last `context` frames and keeps its output at frame t.
-    Returns the head outputs (B, T, ...) and the track inputs used (B, T, 180).
+    the causal model on the last `context` frames and keeps its output at frame t. The
+    cut head decides causally when the layout changes (`cuts.fire_events`' rule: the
+    probability reaches `decoding["threshold"]` at least `decoding["spacing"]` frames
+    after the previous cut), the track heads what it changes to (`decode_frames`).
+    Returns the head outputs (B, T, ...) and the decoded frames (B, T, 180).
     """
     targets = batch["targets"]
     B, T = targets.shape[:2]
     lengths = batch["padding_mask"].sum(dim=1)  # (B,)
-    inputs = torch.zeros_like(targets)  # (B, T, 180): inputs[:, t] = state given for frame t-1
-    if T > 1:
-        inputs[:, 1] = targets[:, 0]  # the one true frame the roll-out may see
+    frames = torch.zeros_like(targets)  # (B, T, 180): decoded frames; frame 0 is given
+    frames[:, 0] = targets[:, 0]
+    inputs = torch.zeros_like(targets)  # (B, T, 180): inputs[:, t] = frame t-1
+    last_cut = torch.full((B,), -10**9, dtype=torch.long)
+    spacing = max(int(decoding["spacing"]), 1)
     outputs: dict[str, torch.Tensor] = {}
     for t in tqdm(range(T), desc="roll-out", unit="frame", disable=not progress, leave=False):
+        if t >= 1:
+            inputs[:, t] = frames[:, t - 1]
         rows = torch.nonzero(lengths > t).squeeze(1)  # videos still running: no all-padding window
         lo = max(0, t + 1 - context)
         window = {k: v[rows, lo : t + 1] for k, v in batch.items() if v.dim() >= 2 and k != "targets"}
         window["track"] = inputs[rows, lo : t + 1]
         out = model.forward_batch(window)
-        step = {k: out[k][:, -1] for k in HEADS}  # (b, ...): causal, so frame t saw frames <= t only
-        for k in HEADS:
+        step = {k: out[k][:, -1] for k in OUTPUT_KEYS}  # (b, ...): causal, so frame t saw frames <= t only
+        for k in OUTPUT_KEYS:
             if k not in outputs:
                 outputs[k] = torch.zeros((B, T, *step[k].shape[1:]), dtype=step[k].dtype)
             outputs[k][rows, t] = step[k]
-        if 1 <= t < T - 1:
-            inputs[rows, t + 1] = decode_frames({k: v.unsqueeze(1) for k, v in step.items()}, threshold)[:, 0]
-    return outputs, inputs
+        if t >= 1:
+            fire = (torch.sigmoid(step["cut"].float()) >= decoding["threshold"]) & (t - last_cut[rows] >= spacing)
+            last_cut[rows[fire]] = t
+            one = {k: v.unsqueeze(1) for k, v in step.items()}
+            frames[rows, t] = decode_frames(one, threshold, inputs[rows, t : t + 1], fire.unsqueeze(1))[:, 0]
+    return outputs, frames
+
+
+def rollout_cuts(frames: dict[str, np.ndarray]) -> tuple[cuts.CutScore, int, int]:
+    """Cut events of rolled-out timelines against the truth, and frames with the true layout."""
+    score = cuts.CutScore()
+    same = total = 0
+    for vid, f in frames.items():
+        score.add(cuts.video_cut_events(f["rollout"]), cuts.video_cut_events(f["truth"]), len(f["truth"]), vid)
+        same += int((cuts.layout(f["rollout"]) == cuts.layout(f["truth"])).all(-1).sum())
+        total += len(f["truth"])
+    return score, same, total
 
 
 def predict_split(
@@ -95,15 +129,16 @@ def predict_split(
     split: str,
     context: int,
     metrics_factory: Any,
+    decoding: dict[str, float],
     threshold: float = 0.5,
     track_std: dict[str, np.ndarray] | None = None,
     teacher_context: int | None = None,
 ) -> dict[str, Any]:
     """Roll out and teacher-force every video of a split.
 
-    Returns the roll-out metrics, the teacher-forced metrics (from the same code on the
-    same frames, for a like-for-like table) and per video the decoded frames of both
-    modes, in the corpus' (normalised) units.
+    Returns the roll-out metrics, the teacher-forced metrics (the training stage's
+    windows and scorer, for a like-for-like table) and per video the true and
+    rolled-out frames, in the corpus' (normalised) units.
     """
     model.eval()
     corpus = Corpus(corpus_dir)
@@ -113,26 +148,22 @@ def predict_split(
         raise ValueError(f"{corpus_dir}: split '{split}' has no videos to predict")
     batch = video_batch(dataset)
     start = time.perf_counter()
-    tf_out = teacher_forced(model, batch, teacher_context or context)
-    ro_out, ro_inputs = rollout(model, batch, context, threshold)
+    ro_out, ro_frames = rollout(model, batch, context, decoding, threshold)
     seconds = time.perf_counter() - start
+    windows = teacher_context or context
+    tf_cuts = teacher_forced(model, MultimodalDataset(corpus, split, seq_len=windows, stride=windows), decoding)
 
-    figures = {}
-    for mode, out, prev in (("teacher_forced", tf_out, batch["track"]), ("rollout", ro_out, ro_inputs)):
-        acc = metrics_factory(param_std=track_std)
-        acc.update(out, batch["targets"], prev, batch["padding_mask"], batch["frame_mask"], true_prev=batch["track"])
-        figures[mode] = acc.compute()
-    tf_frames = decode_frames(tf_out, threshold)
-    ro_frames = decode_frames(ro_out, threshold)
-    ro_frames[:, 0] = batch["targets"][:, 0]  # frame 0 is given, not predicted
     lengths = batch["padding_mask"].sum(dim=1).tolist()
     videos = {
-        vid: {
-            "truth": batch["targets"][i, :n].numpy(),
-            "teacher_forced": tf_frames[i, :n].numpy(),
-            "rollout": ro_frames[i, :n].numpy(),
-        }
+        vid: {"truth": batch["targets"][i, :n].numpy(), "rollout": ro_frames[i, :n].numpy()}
         for i, (vid, n) in enumerate(zip(dataset.video_ids, lengths))
+    }
+    acc = metrics_factory(param_std=track_std)
+    acc.update(ro_out, batch["targets"], batch["track"], batch["padding_mask"], batch["frame_mask"])
+    score, same, total = rollout_cuts(videos)
+    figures = {
+        "teacher_forced": tf_cuts,
+        "rollout": {**acc.compute(), **score.figures(), "layout_accuracy": same / total if total else None},
     }
     frames = int(sum(lengths))
     return {
@@ -172,9 +203,9 @@ def run_predict(
     example: dict[str, np.ndarray] = {}
     with atomic_dir(out_dir) as tmp:
         for name, path in model_paths.items():
-            model, _ = load_checkpoint(path)
-            result = predict_split(model, corpus_dir, split, context, EditMetrics, threshold, param_std(track_std),
-                                   teacher_context)
+            model, payload = load_checkpoint(path)
+            result = predict_split(model, corpus_dir, split, context, EditMetrics, decoding_of(payload), threshold,
+                                   param_std(track_std), teacher_context)
             figures[name] = {**result["metrics"], "videos": len(result["videos"]), "frames": result["frames"],
                              "seconds": round(result["seconds"], 3), "frames_per_s": round(result["frames_per_s"], 1)}
             folder = tmp if name == export_model else tmp / name
@@ -186,8 +217,7 @@ def run_predict(
             vid = sorted(result["videos"])[0]
             example["video_id"], example["fps"] = np.array(vid), np.array(corpus.fps)
             example["truth"] = track_pre.inverse_transform(result["videos"][vid]["truth"])
-            for mode in ("teacher_forced", "rollout"):
-                example[f"{name}_{mode}"] = track_pre.inverse_transform(result["videos"][vid][mode])
+            example[f"{name}_rollout"] = track_pre.inverse_transform(result["videos"][vid]["rollout"])
             log.info("%s on %d %s videos: roll-out cut_f1 %.4f, teacher-forced cut_f1 %.4f (%.0f frames/s)", name,
                      len(result["videos"]), split, result["metrics"]["rollout"]["cut_f1"],
                      result["metrics"]["teacher_forced"]["cut_f1"], result["frames_per_s"])

@@ -2,11 +2,13 @@
 
 ``generate_corpus(out_dir, params.synthetic, fps)`` writes exactly the raw contract of
 SPEC section 3 (``sequences.npz`` and two feature CSVs per video), so the default
-corpus and a user's real data go through the same code. Everything is deterministic
-from ``synthetic.seed``: video ``i`` draws from ``numpy.random.default_rng([seed, i])``
-(its faults from ``[seed, i, 1]``), so it does not depend on the other videos; the
-CLIP prototypes of the scene kinds and the fault plan are corpus-wide draws from the
-seed alone. Same params give byte-identical files.
+corpus and a user's real data go through the same code; beside it goes one extra file,
+``editor_ceiling.json`` (see *The editor*), which no stage needs. Everything is
+deterministic from ``synthetic.seed``: video ``i`` draws from
+``numpy.random.default_rng([seed, i])`` (its faults from ``[seed, i, 1]``, its
+noiseless editor from ``[seed, i, 2]``), so it does not depend on the other videos;
+the CLIP prototypes of the scene kinds and the fault plan are corpus-wide draws from
+the seed alone. Same params give byte-identical files.
 
 How a video is made
 -------------------
@@ -55,6 +57,19 @@ How a video is made
    A cut (SPEC section 6) is a change of the active set or of an active track's
    asset, so cuts come from scene changes, speaker turns, text on/off, motion
    on/off and stickers: irregular intervals that the previous track state cannot time.
+   Cuts are counted as events (``cuts.video_cut_events``: a run of consecutive cut
+   frames is one event, at its first frame).
+
+   **The ceiling** (``CEILING_FILE``, ``editor_ceiling.json`` beside ``sequences.npz``):
+   the cut events the same editor would make without its noise, i.e. following every
+   event, with exactly its base lag, and without stickers (``edit(..., noise=False)``,
+   drawn from its own generator so the real timeline is unchanged). They are what a
+   predictor that read the content perfectly would predict; scored against the true
+   cuts (``cuts.match_events``) they give the ceiling of any content-based cut
+   predictor, since missed events, the extra frame and stickers are not in the content.
+   Layout:
+   ``{"description": str, "tolerance_frames": 5, "videos": {video_id: [frame, ...]}}``,
+   frames sorted ints in ``[1, T)``.
 
 Track parameters: ``scale`` in percent of the source size (100 = unscaled; main
 footage 100-180, face cam 25-45, image 40-80); ``x``, ``y`` the clip centre in pixels
@@ -80,7 +95,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trackfusion import schema
+from trackfusion import cuts, schema
 from trackfusion.atomic import atomic_dir, write_json
 from trackfusion.io import write_sequences
 from trackfusion.params import ParamsError, SyntheticParams, load_params
@@ -94,6 +109,11 @@ OFF_GRID_S = 0.003  # visual times stay at least this far from the 0.1 s grid
 SCENE_KINDS = np.array([0, 4, 5, 6])  # track-0 asset shown for each scene kind
 SCENE_KIND_P = np.array([0.45, 0.2, 0.2, 0.15])
 STICKER_ASSETS = np.array([5, 6, 7, 8])
+CEILING_FILE = "editor_ceiling.json"  # beside sequences.npz: the cut events of the noiseless editor
+CEILING_DESCRIPTION = (
+    "Per video, the cut event frames the synthetic editor would make if it followed every content event"
+    " with exactly its base lag and no stickers: the ceiling of any content-based cut predictor."
+)
 TRACK_MAIN, TRACK_FACE, TRACK_TEXT, TRACK_IMAGE, TRACK_STICKER = 0, 1, 2, 3, 4
 ASSET_FACE, ASSET_TEXT, ASSET_IMAGE = 1, 2, 3
 FACE_CORNERS = ((1640, 840), (280, 840), (1640, 240), (280, 240))
@@ -322,12 +342,28 @@ def _piecewise(change_frames: np.ndarray, values: np.ndarray, n: int) -> np.ndar
 
 
 def edit(
-    content: Content, style: Style, rng: np.random.Generator, start_time: float, n_frames: int, fps: int
+    content: Content,
+    style: Style,
+    rng: np.random.Generator,
+    start_time: float,
+    n_frames: int,
+    fps: int,
+    *,
+    noise: bool = True,
 ) -> np.ndarray:
-    """The editor's timeline (n_frames, 180) for one video: the rules of the module docstring."""
+    """The editor's timeline (n_frames, 180) for one video: the rules of the module docstring.
+
+    ``noise=False`` is the same editor without its noise: every event is followed, the
+    lag is exactly ``style.lag`` (no extra frame, at interval ends too) and there are no
+    stickers (track 4 stays inactive). Its cuts are the ceiling of a content-based
+    predictor. With ``noise=True`` (the default) the draws from `rng` are those of the
+    corpus, so the default corpus does not change.
+    """
     T = n_frames
 
     def reactions(times: np.ndarray, p_follow: float) -> tuple[np.ndarray, np.ndarray]:
+        if not noise:
+            return np.ones(len(times), bool), np.full(len(times), style.lag, np.int64)
         lag = style.lag + (rng.random(len(times)) < 0.15)
         return rng.random(len(times)) < p_follow, lag
 
@@ -380,7 +416,7 @@ def edit(
         (TRACK_IMAGE, ASSET_IMAGE, c.motion_starts, c.motion_ends, style.follow_motion),
     ):
         follow, lag = reactions(starts, p_follow)
-        off_lag = style.lag + (rng.random(len(ends)) < 0.15)
+        off_lag = style.lag + (rng.random(len(ends)) < 0.15) if noise else np.full(len(ends), style.lag, np.int64)
         on = _interval_mask(
             _event_frames(starts[follow], start_time, fps, lag[follow]),
             _event_frames(ends[follow], start_time, fps, off_lag[follow]),
@@ -396,29 +432,23 @@ def edit(
     image[:, P["x"]], image[:, P["y"]] = style.image_xy
     image[:, P["crop_l"] : P["crop_b"] + 1] = style.image_crop
 
-    # track 4: stickers at random, the noise no content explains
-    n_max = int(T / fps * style.sticker_rate * 3) + 2
-    starts = np.cumsum(rng.exponential(1.0 / style.sticker_rate * fps, n_max)).astype(np.int64)
-    lengths = rng.integers(fps, 3 * fps + 1, n_max)
-    keep = starts < T
-    starts, lengths = starts[keep], lengths[keep]
-    sticker = frames[:, TRACK_STICKER]
-    sticker[:, P["active"]] = _interval_mask(starts, starts + lengths, T)
-    which = np.maximum(np.searchsorted(starts, np.arange(T), side="right") - 1, 0)  # (T,) sticker shown
-    look = rng.integers(0, len(STICKER_ASSETS), len(starts) + 1)
-    place = rng.uniform([20, 200, 150], [50, 1720, 930], (len(starts) + 1, 3))  # scale, x, y
-    sticker[:, P["asset_id"]] = STICKER_ASSETS[look[which]]
-    sticker[:, P["scale"]], sticker[:, P["x"]], sticker[:, P["y"]] = place[which].T
+    # track 4: stickers at random, the noise no content explains (none without noise)
+    if noise:
+        n_max = int(T / fps * style.sticker_rate * 3) + 2
+        starts = np.cumsum(rng.exponential(1.0 / style.sticker_rate * fps, n_max)).astype(np.int64)
+        lengths = rng.integers(fps, 3 * fps + 1, n_max)
+        keep = starts < T
+        starts, lengths = starts[keep], lengths[keep]
+        sticker = frames[:, TRACK_STICKER]
+        sticker[:, P["active"]] = _interval_mask(starts, starts + lengths, T)
+        which = np.maximum(np.searchsorted(starts, np.arange(T), side="right") - 1, 0)  # (T,) sticker shown
+        look = rng.integers(0, len(STICKER_ASSETS), len(starts) + 1)
+        place = rng.uniform([20, 200, 150], [50, 1720, 930], (len(starts) + 1, 3))  # scale, x, y
+        sticker[:, P["asset_id"]] = STICKER_ASSETS[look[which]]
+        sticker[:, P["scale"]], sticker[:, P["x"]], sticker[:, P["y"]] = place[which].T
 
     frames *= frames[:, :, P["active"] : P["active"] + 1]  # inactive tracks: all parameters zero
     return frames.reshape(T, schema.TRACK_WIDTH)  # (T, 20, 9) -> (T, 180)
-
-
-def cut_frames(track: np.ndarray) -> np.ndarray:
-    """Frames where the active set or an active track's asset changes from the previous frame."""
-    active = track[:, schema.track_columns("active")] > 0.5  # (T, 20)
-    asset = np.where(active, track[:, schema.track_columns("asset_id")], -1)
-    return np.flatnonzero(np.any(asset[1:] != asset[:-1], axis=1)) + 1
 
 
 # --- files ---------------------------------------------------------------------------
@@ -635,8 +665,12 @@ def plan_faults(seed: int, num_videos: int) -> dict[int, list[str]]:
 
 def generate_video(
     seed: int, index: int, params: SyntheticParams, fps: int, prototypes: np.ndarray, faults: list[str], out: Path
-) -> tuple[str, float, np.ndarray, list[dict[str, Any]]]:
-    """Write one video's feature files; return (video_id, start_time, track (T, 180), fault details)."""
+) -> tuple[str, float, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Write one video's feature files.
+
+    Return (video_id, start_time, track (T, 180), ceiling, fault details); ``ceiling`` is
+    the cut events (frames) of the same editor without noise (``edit(..., noise=False)``).
+    """
     rng = np.random.default_rng([seed, index])
     frng = np.random.default_rng([seed, index, 1])  # faults draw apart, so content does not depend on them
     vid = video_id(rng, index)
@@ -647,6 +681,10 @@ def generate_video(
     content = simulate_content(rng, horizon, prototypes)
     style = sample_style(rng)
     track = edit(content, style, rng, start, n_frames, fps)
+    # the noiseless editor draws from its own generator, so the real timeline's stream is untouched
+    ceiling = cuts.video_cut_events(
+        edit(content, style, np.random.default_rng([seed, index, 2]), start, n_frames, fps, noise=False)
+    )
 
     # which file each file-level fault hits: visual when there is no audio, else either
     has_audio, has_visual = "no_audio_file" not in faults, "no_visual_file" not in faults
@@ -681,14 +719,15 @@ def generate_video(
             rows = _apply_plan({**visual, "_hold": hold}, plan)
             rows_hold = rows.pop("_hold")
             write_visual_csv(files_dir / schema.visual_file_name(vid), rows, rows_hold, vecs)
-    return vid, start, track, details
+    return vid, start, track, ceiling, details
 
 
 def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10) -> dict[str, Any]:
     """Write the synthetic corpus (SPEC section 3 layout) to `out_dir`, atomically; return a summary.
 
     Summary: ``videos``, ``frames``, ``seconds`` (of track), ``fps``, ``seed``,
-    ``video_ids``, ``cuts`` (true cuts in all timelines), ``faults`` (kind -> video ids,
+    ``video_ids``, ``cuts`` (true cut events in all timelines), ``ceiling_cuts`` (cut
+    events of the noiseless editor, all videos, as written to ``CEILING_FILE``), ``faults`` (kind -> video ids,
     every kind present, empty lists included) and ``fault_details`` (one dict per injected
     fault: kind, video_id, file and where).
     """
@@ -698,13 +737,23 @@ def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10)
     plan = plan_faults(params.seed, params.num_videos)
     videos: list[tuple[str, float, np.ndarray]] = []
     details: list[dict[str, Any]] = []
+    ceilings: dict[str, list[int]] = {}
     with atomic_dir(out_dir) as tmp:
         (tmp / schema.FEATURES_DIR).mkdir()
         for i in range(params.num_videos):
-            vid, start, track, found = generate_video(params.seed, i, params, fps, prototypes, plan[i], tmp)
+            vid, start, track, ceiling, found = generate_video(params.seed, i, params, fps, prototypes, plan[i], tmp)
             videos.append((vid, start, track))
+            ceilings[vid] = [int(f) for f in ceiling]
             details += found
         write_sequences(tmp / schema.SEQUENCES_FILE, videos)
+        write_json(
+            tmp / CEILING_FILE,
+            {
+                "description": CEILING_DESCRIPTION,
+                "tolerance_frames": cuts.TOLERANCE,
+                "videos": ceilings,
+            },
+        )
     faults: dict[str, list[str]] = {kind: [] for kind in FAULT_KINDS}
     for d in details:
         if d["video_id"] not in faults[d["kind"]]:
@@ -717,15 +766,17 @@ def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10)
         "fps": fps,
         "seed": params.seed,
         "video_ids": [v for v, _, _ in videos],
-        "cuts": int(sum(len(cut_frames(t)) for _, _, t in videos)),
+        "cuts": int(sum(len(cuts.video_cut_events(t)) for _, _, t in videos)),
+        "ceiling_cuts": int(sum(len(c) for c in ceilings.values())),
         "faults": faults,
         "fault_details": details,
     }
     log.info(
-        "wrote %d synthetic videos (%.1f min of track, %d cuts) to %s in %.2f s; faults: %s",
+        "wrote %d synthetic videos (%.1f min of track, %d cuts, %d without editor noise) to %s in %.2f s; faults: %s",
         summary["videos"],
         summary["seconds"] / 60,
         summary["cuts"],
+        summary["ceiling_cuts"],
         out_dir,
         time.perf_counter() - t0,
         ", ".join(f"{k} {len(v)}" for k, v in faults.items() if v) or "none",

@@ -19,7 +19,6 @@ import logging
 import math
 import random
 import resource
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -37,7 +36,7 @@ from trackfusion.checkpoint import load_checkpoint, save_checkpoint
 from trackfusion.corpus import INDEX_FILE, Corpus
 from trackfusion.dataset import create_dataloaders, read_track_std
 from trackfusion.loss import MultiTrackLoss
-from trackfusion.metrics import EditMetrics
+from trackfusion.metrics import EditMetrics, VideoCuts
 from trackfusion.model import create_model
 from trackfusion.params import Params, TrainParams
 
@@ -212,9 +211,20 @@ class Trainer:
     def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
-    def run_epoch(self, loader: Iterable[dict[str, torch.Tensor]], train: bool, desc: str = "") -> dict[str, float]:
+    def run_epoch(
+        self,
+        loader: Iterable[dict[str, torch.Tensor]],
+        train: bool,
+        desc: str = "",
+        decoding: dict[str, float] | None = None,
+    ) -> dict[str, float]:
         """One pass over `loader`; returns the loss components (frame-weighted means over
         all ranks), the edit metrics, `frames`, `batches` and `nan_batches`.
+
+        train=False also scores cut events over whole videos (`VideoCuts`): with the
+        cut decoding `decoding` (threshold, spacing) when given (test), else with the
+        one that scores best on this split (validation), which is returned as
+        `cut_threshold` and `cut_spacing`.
 
         train=True: dropout on, backward, gradient clipping, optimizer step. A batch with
         a non-finite loss, or non-finite gradients after clipping, is skipped with a
@@ -225,6 +235,7 @@ class Trainer:
         # and DDP's forward must not wait for a rank that has finished
         forward = self.model if train else self.eval_model
         acc = self.metrics_factory() if (self.train_metrics or not train) else None
+        video_cuts = None if train else VideoCuts()
         keys: list[str] | None = None
         sums: torch.Tensor | None = None  # (K,) loss component sums weighted by frames, on device
         frames = 0
@@ -238,7 +249,9 @@ class Trainer:
             batch = self._to_device(batch)
             with grad_ctx(), self.autocast():
                 outputs = forward(batch)
-                losses = self.loss_fn(outputs, batch["targets"], batch["padding_mask"], batch["track"])
+                # targets, cuts included, are changes from the TRUE previous frame (the input may be corrupted)
+                losses = self.loss_fn(outputs, batch["targets"], batch["padding_mask"],
+                                      batch.get("prev_true", batch["track"]), batch.get("frame_mask"))
             if keys is None:
                 keys = ["loss"] + [k for k in losses if k != "total"]
             values = torch.stack([losses["total"].detach().float()] + [losses[k].detach().float() for k in keys[1:]])
@@ -265,6 +278,8 @@ class Trainer:
             if acc is not None:
                 with torch.no_grad():
                     acc.update(outputs, batch["targets"], batch["track"], batch["padding_mask"], batch.get("frame_mask"))
+            if video_cuts is not None:
+                video_cuts.add(outputs, batch)
             if self.progress and batches % 10 == 0:
                 bar.set_postfix(loss=f"{float(values[0]):.4f}")
 
@@ -276,6 +291,8 @@ class Trainer:
                   for k in totals if k not in ("frames", "batches", "nan_batches")}  # fmt: skip
         if acc is not None:
             result.update(self._compute_metrics(acc))
+        if video_cuts is not None:
+            result.update(self._cut_figures(video_cuts, decoding))
         result.update(frames=totals["frames"], batches=totals["batches"], nan_batches=totals["nan_batches"])
         return result
 
@@ -285,8 +302,20 @@ class Trainer:
             acc.counts = dist_utils.all_reduce_sum(acc.counts, self.device)
         return {k: v if isinstance(v, int) else float(v) for k, v in acc.compute().items()}
 
-    def evaluate(self, loader: Iterable[dict[str, torch.Tensor]], desc: str = "eval") -> dict[str, float]:
-        return self.run_epoch(loader, train=False, desc=desc)
+    def _cut_figures(self, video_cuts: VideoCuts, decoding: dict[str, float] | None) -> dict[str, float]:
+        """Cut events over whole videos, after gathering every rank's windows."""
+        if dist_utils.is_distributed():
+            video_cuts.merge(dist_utils.all_gather_objects(video_cuts.state))
+        if not video_cuts.state:
+            return {}
+        if decoding is None:
+            decoding = video_cuts.tune()
+        return video_cuts.score(decoding["threshold"], decoding["spacing"])
+
+    def evaluate(
+        self, loader: Iterable[dict[str, torch.Tensor]], desc: str = "eval", decoding: dict[str, float] | None = None
+    ) -> dict[str, float]:
+        return self.run_epoch(loader, train=False, desc=desc, decoding=decoding)
 
     # --- epochs, checkpoints, logging ----------------------------------------------------
     @property
@@ -307,7 +336,9 @@ class Trainer:
             self.nan_batches += int(train["nan_batches"])
             val = (self.run_epoch(self.val_loader, train=False, desc=f"epoch {epoch + 1}/{epochs} val")
                    if self.val_loader is not None else {})  # fmt: skip
-            select = val.get("loss", math.nan)
+            # the checkpoint is chosen on what the project measures: validation cut F1 (higher is
+            # better, so its negative is minimised), the validation loss where there are no cut figures
+            select = -val["cut_f1"] if val.get("cut_f1") is not None else val.get("loss", math.nan)
             if not math.isfinite(select):
                 select = train.get("loss", math.nan)  # no val frames: select on train loss
             record = {"epoch": epoch, "train": train, "val": val}
@@ -487,20 +518,28 @@ def train_model(
         trainer.fit()
         dist_utils.barrier()
 
+        # the best-val weights; their cut decoding (firing threshold and spacing) is chosen
+        # on validation and travels in the model file, so test, predict and edit decode alike
+        best, payload = load_checkpoint(trainer.best_path)
+        trainer.raw_model.load_state_dict(best.state_dict())
+        val = trainer.evaluate(loaders["val"], desc="val") if len(loaders["val"].dataset) else {}
+        decoding = {"threshold": val.get("cut_threshold", 0.5), "spacing": val.get("cut_spacing", 1)}
         if dist_utils.is_main():
-            with atomic_path(model_path) as tmp:
-                shutil.copyfile(trainer.best_path, tmp)
+            save_checkpoint(model_path, trainer.raw_model, epoch=payload.get("epoch", 0),
+                            extra={**payload.get("extra", {}), "cut_decoding": decoding})  # fmt: skip
         dist_utils.barrier()
-        # test figures come from the best-val checkpoint, read back as the next stage will
+        # test figures come from the saved model, read back as the next stage will
         best, _ = load_checkpoint(model_path)
         trainer.raw_model.load_state_dict(best.state_dict())
-        test = trainer.evaluate(loaders["test"], desc="test")
+        test = trainer.evaluate(loaders["test"], desc="test", decoding=decoding)
         wall = time.perf_counter() - wall_start
         run = {
             "kind": kind,
             "epochs": trainer.epoch,
             "best_epoch": trainer.best_epoch + 1,
             "best_val_loss": trainer.best_val,
+            "val_cut_f1": val.get("cut_f1"),
+            "cut_decoding": decoding,
             "frames_seen": trainer.frames_seen,
             "test_frames": int(test["frames"]),
             "wall_time_s": round(wall, 3),

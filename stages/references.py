@@ -1,0 +1,18 @@
+"""DVC stage `references`: the reference predictors scored on the test videos (metrics/references.json)."""
+import argparse
+import logging
+
+from trackfusion.atomic import write_json
+from trackfusion.params import stage_params
+from trackfusion.references import run_references
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--corpus", default="data/aligned", help="aligned corpus: features in their own units")
+    parser.add_argument("--metrics", default="metrics/references.json")
+    args = parser.parse_args()
+    params = stage_params(args.params)
+    write_json(args.metrics, run_references(args.corpus, raw_dir=params.data.raw_dir))
