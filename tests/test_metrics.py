@@ -7,7 +7,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.strategies.model import edit_outputs, random_frames
+from tests.strategies.model import edit_outputs
 from trackfusion.metrics import (
     EditMetrics,
     active_f1,
@@ -16,7 +16,6 @@ from trackfusion.metrics import (
     position_mae,
     scale_mae,
 )
-from trackfusion.model import decode_frames
 
 torch.set_num_threads(1)
 
@@ -94,15 +93,10 @@ def test_track_metrics_match_reference(inp, threshold: float) -> None:
 def test_edit_metrics_accumulates_like_reference(parts, data: st.DataObject) -> None:
     N, K = parts[0][0]["asset"].shape[2:]
     parts = [p for p in parts if p[0]["asset"].shape[2:] == (N, K)]
-    metrics = EditMetrics(threshold=0.5, tolerance=3)
+    metrics = EditMetrics(threshold=0.5)
     act = [0, 0, 0]
     for outputs, targets, padding in parts:
-        B, T = padding.shape
-        # teacher forcing: the input previous state is the true previous frame
-        prev = torch.cat([torch.zeros(B, 1, N * 9), targets[:, :-1]], dim=1)
-        cut_mask = padding.clone()
-        cut_mask[:, 0] = False  # frame 0 of each window is a video's first frame here
-        metrics.update(outputs, targets, prev, padding, cut_mask)
+        metrics.update(outputs, targets, padding)
         on = (torch.sigmoid(outputs["active"]) > 0.5)[padding]
         y = (targets[..., 0::9] > 0.5)[padding]
         act = [act[0] + int((on & y).sum()), act[1] + int((on & ~y).sum()), act[2] + int((~on & y).sum())]
@@ -121,7 +115,7 @@ def test_edit_metrics_param_std_reports_original_units() -> None:
     targets[..., 0] = 1
     std = {"scale": 10.0, "x": 1.0, "y": 1.0, "crop_l": 1.0, "crop_r": 1.0, "crop_t": 1.0, "crop_b": 1.0}
     m = EditMetrics(param_std=std)
-    m.update(outputs, targets, targets.clone(), torch.ones(1, 2, dtype=torch.bool))
+    m.update(outputs, targets, torch.ones(1, 2, dtype=torch.bool))
     r = m.compute()
     assert r["scale_mae"] == pytest.approx(15.0)  # (1 + 2) / 2 * 10
     assert r["asset_accuracy"] == 1.0 and r["active_f1"] == 1.0

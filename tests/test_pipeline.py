@@ -29,7 +29,7 @@ TINY = {
 }
 
 
-STAGES = ("generate", "validate", "align", "normalize", "train_baseline", "train_multimodal", "predict", "compare")
+STAGES = ("generate", "validate", "align", "normalize", "train_baseline", "train_multimodal", "predict", "references", "compare")
 
 
 def _run(cmd: list[str], cwd: Path) -> str:
@@ -68,13 +68,17 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_dvc_repro_end_to_end(repo_copy: Path) -> None:
     out = _run(["dvc", "repro"], repo_copy)
     assert set(STAGES) == _stages_run(out)
-    for name in ("validation", "alignment", "baseline", "multimodal", "predict", "compare"):
+    for name in ("validation", "alignment", "baseline", "multimodal", "predict", "references", "compare"):
         data = json.loads((repo_copy / "metrics" / f"{name}.json").read_text())
         assert data, name
     compare = json.loads((repo_copy / "metrics" / "compare.json").read_text())
     cut = compare["test"]["cut_f1"]
     assert 0 <= cut["baseline"] <= 1 and 0 <= cut["multimodal"] <= 1
     assert cut["difference"] == pytest.approx(cut["multimodal"] - cut["baseline"])
+    # every model figure is read beside the references, scored on the same test videos
+    rows = compare["cut_f1"]
+    assert set(rows) == {"never", "random", "periodic", "content_rule", "ceiling", "baseline", "multimodal"}
+    assert len({r["true_cuts"] for r in rows.values()}) == 1 and rows["never"]["cut_f1"] == 0.0
     results = (repo_copy / "plots" / "results.md").read_text()
     assert "cut_f1" in results and "baseline" in results
     for png in ("curves.png", "components.png", "timeline.png"):

@@ -180,7 +180,7 @@ def test_property_18_track_only_training_without_features(tmp_path: Path) -> Non
     with torch.no_grad():
         for b in loaders["test"]:
             out = model.eval().forward_batch(b)
-            acc.update(out, b["targets"], b["track"], b["padding_mask"], b["frame_mask"])
+            acc.update(out, b["targets"], b["padding_mask"])
             video_cuts.add(out, b)
     assert test["scale_mae"] == pytest.approx(2.0 * acc.compute()["scale_mae"], rel=1e-5)
     # test cuts are decoded with the firing rule chosen on validation, stored in the model file
@@ -231,7 +231,7 @@ def test_edit_metrics_are_the_accumulator_of_the_loop(corpus: Path, tmp_path: Pa
     with torch.no_grad():
         for b in trainer.val_loader:
             out = trainer.raw_model.forward_batch(b)
-            acc.update(out, b["targets"], b["track"], b["padding_mask"], b["frame_mask"])
+            acc.update(out, b["targets"], b["padding_mask"])
             video_cuts.add(out, b)
     want = acc.compute()
     assert got["active_f1"] == want["active_f1"]

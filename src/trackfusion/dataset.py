@@ -233,12 +233,14 @@ class MultimodalDataset(Dataset):
         frame_mask = np.ones(n, dtype=bool)
         if s == 0:
             frame_mask[0] = False  # a video's first frame has no previous frame to cut from
-        prev_true = track
-        if self.track_noise > 0 and n > 1 and float(torch.rand(())) < self.track_noise:
-            # drawn from torch's seeded generator, so a resumed run draws the same
-            track = corrupt_layout(track, np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()))))
+        noisy = {}
+        if self.track_noise > 0:  # the loss reads targets against the true previous frame, `prev_true`
+            noisy["prev_true"] = torch.from_numpy(track)
+            if n > 1 and float(torch.rand(())) < self.track_noise:
+                # drawn from torch's seeded generator, so a resumed run draws the same
+                track = corrupt_layout(track, np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()))))
         return {
-            "prev_true": torch.from_numpy(prev_true),
+            **noisy,
             "audio": torch.from_numpy(audio),
             "visual": torch.from_numpy(visual),
             "track": torch.from_numpy(track),

@@ -9,18 +9,9 @@ Track-level figures:
   ``std`` / ``param_std`` the errors are multiplied by each parameter's std first, so a
   model trained on z-scored parameters reports in original units (percent).
 
-Cuts: a cut at frame t is a change from the previous state in the set of active tracks
-or in the asset of a track active in both. A *predicted* cut compares the decoded
-prediction at t with the model's INPUT previous state ``prev_track`` at t (true t-1
-under teacher forcing, the previous prediction under roll-out); a *true* cut compares
-the target at t with the same previous state (= target t-1 under teacher forcing).
-Cuts are matched one-to-one within +-tolerance frames inside each sequence (row), and
-``cut_f1`` pools matches over the split.
-
-Frame 0 of a video has no previous frame (its input state is all zeros), so a cut
-there is meaningless: the caller passes ``cut_mask (B, T)``, True where a frame may
-count as a cut (real frame with a real previous frame); by default every real frame
-counts.
+Cuts are not counted here: ``VideoCuts`` (below) stitches the evaluation windows back
+into whole videos and scores cut events with ``trackfusion.cuts``, the one definition
+and the one score of the project.
 
 Conventions: an F1 whose precision and recall are both undefined (nothing predicted,
 nothing true) is 1.0; an accuracy or MAE over nothing is 0.0. Inputs may be numpy
@@ -34,6 +25,7 @@ import numpy as np
 import torch
 
 from trackfusion import cuts
+from trackfusion.cuts import f1_score
 from trackfusion.loss import split_targets
 from trackfusion.model import decode_frames
 
@@ -49,11 +41,6 @@ def _frame_mask(mask: Any, shape: torch.Size, device: torch.device) -> torch.Ten
     if mask is None:
         return torch.ones(shape, dtype=torch.bool, device=device)
     return _t(mask).to(device).bool().unsqueeze(-1).expand(shape)
-
-
-def f1_score(tp: float, fp: float, fn: float) -> float:
-    denom = 2 * tp + fp + fn
-    return 1.0 if denom == 0 else 2 * tp / denom
 
 
 # --- counts (shared by the functions and the accumulator) ---------------------------
@@ -118,46 +105,6 @@ def crop_mae(pred: Any, true: Any, true_active: Any, frame_mask: Any = None, std
     return _mae(pred, true, true_active, frame_mask, std)
 
 
-# --- cuts -----------------------------------------------------------------------------
-def state_changes(frames: Any, prev_frames: Any) -> torch.Tensor:
-    """(…, N*9) frames vs previous frames -> (…) bool: active set or an active track's asset changed."""
-    cur, prev = split_targets(_t(frames).float()), split_targets(_t(prev_frames).float())
-    a, pa = cur["active"] > 0.5, prev["active"] > 0.5  # (…, N)
-    asset_changed = cur["asset"].round() != prev["asset"].round()
-    return ((a != pa) | (a & pa & asset_changed)).any(dim=-1)
-
-
-def match_cuts(pred_cuts: Any, true_cuts: Any, tolerance: int = 5) -> tuple[int, int, int]:
-    """One-to-one matching of cut frames within +-tolerance in each row; returns (tp, fp, fn).
-
-    pred_cuts/true_cuts: (T,) or (B, T) bool. Rows are laid end to end with a gap wider
-    than the tolerance, so one pass over all cuts of all rows matches within rows only.
-    Greedy in time order (each true cut takes the earliest free predicted cut in its
-    window) is optimal here because all windows have the same width.
-    """
-    pred = np.atleast_2d(_t(pred_cuts).bool().cpu().numpy())
-    true = np.atleast_2d(_t(true_cuts).bool().cpu().numpy())
-    if pred.shape != true.shape:
-        raise ValueError(f"pred_cuts {pred.shape} and true_cuts {true.shape} must have the same shape")
-    stride = pred.shape[-1] + 2 * tolerance + 1
-    rp, tp_ = np.nonzero(pred.reshape(-1, pred.shape[-1]))
-    rt, tt = np.nonzero(true.reshape(-1, true.shape[-1]))
-    p = (rp * stride + tp_).tolist()  # sorted (row-major nonzero)
-    t = (rt * stride + tt).tolist()
-    matched, i = 0, 0
-    for c in t:
-        while i < len(p) and p[i] < c - tolerance:
-            i += 1  # too early for this and every later true cut
-        if i < len(p) and p[i] <= c + tolerance:
-            matched += 1
-            i += 1
-    return matched, len(p) - matched, len(t) - matched
-
-
-def cut_f1(pred_cuts: Any, true_cuts: Any, tolerance: int = 5) -> float:
-    return f1_score(*match_cuts(pred_cuts, true_cuts, tolerance))
-
-
 # --- accumulator --------------------------------------------------------------------------
 class EditMetrics:
     """Accumulates counts batch by batch; ``compute()`` gives the split's figures.
@@ -167,13 +114,10 @@ class EditMetrics:
 
     ``counts`` (a flat dict of sums) is the whole state: under DDP each rank's counts
     can be summed and assigned back before ``compute()``.
-    ``update(..., cut_mask)``: True where a frame may count as a cut; pass the dataset's
-    ``frame_mask`` (False on a video's first frame).
     """
 
-    def __init__(self, threshold: float = 0.5, tolerance: int = 5, param_std: Mapping[str, Any] | None = None):
+    def __init__(self, threshold: float = 0.5, param_std: Mapping[str, Any] | None = None):
         self.threshold = threshold
-        self.tolerance = tolerance
         self.std: dict[str, Any] = {"scale": None, "position": None, "crop": None}
         if param_std is not None:
             std = {k: torch.as_tensor(np.asarray(v), dtype=torch.float64) for k, v in param_std.items()}
@@ -195,18 +139,11 @@ class EditMetrics:
         self,
         outputs: Mapping[str, torch.Tensor],
         targets: torch.Tensor,
-        prev_track: torch.Tensor,
         padding_mask: torch.Tensor | None = None,
-        cut_mask: torch.Tensor | None = None,
-        true_prev: torch.Tensor | None = None,
     ) -> None:
-        """`prev_track` is the previous state the model was given (predicted cuts are
-        changes from it); `true_prev` the true previous state (true cuts), which is
-        `prev_track` under teacher forcing and must be passed for a roll-out."""
         B, T, N = outputs["active"].shape
         real = torch.ones(B, T, dtype=torch.bool, device=targets.device)
         real = real if padding_mask is None else padding_mask.bool()
-        cut_mask = real if cut_mask is None else cut_mask.bool() & real
         true = split_targets(targets.float())
         true_on = true["active"] > 0.5
         pred_on = torch.sigmoid(outputs["active"].float()) > self.threshold

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from trackfusion import cuts
 from trackfusion.atomic import atomic_dir, write_json
 from trackfusion.checkpoint import load_checkpoint
 from trackfusion.corpus import Corpus
 from trackfusion.dataset import MultimodalDataset, collate_windows, read_track_std
-from trackfusion import cuts
 from trackfusion.metrics import EditMetrics, VideoCuts
 from trackfusion.model import OUTPUT_KEYS, decode_frames
 from trackfusion.normalization import NORMALIZATION_FILE, load_preprocessors
@@ -159,7 +159,7 @@ def predict_split(
         for i, (vid, n) in enumerate(zip(dataset.video_ids, lengths))
     }
     acc = metrics_factory(param_std=track_std)
-    acc.update(ro_out, batch["targets"], batch["track"], batch["padding_mask"], batch["frame_mask"])
+    acc.update(ro_out, batch["targets"], batch["padding_mask"])
     score, same, total = rollout_cuts(videos)
     figures = {
         "teacher_forced": tf_cuts,

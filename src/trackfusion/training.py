@@ -127,7 +127,8 @@ class Trainer:
     """Train `model` with `loss_fn` on `train_loader`, select on `val_loader`.
 
     optimizer: None builds AdamW from `train_params` (fused on CUDA).
-    best_path: where the lowest-val-loss checkpoint goes (default checkpoint_dir/best.pt).
+    best_path: where the best-val checkpoint goes (highest validation cut F1, else lowest validation
+    loss; default checkpoint_dir/best.pt).
     resume: continue from checkpoint_dir/last.pt when it exists and its `fingerprint`
     matches (a checkpoint of other params or data is ignored with a warning).
     train_metrics: also accumulate the edit metrics on train batches (logged as train/...).
@@ -277,7 +278,7 @@ class Trainer:
             batches += 1
             if acc is not None:
                 with torch.no_grad():
-                    acc.update(outputs, batch["targets"], batch["track"], batch["padding_mask"], batch.get("frame_mask"))
+                    acc.update(outputs, batch["targets"], batch["padding_mask"])
             if video_cuts is not None:
                 video_cuts.add(outputs, batch)
             if self.progress and batches % 10 == 0:
@@ -369,7 +370,7 @@ class Trainer:
     def _save_best(self, epoch: int) -> None:
         if not dist_utils.is_main():
             return
-        extra = {**self.checkpoint_extra, "best_val_loss": self.best_val}
+        extra = {**self.checkpoint_extra, "best_val_selection": self.best_val}  # -cut F1, or the loss
         save_checkpoint(self.best_path, self.raw_model, epoch=epoch, extra=extra)
 
     def _save_resume(self) -> None:
@@ -416,7 +417,7 @@ class Trainer:
         self.train_seconds = float(state["train_seconds"])
         rngs = state["rng"]
         set_rng_state(rngs[dist_utils.rank()] if len(rngs) == dist_utils.world_size() else rngs[0])
-        log.info("resumed from %s after epoch %d (best val loss %.4f)", path, self.epoch, self.best_val)
+        log.info("resumed from %s after epoch %d (best epoch %d)", path, self.epoch, self.best_epoch + 1)
         return True
 
 
@@ -537,7 +538,8 @@ def train_model(
             "kind": kind,
             "epochs": trainer.epoch,
             "best_epoch": trainer.best_epoch + 1,
-            "best_val_loss": trainer.best_val,
+            # the checkpoint is chosen on validation cut F1; its validation loss for reference
+            "best_val_loss": _best_val(trainer, "loss"),
             "val_cut_f1": val.get("cut_f1"),
             "cut_decoding": decoding,
             "frames_seen": trainer.frames_seen,
@@ -565,6 +567,14 @@ def train_model(
         dist_utils.destroy()
 
 
+
+
+def _best_val(trainer: Trainer, name: str) -> float | None:
+    """A validation figure of the selected epoch (from the history, which a resumed run keeps)."""
+    for record in trainer.history:
+        if record["epoch"] == trainer.best_epoch:
+            return record["val"].get(name)
+    return None
 
 
 def _finite_or_none(obj: Any) -> Any:
