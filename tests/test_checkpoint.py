@@ -9,15 +9,11 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.strategies.model import batches, make_batch, model_kwargs
+from tests.strategies.model import baseline_kwargs, batches, make_batch, model_kwargs
 from trackfusion.checkpoint import MODEL_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 from trackfusion.model import MultimodalTransformer, MultiTrackTransformer
 
 torch.set_num_threads(1)
-
-
-def _baseline_kwargs(kw: dict) -> dict:
-    return {k: v for k, v in kw.items() if k not in ("audio_features", "visual_features", "fusion_type")}
 
 
 def _assert_same(a: dict, b: dict) -> None:
@@ -33,7 +29,7 @@ def _tiny(multimodal: bool = True, **kw) -> torch.nn.Module:
 
 @given(kw=model_kwargs(), multimodal=st.booleans(), data=st.data())
 def test_property_21_checkpoint_type_detected(kw: dict, multimodal: bool, data: st.DataObject) -> None:
-    model = (MultimodalTransformer(**kw) if multimodal else MultiTrackTransformer(**_baseline_kwargs(kw))).eval()
+    model = (MultimodalTransformer(**kw) if multimodal else MultiTrackTransformer(**baseline_kwargs(kw))).eval()
     b = data.draw(batches(kw))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "my model (epoch 1).pt"
@@ -139,3 +135,29 @@ def test_unsafe_pickle_is_refused(tmp_path: Path) -> None:
                 "evil": Path("x")}, path)  # fmt: skip
     with pytest.raises(CheckpointError, match="unsafe.pt: not a readable checkpoint"):
         load_checkpoint(path)
+
+
+def test_the_same_weights_give_the_same_bytes(tmp_path: Path) -> None:
+    """Issue 12: the temporary file's name ended up inside the zip, so identical weights changed the md5."""
+    torch.manual_seed(0)
+    model = MultiTrackTransformer(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8)
+    a = save_checkpoint(tmp_path / "a" / "model.pt", model, extra={"kind": "baseline"})
+    b = save_checkpoint(tmp_path / "b" / "model.pt", model, extra={"kind": "baseline"})
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_outputs_get_the_modes_of_a_new_file(tmp_path: Path) -> None:
+    """Issue 12: atomic outputs were 0600 files in 0700 folders (0644 / 0755 after a DVC checkout)."""
+    import os
+
+    from trackfusion.atomic import atomic_dir, write_json
+
+    mask = os.umask(0o022)
+    try:
+        write_json(tmp_path / "m.json", {"a": 1})
+        with atomic_dir(tmp_path / "folder") as tmp:
+            (tmp / "x").write_text("x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o755

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from tests.strategies.model import edit_outputs
 from tests.test_metrics import ref_cut, ref_max_matching
 from trackfusion import cuts, schema
+from trackfusion.dataset import eval_stride, first_scored, window_starts
 from trackfusion.metrics import VideoCuts
 
 torch.set_num_threads(1)
@@ -115,23 +116,30 @@ def test_tune_firing_finds_the_decoding_of_a_clear_signal() -> None:
 
 
 # --- whole videos from windows -------------------------------------------------------
-def windows_of(track: np.ndarray, probs_: np.ndarray, seq_len: int) -> list[dict[str, torch.Tensor]]:
-    """Tiling evaluation windows of one video, as the dataset gives them, with model outputs."""
+def windows_of(track: np.ndarray, probs_: np.ndarray, seq_len: int, context: int = 0) -> list[dict[str, torch.Tensor]]:
+    """Evaluation windows of one video, as the dataset gives them, with model outputs.
+
+    Window outputs at frames before ``scored`` are garbage (1 - p): they must never count.
+    """
     out = []
-    for s in range(0, len(track), seq_len):
+    starts = window_starts(len(track), seq_len, eval_stride(seq_len, context))
+    for s, first in zip(starts.tolist(), first_scored(starts, seq_len).tolist()):
         n = min(seq_len, len(track) - s)
+        scored = torch.arange(n) >= first
+        window_p = np.where(scored.numpy(), probs_[s : s + n], 1 - probs_[s : s + n])
         targets = torch.from_numpy(track[s : s + n])
         prev = torch.from_numpy(track[s - 1 : s + n - 1] if s else np.concatenate([np.zeros_like(track[:1]), track[: n - 1]]))
         frame_mask = torch.ones(n, dtype=torch.bool)
         frame_mask[0] = s > 0
         B, N = 1, schema.NUM_TRACKS
-        logits = torch.logit(torch.from_numpy(probs_[s : s + n]).clamp(1e-4, 1 - 1e-4)).float()
+        logits = torch.logit(torch.from_numpy(window_p).clamp(1e-4, 1 - 1e-4)).float()
         outputs = {"active": torch.where(prev.reshape(n, N, 9)[..., 0] > 0.5, 5.0, -5.0)[None],
                    "asset": torch.nn.functional.one_hot(prev.reshape(n, N, 9)[..., 1].long(), 10).float()[None] * 5,
                    "scale": torch.zeros(B, n, N), "position": torch.zeros(B, n, N, 2),
                    "crop": torch.zeros(B, n, N, 4), "cut": logits[None]}  # fmt: skip
         batch = {"targets": targets[None], "track": prev[None], "padding_mask": torch.ones(1, n, dtype=torch.bool),
-                 "frame_mask": frame_mask[None], "video_index": torch.tensor([0]), "start": torch.tensor([s])}
+                 "frame_mask": frame_mask[None], "scored": scored[None], "video_index": torch.tensor([0]),
+                 "start": torch.tensor([s])}
         out.append((outputs, batch))
     return out
 
@@ -149,6 +157,21 @@ def test_a_cut_across_a_window_boundary_counts_once() -> None:
     assert vc.score(0.5, 1)["pred_cuts"] == 3
     # frame 14 switched one frame early and frame 15 inside the spacing keeps the old layout: 2 of 29 wrong
     assert figures["layout_accuracy"] == pytest.approx(27 / 29)
+
+
+@pytest.mark.parametrize("context", [2, 5, 8])
+def test_overlapping_windows_score_each_frame_once(context: int) -> None:
+    truth = timeline([0] * 15 + [4] * 10 + [5] * 15)  # cuts at frames 15 and 25
+    p = np.zeros(40)
+    p[[15, 25, 33]] = 0.9  # two hits, one false cut
+    tiled, overlapped = VideoCuts(), VideoCuts()
+    for outputs, batch in windows_of(truth, p, 16):
+        tiled.add(outputs, batch)
+    for outputs, batch in windows_of(truth, p, 16, context):
+        overlapped.add(outputs, batch)
+    assert overlapped.score(0.5, 1) == tiled.score(0.5, 1)
+    assert overlapped.score(0.5, 1)["pred_cuts"] == 3 and overlapped.score(0.5, 1)["true_cuts"] == 2
+    assert sum(len(d["prob"]) for d in overlapped.videos().values()) == 40
 
 
 def test_never_a_cut_on_a_video_first_frame() -> None:

@@ -19,6 +19,8 @@ from trackfusion.dataset import (
     create_dataloaders,
     create_multimodal_dataloaders,
     derangement,
+    eval_stride,
+    first_scored,
     read_track_normalization,
     read_track_std,
     window_starts,
@@ -52,6 +54,22 @@ def test_window_starts_cover_the_video_and_end_at_its_last_frame(length: int, se
     for s, e in zip(starts, ends):
         covered[s:e] = True
     assert covered.all() or stride > seq_len  # stride > seq_len deliberately skips frames
+
+
+@given(length=st.integers(1, 400), seq_len=st.integers(1, 64), context=st.integers(0, 80))
+@settings(max_examples=200)
+def test_eval_windows_score_every_frame_once_with_its_history(length: int, seq_len: int, context: int) -> None:
+    """Each frame is scored in exactly one window, and beyond a video's first window with
+    at least min(context, seq_len // 2) frames of history in it, as the roll-out sees it."""
+    starts = window_starts(length, seq_len, eval_stride(seq_len, context))
+    scored_from = first_scored(starts, seq_len)
+    times = np.zeros(length, dtype=int)
+    for s, f in zip(starts.tolist(), scored_from.tolist()):
+        times[s + f : min(s + seq_len, length)] += 1
+        if s > 0:
+            assert f >= min(context, seq_len // 2)
+    assert (times == 1).all()
+    assert eval_stride(seq_len, 0) == seq_len  # no context asked: the windows tile
 
 
 @given(lengths=video_lengths(min_videos=1, max_videos=4, max_length=30), seq_len=st.integers(1, 12),
@@ -196,9 +214,10 @@ def test_dataloaders_eval_sees_each_frame_once_and_train_is_seeded(tmp_path: Pat
     path = write_corpus(tmp_path / "c", lengths, ["train", "train", "train", "val", "test", "test"])
     loaders = create_dataloaders(path, _params())
     assert set(loaders) == {"train", "val", "test"}
-    test_frames = sum(int(b["padding_mask"].sum()) for b in loaders["test"])
-    assert test_frames == 22 + 35  # stride = seq_len: every frame once
-    assert loaders["val"].dataset.stride == 8 and loaders["train"].dataset.stride == 3
+    test_frames = sum(int((b["padding_mask"] & b["scored"]).sum()) for b in loaders["test"])
+    assert test_frames == 22 + 35  # every frame scored once
+    # eval windows overlap by predict.context (at most half a window) to give each scored frame its history
+    assert loaders["val"].dataset.stride == 8 - min(_params().predict.context, 4) and loaders["train"].dataset.stride == 3
     order_a = [b["start"].tolist() + b["video_index"].tolist() for b in create_dataloaders(path, _params())["train"]]
     order_b = [b["start"].tolist() + b["video_index"].tolist() for b in loaders["train"]]
     assert order_a == order_b  # the same seed gives the same shuffled order

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.strategies.model import batches, edit_outputs, make_batch, model_kwargs
+from tests.strategies.model import baseline_kwargs, batches, edit_outputs, make_batch, model_kwargs
 from trackfusion import schema
 from trackfusion.loss import COMPONENTS, MultiTrackLoss
 from trackfusion.model import MultimodalTransformer, MultiTrackTransformer
@@ -147,7 +147,7 @@ def test_weights_from_params_or_dict() -> None:
 
 @given(kw=model_kwargs(), data=st.data())
 def test_property_17_same_loss_for_both_models(kw: dict, data: st.DataObject) -> None:
-    base_kw = {k: v for k, v in kw.items() if k not in ("audio_features", "visual_features", "fusion_type")}
+    base_kw = baseline_kwargs(kw)
     baseline = MultiTrackTransformer(**base_kw).eval()
     multimodal = MultimodalTransformer(**kw, enable_multimodal=False).eval()
     multimodal.load_state_dict(baseline.state_dict())  # the same trunk and heads, parameter for parameter

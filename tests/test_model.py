@@ -8,17 +8,13 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.strategies.model import batches, model_kwargs, random_frames
+from tests.strategies.model import baseline_kwargs, batches, model_kwargs, random_frames
 from trackfusion import schema
 from trackfusion.fusion import FUSION_TYPES
-from trackfusion.model import MultimodalTransformer, MultiTrackTransformer, create_model, decode_frames
+from trackfusion.model import MultimodalTransformer, MultiTrackTransformer, create_model, decode_frames, with_change
 from trackfusion.params import params_from_dict
 
 torch.set_num_threads(1)
-
-
-def _baseline_kwargs(kw: dict) -> dict:
-    return {k: v for k, v in kw.items() if k not in ("audio_features", "visual_features", "fusion_type")}
 
 
 def _assert_same(a: dict, b: dict, t: int | None = None) -> None:
@@ -100,7 +96,7 @@ def test_property_19_disabled_modalities_have_no_influence(flags: dict, kw: dict
     _assert_same(model.forward_batch(none), out)
     if flags.get("enable_multimodal", True) is False:
         # the track-only multimodal model is the baseline: same modules, same outputs
-        baseline = MultiTrackTransformer(**_baseline_kwargs(kw)).eval()
+        baseline = MultiTrackTransformer(**baseline_kwargs(kw)).eval()
         baseline.load_state_dict(model.state_dict())
         _assert_same(baseline.forward_batch(b), out)
 
@@ -134,7 +130,7 @@ def test_property_31_masked_features_zero_and_no_effect(kw: dict, data: st.DataO
 @given(data=st.data())
 def test_no_leakage_from_future_frames(kind: str, data: st.DataObject) -> None:
     kw = data.draw(model_kwargs(fusion_types=(kind,) if kind != "baseline" else FUSION_TYPES))
-    model = MultiTrackTransformer(**_baseline_kwargs(kw)) if kind == "baseline" else MultimodalTransformer(**kw)
+    model = MultiTrackTransformer(**baseline_kwargs(kw)) if kind == "baseline" else MultimodalTransformer(**kw)
     model.eval()
     b = data.draw(batches(model.config, max_len=10))
     T = b["track"].shape[1]
@@ -226,3 +222,33 @@ def test_sequences_longer_than_max_len_extend_the_position_code() -> None:
     model = MultiTrackTransformer(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8, max_len=4).eval()
     track = random_frames(torch.Generator().manual_seed(1), 1, 7, 20, 10)
     _assert_same({k: v[:, :4] for k, v in model(track).items()}, model(track[:, :4]))
+
+
+@given(kw=model_kwargs(), data=st.data())
+def test_content_cut_head_never_reads_the_layout(kw: dict, data: st.DataObject) -> None:
+    """cut_context="content": *when* to cut is the same whatever layout the model is shown
+    (its own in a roll-out, the true one teacher-forced); "all" reads the layout."""
+    model = MultimodalTransformer(**kw).eval()
+    b = data.draw(batches(model.config))
+    other = random_frames(torch.Generator().manual_seed(data.draw(st.integers(0, 99))), *b["track"].shape[:2],
+                          kw["num_tracks"], kw["max_asset_classes"])  # fmt: skip
+    out = model(b["audio"], b["visual"], b["track"], b["padding_mask"], b["modality_mask"])
+    out_other = model(b["audio"], b["visual"], other, b["padding_mask"], b["modality_mask"])
+    if kw["cut_context"] == "content":
+        torch.testing.assert_close(out_other["cut"], out["cut"], atol=1e-6, rtol=1e-5)
+    elif not torch.equal(other, b["track"]) and b["modality_mask"][..., 2].all():
+        assert not torch.allclose(out_other["cut"], out["cut"], atol=1e-6)
+
+
+@given(data=st.data())
+def test_with_change_is_the_step_from_the_previous_available_frame(data: st.DataObject) -> None:
+    B, T, F = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 6)), data.draw(st.integers(1, 4))
+    x = torch.randn(B, T, F, generator=torch.Generator().manual_seed(data.draw(st.integers(0, 99))))
+    avail = torch.tensor(data.draw(st.lists(st.booleans(), min_size=B * T, max_size=B * T))).reshape(B, T)
+    y = with_change(x, avail)
+    assert y.shape == (B, T, 2 * F) and torch.equal(y[..., :F], x)
+    for b in range(B):
+        assert (y[b, 0, F:] == 0).all()  # a window's first frame has no previous frame
+        for t in range(1, T):
+            want = x[b, t] - x[b, t - 1] if avail[b, t] and avail[b, t - 1] else torch.zeros(F)
+            torch.testing.assert_close(y[b, t, F:], want)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trackfusion.params import FUSION_TYPES, ParamsError, load_params, params_from_dict
+from trackfusion.params import FUSION_TYPES, Params, ParamsError, load_params, params_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,6 +29,11 @@ def test_the_committed_params_yaml_is_valid_and_complete() -> None:
     [
         ({"fusion_type": "sum"}, ["fusion_type", "concat", "add", "gated", "attention"]),
         ({"content_control": "random"}, ["content_control", "none", "shuffle"]),
+        ({"model": {"cut_context": "track"}}, ["model.cut_context", "content", "all"]),
+        ({"train": {"lr": float("inf")}}, ["train.lr", "finite"]),
+        ({"loss": {"active": float("nan")}}, ["loss.active", "finite"]),
+        ({"loss": {"scale": -1.0}}, ["loss.scale", ">= 0"]),
+        ({"train": {"stride": 200}, "model": {"seq_len": 128}}, ["train.stride", "model.seq_len"]),
         ({"model": {"d_model": 30, "nhead": 4}}, ["model.d_model", "divisible", "model.nhead"]),
         ({"model": {"d_model": -8}}, ["model.d_model", "> 0"]),
         ({"train": {"batch_size": 0}}, ["train.batch_size", "> 0"]),
@@ -56,3 +61,10 @@ def test_a_stage_refuses_bad_params_before_any_work(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "fusion_type" in proc.stderr and "attention" in proc.stderr
     assert not (tmp_path / "metrics").exists() and not (tmp_path / "models").exists()
+
+
+def test_defaults_are_the_committed_params_yaml() -> None:
+    """Issue 13: Params() said epochs 10, batch_size 32 while params.yaml said 30 and 16,
+    so deleting a key silently chose a setting nobody had measured."""
+    committed = params_from_dict(yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text()))
+    assert committed == Params()

@@ -20,7 +20,7 @@ from tests.strategies.model import make_batch
 from trackfusion import cuts, schema
 from trackfusion.checkpoint import save_checkpoint
 from trackfusion.corpus import Corpus
-from trackfusion.dataset import MultimodalDataset, collate_windows
+from trackfusion.dataset import MultimodalDataset, collate_windows, eval_stride
 from trackfusion.metrics import VideoCuts
 from trackfusion.model import MultimodalTransformer, MultiTrackTransformer, decode_frames
 from trackfusion.predict import rollout, run_predict, teacher_forced
@@ -82,10 +82,10 @@ def normalized(tmp_path: Path) -> Path:
 
 
 def test_teacher_forced_scores_the_training_windows(normalized: Path) -> None:
-    """predict's teacher-forced figures are the training stage's: tiling windows, VideoCuts."""
+    """predict's teacher-forced figures are the training stage's: evaluation windows, VideoCuts."""
     model = _model("multimodal").eval()
     corpus = Corpus(normalized)
-    dataset = MultimodalDataset(corpus, "train", seq_len=8, stride=8)
+    dataset = MultimodalDataset(corpus, "train", seq_len=8, stride=eval_stride(8, 3))
     got = teacher_forced(model, dataset, DECODING)
     ref = VideoCuts()
     with torch.no_grad():
@@ -118,3 +118,27 @@ def test_run_predict_writes_readable_otio_and_both_models_figures(tmp_path: Path
     example = np.load(tmp_path / "pred" / "example.npz")
     assert example["truth"].shape[1] == schema.TRACK_WIDTH
     assert example["multimodal_rollout"].shape == example["truth"].shape
+
+
+@pytest.mark.parametrize("hostile", ["/abs/ABS_0", "../../../DOTDOT_1", "a\\b", "..", "line\nbreak"])
+def test_a_video_id_that_is_a_path_is_refused_and_nothing_is_written(tmp_path: Path, normalized: Path,
+                                                                      hostile: str) -> None:  # fmt: skip
+    """Issue 12: predict wrote `<video_id>.otio` with the id as given, outside its folder."""
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(normalized, corpus)
+    index = json.loads((corpus / "index.json").read_text())
+    index["videos"][0]["video_id"] = hostile
+    (corpus / "index.json").write_text(json.dumps(index))
+    paths = {}
+    for kind in ("baseline", "multimodal"):
+        paths[kind] = tmp_path / f"{kind}.pt"
+        save_checkpoint(paths[kind], _model(kind))
+    before = sorted(p for p in tmp_path.rglob("*"))
+    with pytest.raises(ValueError, match="is not a plain file name"):
+        run_predict(corpus, paths, tmp_path / "out" / "pred", tmp_path / "predict.json", context=8)
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written, nowhere
+    assert not Path("/abs").exists()
+    with pytest.raises(ValueError, match="is not a plain file name"):
+        schema.audio_file_name(hostile)

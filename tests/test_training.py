@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import subprocess
@@ -19,7 +20,7 @@ from trackfusion.loss import MultiTrackLoss
 from trackfusion.metrics import EditMetrics, VideoCuts
 from trackfusion.model import create_model
 from trackfusion.params import Params, params_from_dict
-from trackfusion.training import Trainer, seed_everything, train_model
+from trackfusion.training import Trainer, TrainingError, seed_everything, train_model
 from tests.strategies.corpus import write_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,6 +152,38 @@ def test_resume_ignores_a_checkpoint_of_other_params(corpus: Path, tmp_path: Pat
     assert other.restore() is False and other.epoch == 0
 
 
+def test_a_corrupt_resume_checkpoint_starts_afresh_instead_of_blocking(corpus: Path, tmp_path: Path, caplog) -> None:
+    """Issue 12: a truncated last.pt raised on every later run until removed by hand."""
+    params = tiny_params(**{"train.epochs": 1})
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "last.pt").write_bytes(b"PK\x03\x04 truncated by a crash")
+    trainer = make_trainer(corpus, tmp_path, params, fingerprint="a", resume=True)
+    with caplog.at_level(logging.WARNING, logger="trackfusion.training"):
+        assert trainer.restore() is False
+    assert "unreadable" in caplog.text and trainer.epoch == 0
+    trainer.fit()
+    assert trainer.epoch == 1 and make_trainer(corpus, tmp_path, params, fingerprint="a").restore() is True
+
+
+def test_no_finite_epoch_fails_and_never_ships_an_earlier_model(corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    """Issue 12: with every loss non-finite the stage shipped the best.pt an earlier run left, exit 0."""
+    params = tiny_params(**{"train.epochs": 1})
+    out = {name: tmp_path / name for name in ("m.json", "m.pt", "ckpt", "live")}
+    train_model(params, corpus, "baseline", out["live"], out["m.json"], out["m.pt"], out["ckpt"], progress=False)
+    out["m.pt"].unlink()
+    out["m.json"].unlink()
+
+    class NanLoss(MultiTrackLoss):
+        def forward(self, *args, **kwargs):
+            losses = super().forward(*args, **kwargs)
+            return {k: v * float("nan") for k, v in losses.items()}
+
+    monkeypatch.setattr("trackfusion.training.MultiTrackLoss", NanLoss)
+    with pytest.raises(TrainingError, match="no epoch of the baseline model gave a finite loss"):
+        train_model(params, corpus, "baseline", out["live"], out["m.json"], out["m.pt"], out["ckpt"], progress=False)
+    assert not out["m.pt"].exists() and not out["m.json"].exists()
+
+
 def test_property_18_track_only_training_without_features(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "normalized", LENGTHS, SPLITS, seed=2, features=False)
     out = tmp_path / "run"
@@ -180,7 +213,7 @@ def test_property_18_track_only_training_without_features(tmp_path: Path) -> Non
     with torch.no_grad():
         for b in loaders["test"]:
             out = model.eval().forward_batch(b)
-            acc.update(out, b["targets"], b["padding_mask"])
+            acc.update(out, b["targets"], b["padding_mask"] & b["scored"])  # each frame once
             video_cuts.add(out, b)
     assert test["scale_mae"] == pytest.approx(2.0 * acc.compute()["scale_mae"], rel=1e-5)
     # test cuts are decoded with the firing rule chosen on validation, stored in the model file
@@ -231,7 +264,7 @@ def test_edit_metrics_are_the_accumulator_of_the_loop(corpus: Path, tmp_path: Pa
     with torch.no_grad():
         for b in trainer.val_loader:
             out = trainer.raw_model.forward_batch(b)
-            acc.update(out, b["targets"], b["padding_mask"])
+            acc.update(out, b["targets"], b["padding_mask"] & b["scored"])  # each frame once
             video_cuts.add(out, b)
     want = acc.compute()
     assert got["active_f1"] == want["active_f1"]

@@ -32,7 +32,7 @@ from trackfusion.model import MultimodalTransformer, MultiTrackTransformer
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 MODEL_TYPES = ("multimodal", "track_only")
 _KEYS = ("model_version", "model_type", "config", "model_state")
 
@@ -83,8 +83,10 @@ def save_checkpoint(
         "extra": dict(extra or {}),
     }
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # saved through a file object: torch names the archive inside the zip after a path it is
+    # given, and the temporary name would make identical weights differ byte for byte
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(payload, fh)
     return path
 
 

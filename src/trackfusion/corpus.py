@@ -100,6 +100,7 @@ class CorpusWriter:
         return self
 
     def append(self, video_id: str, split: str, start_time: float, **arrays: np.ndarray) -> None:
+        schema.check_video_id(video_id)
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if set(arrays) != set(ARRAYS):
@@ -152,6 +153,11 @@ class Corpus:
         self.total_frames = int(index["total_frames"])
         self.meta: dict[str, Any] = index.get("meta", {})
         self.videos = [VideoEntry(**v) for v in index["videos"]]
+        for v in self.videos:
+            try:
+                schema.check_video_id(v.video_id)
+            except ValueError as e:
+                raise ValueError(f"{index_path}: {e}") from None
         self._by_id = {v.video_id: v for v in self.videos}
         self._arrays: dict[str, np.ndarray] = {}
 

@@ -31,7 +31,8 @@ from trackfusion.params import CONTENT_CONTROLS, Params
 log = logging.getLogger(__name__)
 
 #: items' keys that have a time axis (padded by `collate_windows`)
-TIME_KEYS = ("audio", "visual", "track", "targets", "padding_mask", "modality_mask", "frame_mask", "prev_true")
+TIME_KEYS = ("audio", "visual", "track", "targets", "padding_mask", "modality_mask", "frame_mask", "prev_true",
+             "scored")
 #: tracks the wrong layouts of `track_noise` are drawn on, and the asset each shows when switched on
 NOISE_ASSETS = {0: (0, 4, 5, 6), 1: (1,), 2: (2,), 3: (3,), 4: (5, 6, 7, 8)}
 
@@ -83,6 +84,23 @@ def window_starts(length: int, seq_len: int, stride: int) -> np.ndarray:
         tail = length - seq_len if stride < seq_len or following >= length else following
         starts = np.append(starts, tail)
     return starts
+
+
+def first_scored(starts: np.ndarray, seq_len: int) -> np.ndarray:
+    """Per window of one video, the first position no earlier window holds.
+
+    Evaluation scores each frame once, in the first window that holds it after the
+    windows before: with overlapping evaluation windows every frame but a video's first
+    ones is scored with the overlap as its history, as a roll-out sees it.
+    """
+    out = np.zeros(len(starts), dtype=np.int64)
+    out[1:] = np.maximum(starts[:-1] + seq_len - starts[1:], 0)
+    return out
+
+
+def eval_stride(seq_len: int, context: int) -> int:
+    """Stride of evaluation windows that give every scored frame >= `context` frames of history."""
+    return max(seq_len - min(max(context, 0), seq_len // 2), 1)
 
 
 def derangement(n: int, seed: int) -> np.ndarray:
@@ -185,6 +203,7 @@ class MultimodalDataset(Dataset):
         self.window_video = np.concatenate([np.full(len(s), i, dtype=np.int64) for i, s in zip(nonempty, per_video)]
                                            or [np.zeros(0, np.int64)])
         self.window_start = np.concatenate(per_video or [np.zeros(0, np.int64)])
+        self.window_scored = np.concatenate([first_scored(st, seq_len) for st in per_video] or [np.zeros(0, np.int64)])
         self.window_length = np.minimum(seq_len, self.lengths[self.window_video] - self.window_start)
         self.frames = int(self.window_length.sum())
 
@@ -230,6 +249,7 @@ class MultimodalDataset(Dataset):
             audio[~mask[:, 0]] = 0.0
             visual[~mask[:, 1]] = 0.0
 
+        scored = np.arange(n) >= int(self.window_scored[index])  # frames no earlier window holds
         frame_mask = np.ones(n, dtype=bool)
         if s == 0:
             frame_mask[0] = False  # a video's first frame has no previous frame to cut from
@@ -248,6 +268,7 @@ class MultimodalDataset(Dataset):
             "padding_mask": torch.ones(n, dtype=torch.bool),
             "modality_mask": torch.from_numpy(mask),
             "frame_mask": torch.from_numpy(frame_mask),
+            "scored": torch.from_numpy(scored),
             "video_index": torch.tensor(v, dtype=torch.long),
             "start": torch.tensor(s, dtype=torch.long),
         }
@@ -314,8 +335,9 @@ def create_dataloaders(
     distributed: bool = False,
 ) -> dict[str, DataLoader]:
     """One DataLoader per split. Train windows every `train.stride` frames, shuffled by
-    a generator seeded from `params.seed`; eval windows tile each video (stride =
-    seq_len) so every frame is evaluated once. Under DDP the global batch
+    a generator seeded from `params.seed`; eval windows overlap by `predict.context`
+    frames (at most half a window) and each frame is scored once (``scored``), with
+    that much history, as the roll-out sees it. Under DDP the global batch
     `train.batch_size` is split across ranks."""
     corpus = Corpus(corpus_dir)
     seq_len = params.model.seq_len
@@ -325,7 +347,8 @@ def create_dataloaders(
     for split in splits:
         train = split == "train"
         dataset = MultimodalDataset(
-            corpus, split, seq_len, params.train.stride if train else seq_len, content_control=control, seed=params.seed,
+            corpus, split, seq_len, params.train.stride if train else eval_stride(seq_len, params.predict.context),
+            content_control=control, seed=params.seed,
             track_noise=params.train.track_noise if train else 0.0,
         )
         if len(dataset) == 0:

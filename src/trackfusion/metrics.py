@@ -189,7 +189,8 @@ class EditMetrics:
 class VideoCuts:
     """Stitches windowed teacher-forced outputs back into whole videos and scores cut events.
 
-    Evaluation windows tile each video; ``add`` stores, per frame, the cut probability,
+    Evaluation windows cover each video, each frame scored in one of them (the batch's
+    ``scored``, all real frames without it); ``add`` stores, per scored frame, the cut probability,
     whether the frame is a true cut, the true previous layout and the layout the model
     would switch to if it fired there. ``score(threshold, spacing)`` then decodes each
     whole video with ``cuts.fire_events`` and matches events over whole videos, so a cut
@@ -219,9 +220,9 @@ class VideoCuts:
             "counts": counts,
         }
         rows = {k: v.cpu().numpy() for k, v in rows.items()}
+        keep = (real if "scored" not in batch else real & batch["scored"].bool()).cpu().numpy()  # (B, T)
         for i, (v, s) in enumerate(zip(batch["video_index"].tolist(), batch["start"].tolist())):
-            n = int(real[i].sum())
-            self.state.setdefault(int(v), {})[int(s)] = {k: a[i, :n] for k, a in rows.items()}
+            self.state.setdefault(int(v), {})[int(s)] = {k: a[i][keep[i]] for k, a in rows.items()}
 
     def merge(self, states: list[dict[int, dict[int, dict[str, np.ndarray]]]]) -> None:
         for state in states:

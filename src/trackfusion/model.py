@@ -7,10 +7,19 @@ the content of frames <= t. They share everything after the input embedding:
     track (B,T,180) ---------------------------> TrackEmbedding -+
     audio (B,T,5)   -> ModalityEmbedding --+                      |  (multimodal only)
     visual (B,T,522)-> ModalityEmbedding --+-> ModalityFusion <---+
-                                                   |
-                                 EditDecoder: positional encoding + causal encoder
-                                                   |
-                                 EditHeads: active, asset, scale, position, crop
+                                  |                |
+                                  |  EditDecoder: positional encoding + causal encoder
+                                  |                |
+                                  |  EditHeads: active, asset, scale, position, crop (what)
+                                  |
+                                  +-> content alone -> its own EditDecoder -> cut (when)
+
+The content embeddings read each frame's features and their change from the previous
+frame (``with_change``). The multimodal cut head reads the content alone
+(``cut_context="content"``, the default): when to cut then never depends on the layout
+the model is shown, so a roll-out, which is shown its own layout, cuts where the
+teacher-forced model cuts; ``"all"`` reads the shared trunk instead. The baseline's cut
+head reads its trunk (the timeline is all it has).
 
 The baseline *is* the multimodal code path with the content modalities off:
 ``MultimodalTransformer(enable_multimodal=False)`` has exactly the baseline's modules
@@ -32,6 +41,7 @@ import torch.nn.functional as F
 
 from trackfusion import schema
 from trackfusion.fusion import FUSION_TYPES, ModalityEmbedding, ModalityFusion
+from trackfusion.params import CUT_CONTEXTS
 
 HEAD_SIZES: dict[str, int] = {"active": 1, "asset": -1, "scale": 1, "position": 2, "crop": 4}  # -1: K classes
 #: per-track heads, then the per-frame ``cut`` logit (B, T): "the layout changes at this frame" (a cut)
@@ -190,6 +200,21 @@ class EditHeads(nn.Module):
         return out  # asset (B, T, N, K), position (B, T, N, 2), crop (B, T, N, 4), cut (B, T)
 
 
+def with_change(x: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
+    """(B, T, F) -> (B, T, 2F): the features and their change from the previous frame.
+
+    The edits this model learns are reactions to changes in the content (a scene
+    starts, the speaker turns, a caption appears), and a change is one subtraction
+    here where a small causal encoder would have to learn it from two positions. The
+    change is 0 on a window's first frame and wherever either frame is unavailable,
+    so it never looks past the window or invents a jump out of missing data.
+    """
+    change = torch.zeros_like(x)
+    both = (available[:, 1:] & available[:, :-1]).unsqueeze(-1).to(x.dtype)  # (B, T-1, 1)
+    change[:, 1:] = (x[:, 1:] - x[:, :-1]) * both
+    return torch.cat([x, change], dim=-1)
+
+
 # --- models ------------------------------------------------------------------------
 class _EditModel(nn.Module):
     """Shared trunk: track embedding, decoder and heads."""
@@ -278,6 +303,7 @@ class MultimodalTransformer(_EditModel):
         use_audio: bool = True,
         use_visual: bool = True,
         max_len: int = 4096,
+        cut_context: str = "content",
     ):
         if fusion_type not in FUSION_TYPES:
             raise ValueError(f"fusion_type is {fusion_type!r}; allowed values: {', '.join(FUSION_TYPES)}")
@@ -288,19 +314,26 @@ class MultimodalTransformer(_EditModel):
             d_model=d_model, nhead=nhead, num_encoder_layers=num_encoder_layers, dim_feedforward=dim_feedforward,
             dropout=dropout, num_tracks=num_tracks, max_asset_classes=max_asset_classes,
             enable_multimodal=enable_multimodal, fusion_type=fusion_type, use_audio=use_audio,
-            use_visual=use_visual, max_len=max_len,
+            use_visual=use_visual, max_len=max_len, cut_context=cut_context,
         )  # fmt: skip
+        if cut_context not in CUT_CONTEXTS:
+            raise ValueError(f"cut_context is {cut_context!r}; allowed values: {', '.join(CUT_CONTEXTS)}")
         self.audio_features = audio_features
         self.visual_features = visual_features
         self.use_audio = enable_multimodal and use_audio
         self.use_visual = enable_multimodal and use_visual
         self.enable_multimodal = enable_multimodal
-        if self.use_audio:
-            self.audio_embed = ModalityEmbedding(audio_features, d_model, dropout)
+        if self.use_audio:  # features and their change from the previous frame: see with_change
+            self.audio_embed = ModalityEmbedding(2 * audio_features, d_model, dropout)
         if self.use_visual:
-            self.visual_embed = ModalityEmbedding(visual_features, d_model, dropout)
+            self.visual_embed = ModalityEmbedding(2 * visual_features, d_model, dropout)
         if enable_multimodal:
             self.fusion = ModalityFusion(d_model, len(schema.MODALITIES), fusion_type, nhead, dropout)
+        # "content": the cut head reads the content alone, through its own causal encoder,
+        # so *when* to cut never depends on the layout it is shown (teacher-forced or its own)
+        self.content_cuts = enable_multimodal and cut_context == "content"
+        if self.content_cuts:
+            self.cut_decoder = EditDecoder(d_model, nhead, num_encoder_layers, dim_feedforward, dropout, max_len)
 
     def embed(
         self,
@@ -310,10 +343,15 @@ class MultimodalTransformer(_EditModel):
         modality_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Per-frame fused embedding (B, T, D) before positional encoding, and the fusion's weights."""
+        fused, weights, _ = self._embed(audio, visual, track, modality_mask)
+        return fused, weights
+
+    def _embed(self, audio, visual, track, modality_mask):  # fmt: skip
+        """embed(), plus the fusion of the content alone (the track slot unavailable) or None."""
         B, T, _ = track.shape
         track_emb = self.track_embed(track)  # (B, T, D)
         if not self.enable_multimodal:
-            return track_emb, None
+            return track_emb, None, None
         if modality_mask is None:
             modality_mask = torch.ones(B, T, 3, dtype=torch.bool, device=track.device)
         # a disabled modality, or one passed as None, is never available
@@ -323,8 +361,13 @@ class MultimodalTransformer(_EditModel):
         for i, (x, embed) in enumerate(((audio, "audio_embed"), (visual, "visual_embed"))):
             if have[i]:
                 x = x.to(track_emb.dtype) * mask[..., i : i + 1]  # unavailable features are zero (SPEC 5)
-                parts[i] = getattr(self, embed)(x)  # (B, T, D)
-        return self.fusion.fuse(torch.stack(parts, dim=2), mask)  # (B, T, 3, D) -> (B, T, D)
+                parts[i] = getattr(self, embed)(with_change(x, mask[..., i]))  # (B, T, D)
+        stacked = torch.stack(parts, dim=2)  # (B, T, 3, D)
+        fused, weights = self.fusion.fuse(stacked, mask)  # (B, T, D)
+        content = None
+        if self.content_cuts:
+            content = self.fusion(stacked, mask & torch.tensor([True, True, False], device=track.device))
+        return fused, weights, content
 
     def forward(
         self,
@@ -341,10 +384,13 @@ class MultimodalTransformer(_EditModel):
             check_input("visual", visual, self.visual_features, ref)
         if modality_mask is not None:
             check_input("modality_mask", modality_mask, len(schema.MODALITIES), ref)
-        fused, _ = self.embed(audio, visual, track, modality_mask)
+        fused, _, content = self._embed(audio, visual, track, modality_mask)
         if modality_mask is not None:  # an unavailable track state must not reach the copy prior either
             track = track * modality_mask[..., 2:3].to(track.dtype)
-        return self._decode(fused, track, padding_mask)
+        out = self._decode(fused, track, padding_mask)
+        if content is not None:
+            out["cut"] = self.heads.cut(self.cut_decoder(content, padding_mask)).squeeze(-1)  # (B, T)
+        return out
 
     def forward_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self(batch.get("audio"), batch.get("visual"), batch["track"], batch.get("padding_mask"),
@@ -364,7 +410,8 @@ def create_model(params: Any, multimodal: bool) -> nn.Module:
         return MultiTrackTransformer(**common)
     return MultimodalTransformer(
         audio_features=schema.AUDIO_WIDTH, visual_features=schema.VISUAL_WIDTH, enable_multimodal=True,
-        fusion_type=params.fusion_type, use_audio=params.use_audio, use_visual=params.use_visual, **common,
+        fusion_type=params.fusion_type, use_audio=params.use_audio, use_visual=params.use_visual,
+        cut_context=m.cut_context, **common,
     )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ into training.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -17,6 +18,7 @@ from trackfusion.schema import NUM_ASSET_CLASSES
 
 FUSION_TYPES = ("concat", "add", "gated", "attention")
 CONTENT_CONTROLS = ("none", "shuffle")
+CUT_CONTEXTS = ("content", "all")  # what the multimodal cut head reads (trackfusion.model)
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -58,12 +60,13 @@ class ModelParams:
     dropout: float = 0.1
     seq_len: int = 128
     max_asset_classes: int = 10
+    cut_context: str = "content"  # multimodal cut head reads: content (own encoder) | all (shared trunk)
 
 
 @dataclass(frozen=True)
 class TrainParams:
-    epochs: int = 10
-    batch_size: int = 32
+    epochs: int = 30
+    batch_size: int = 16
     stride: int = 64
     track_noise: float = 0.0  # fraction of training windows whose track input holds a wrong layout over a stretch
     lr: float = 1e-3
@@ -199,6 +202,7 @@ def _check(p: Params) -> None:
     choice("fusion_type", p.fusion_type, FUSION_TYPES)
     choice("content_control", p.content_control, CONTENT_CONTROLS)
     choice("train.device", p.train.device, DEVICES)
+    choice("model.cut_context", p.model.cut_context, CUT_CONTEXTS)
     for section in ("model", "train", "synthetic", "predict"):
         obj = getattr(p, section)
         for f in dataclasses.fields(obj):
@@ -223,10 +227,19 @@ def _check(p: Params) -> None:
         )
     if not 0 <= p.train.track_noise <= 1:
         raise ParamsError(f"params key 'train.track_noise' must be in [0, 1], got {p.train.track_noise}")
-    for key in ("cut", "cut_pos_weight", "change_weight"):
-        value = getattr(p.loss, key)
-        if not (isinstance(value, (int, float)) and value == value and 0 <= value < float("inf")):
-            raise ParamsError(f"params key 'loss.{key}' must be a finite number >= 0, got {value!r}")
+    for section in ("data", "synthetic", "align", "model", "train", "loss", "timeline", "predict"):
+        for f in dataclasses.fields(getattr(p, section)):
+            value = getattr(getattr(p, section), f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ParamsError(f"params key '{section}.{f.name}' must be a finite number, got {value!r}")
+    for f in dataclasses.fields(p.loss):  # 0 switches a term off
+        if getattr(p.loss, f.name) < 0:
+            raise ParamsError(f"params key 'loss.{f.name}' must be >= 0, got {getattr(p.loss, f.name)!r}")
+    if p.train.stride > p.model.seq_len:
+        raise ParamsError(
+            f"params key 'train.stride' ({p.train.stride}) must be <= 'model.seq_len' ({p.model.seq_len}): "
+            "a larger stride skips frames of every training video"
+        )
     if not 0 <= p.model.dropout < 1:
         raise ParamsError(f"params key 'model.dropout' must be in [0, 1), got {p.model.dropout}")
     if p.synthetic.min_duration_s > p.synthetic.max_duration_s:

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from trackfusion import cuts
+from trackfusion import cuts, schema
 from trackfusion.atomic import atomic_dir, write_json
 from trackfusion.checkpoint import load_checkpoint
 from trackfusion.corpus import Corpus
-from trackfusion.dataset import MultimodalDataset, collate_windows, read_track_std
+from trackfusion.dataset import MultimodalDataset, collate_windows, eval_stride, read_track_std
 from trackfusion.metrics import EditMetrics, VideoCuts
 from trackfusion.model import OUTPUT_KEYS, decode_frames
 from trackfusion.normalization import NORMALIZATION_FILE, load_preprocessors
@@ -53,7 +53,7 @@ def teacher_forced(
 ) -> dict[str, float]:
     """Cut events and layout accuracy of the teacher-forced model over whole videos.
 
-    `dataset` tiles each video into the training's evaluation windows, so these figures
+    `dataset` holds the training's evaluation windows (``eval_stride``), so these figures
     are the training stage's test figures, computed by the same `VideoCuts`.
     """
     video_cuts = VideoCuts()
@@ -151,7 +151,8 @@ def predict_split(
     ro_out, ro_frames = rollout(model, batch, context, decoding, threshold)
     seconds = time.perf_counter() - start
     windows = teacher_context or context
-    tf_cuts = teacher_forced(model, MultimodalDataset(corpus, split, seq_len=windows, stride=windows), decoding)
+    tf_dataset = MultimodalDataset(corpus, split, seq_len=windows, stride=eval_stride(windows, context))
+    tf_cuts = teacher_forced(model, tf_dataset, decoding)
 
     lengths = batch["padding_mask"].sum(dim=1).tolist()
     videos = {
@@ -212,7 +213,7 @@ def run_predict(
             folder.mkdir(exist_ok=True)
             for vid, frames in result["videos"].items():
                 edit = track_pre.inverse_transform(frames["rollout"])
-                export_timeline(edit, folder / f"{vid}.otio", fps=corpus.fps, name=f"{vid} ({name} roll-out)",
+                export_timeline(edit, folder / f"{schema.check_video_id(vid)}.otio", fps=corpus.fps, name=f"{vid} ({name} roll-out)",
                                 start_time=result["start_times"][vid], param_tolerance=param_tolerance)
             vid = sorted(result["videos"])[0]
             example["video_id"], example["fps"] = np.array(vid), np.array(corpus.fps)

@@ -129,12 +129,36 @@ def track_columns(name: str) -> slice:
     return slice(param_index(name), TRACK_WIDTH, NUM_TRACK_PARAMS)
 
 
+def check_video_id(video_id: str) -> str:
+    """`video_id` if it is a plain file-name stem, else ValueError naming it.
+
+    Every stage names files after the video id (feature tables, timelines, predicted
+    edits), so an id that is a path (absolute, with a separator, ``.`` or ``..``) or
+    holds control characters would read or write outside its folder.
+    """
+    bad = (
+        not isinstance(video_id, str)
+        or video_id.strip() in ("", ".", "..")
+        or any(c in video_id for c in "/\\")
+        or any(ord(c) < 32 or ord(c) == 127 for c in video_id)
+        or len(video_id.encode("utf-8", "surrogatepass")) > 200
+    )
+    if bad:
+        shown = repr(video_id)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise ValueError(
+            f"video id {shown} is not a plain file name (no path separators, '.', '..', control characters, "
+            "at most 200 bytes): rename the source files"
+        )
+    return video_id
+
+
 def audio_file_name(video_id: str) -> str:
-    return f"{video_id}_features.csv"
+    return f"{check_video_id(video_id)}_features.csv"
 
 
 def visual_file_name(video_id: str) -> str:
-    return f"{video_id}_visual_features.csv"
+    return f"{check_video_id(video_id)}_visual_features.csv"
 
 
 def input_names(columns: tuple[Column, ...]) -> list[str]:

@@ -248,10 +248,13 @@ class Trainer:
                    disable=not self.progress)  # fmt: skip
         for batch in bar:
             batch = self._to_device(batch)
+            counted = batch["padding_mask"]  # train on every frame; evaluate each frame once, in its scored window
+            if not train and "scored" in batch:
+                counted = counted & batch["scored"]
             with grad_ctx(), self.autocast():
                 outputs = forward(batch)
                 # targets, cuts included, are changes from the TRUE previous frame (the input may be corrupted)
-                losses = self.loss_fn(outputs, batch["targets"], batch["padding_mask"],
+                losses = self.loss_fn(outputs, batch["targets"], counted,
                                       batch.get("prev_true", batch["track"]), batch.get("frame_mask"))
             if keys is None:
                 keys = ["loss"] + [k for k in losses if k != "total"]
@@ -272,13 +275,13 @@ class Trainer:
                 skipped += 1
                 log.warning("%s batch %d: non-finite loss or gradient, skipped (%d so far)", desc, batches, skipped)
                 continue
-            n = int(batch["padding_mask"].sum())
+            n = int(counted.sum())
             sums = values * n if sums is None else sums + values * n
             frames += n
             batches += 1
             if acc is not None:
                 with torch.no_grad():
-                    acc.update(outputs, batch["targets"], batch["padding_mask"])
+                    acc.update(outputs, batch["targets"], counted)
             if video_cuts is not None:
                 video_cuts.add(outputs, batch)
             if self.progress and batches % 10 == 0:
@@ -392,8 +395,8 @@ class Trainer:
                 "rng": rngs,
             }
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            with atomic_path(self.resume_path) as tmp:
-                torch.save(state, tmp)
+            with atomic_path(self.resume_path) as tmp, open(tmp, "wb") as fh:
+                torch.save(state, fh)
         dist_utils.barrier()
 
     def restore(self) -> bool:
@@ -402,8 +405,12 @@ class Trainer:
         path = self.resume_path
         if not path.exists():
             return False
-        state = torch.load(path, map_location="cpu", weights_only=True)  # RNG states must be CPU tensors
-        if state.get("resume_version") != RESUME_VERSION or state.get("fingerprint") != self.fingerprint:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)  # RNG states must be CPU tensors
+        except Exception as e:  # truncated or corrupt (a crash mid-write, a bad disk): never block training for good
+            log.warning("%s is unreadable (%s); starting from scratch", path, str(e)[:200])
+            return False
+        if not isinstance(state, dict) or state.get("resume_version") != RESUME_VERSION or state.get("fingerprint") != self.fingerprint:
             log.warning("%s was written by a run with other params or data; starting from scratch", path)
             return False
         self.raw_model.load_state_dict(state["model"])
@@ -445,6 +452,10 @@ def _fingerprint(params: Params, kind: str, corpus_dir: Path) -> str:
 
 class NoFeaturesError(ValueError):
     """A multimodal run on a corpus where no video has any feature file."""
+
+
+class TrainingError(RuntimeError):
+    """Training produced no model worth writing (no epoch with a finite loss)."""
 
 
 def train_model(
@@ -518,6 +529,11 @@ def train_model(
         log.info("training %s model (%d parameters) on %s for %d epochs", kind, n_params, device, params.train.epochs)
         trainer.fit()
         dist_utils.barrier()
+        if trainer.best_epoch < 0:  # never ship a best.pt that an earlier run left behind
+            raise TrainingError(
+                f"no epoch of the {kind} model gave a finite loss ({trainer.nan_batches} batches skipped as "
+                "non-finite): check train.lr and the loss weights in params.yaml; no model or metrics written"
+            )
 
         # the best-val weights; their cut decoding (firing threshold and spacing) is chosen
         # on validation and travels in the model file, so test, predict and edit decode alike

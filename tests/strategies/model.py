@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from trackfusion import schema
 from trackfusion.fusion import FUSION_TYPES
+from trackfusion.params import CUT_CONTEXTS
 
 P = schema.NUM_TRACK_PARAMS
 
@@ -61,8 +62,15 @@ def model_kwargs(
             audio_features=schema.AUDIO_WIDTH if standard_widths else draw(st.integers(1, 6)),
             visual_features=schema.VISUAL_WIDTH if standard_widths else draw(st.integers(1, 12)),
             fusion_type=draw(st.sampled_from(fusion_types)),
+            cut_context=draw(st.sampled_from(CUT_CONTEXTS)),
         )
     return kw
+
+
+def baseline_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
+    """The multimodal kwargs the track-only baseline also takes."""
+    drop = ("audio_features", "visual_features", "fusion_type", "cut_context")
+    return {k: v for k, v in kw.items() if k not in drop}
 
 
 def make_batch(
