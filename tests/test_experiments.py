@@ -7,12 +7,23 @@ from trackfusion.experiments import collect, summarize
 
 
 def _data(seed: int, control: str, base: float, multi: float) -> dict:
+    """A run's params and its compare.json cut F1 table (roll-out 0.1 below teacher-forced)."""
+    table = {"baseline": {"kind": "model", "cut_f1": base, "rollout_cut_f1": base - 0.1},
+             "multimodal": {"kind": "model", "cut_f1": multi, "rollout_cut_f1": multi - 0.1},
+             "content_rule": {"kind": "reference", "cut_f1": 0.85, "rollout_cut_f1": 0.85}}  # fmt: skip
     return {
         "params": {"params.yaml": {"data": {"seed": seed, "content_control": control, "fusion_type": "gated",
                                             "use_audio": True, "use_visual": True}}},
-        "metrics": {"metrics/compare.json": {"data": {"test": {"cut_f1": {
-            "baseline": base, "multimodal": multi, "difference": multi - base}}}}},
+        "metrics": {"metrics/compare.json": {"data": {"cut_f1": table}}},
     }
+
+
+def test_runs_scored_before_cut_events_are_left_out() -> None:
+    old = _data(5, "none", 0.06, 0.3)
+    old["metrics"]["metrics/compare.json"]["data"] = {"test": {"cut_f1": {"baseline": 0.06, "multimodal": 0.3}}}
+    show = _exp_show()
+    show[1]["experiments"].append({"name": "old", "revs": [{"rev": "f" * 40, "name": "old", "data": old}]})
+    assert "old" not in {r["name"] for r in collect(show)}
 
 
 def _exp_show() -> list:
@@ -34,6 +45,7 @@ def test_collect_takes_the_experiments_and_the_commit_they_started_from() -> Non
     by_name = {r["name"]: r for r in rows}
     assert by_name["c0"]["content_control"] == "shuffle"
     assert abs(by_name["s2"]["difference"] - 0.1) < 1e-12
+    assert abs(by_name["s2"]["multimodal_rollout"] - 0.2) < 1e-12 and by_name["s2"]["content_rule"] == 0.85
 
 
 def test_summary_reports_mean_and_spread_and_the_control() -> None:

@@ -24,6 +24,7 @@ from trackfusion.atomic import write_text
 log = logging.getLogger(__name__)
 
 COMPARE_METRICS = "metrics/compare.json"
+MODELS = ("baseline", "multimodal")
 
 
 def _record(node: dict[str, Any]) -> dict[str, Any] | None:
@@ -53,23 +54,31 @@ def _runs(exp_show: Any) -> Iterator[dict[str, Any]]:
 
 
 def collect(exp_show: Any) -> list[dict[str, Any]]:
-    """(name, seed, content_control, fusion_type, cut_f1 baseline/multimodal/difference) per distinct run."""
+    """One row per distinct run: its params and the cut F1 rows of its ``compare.json``.
+
+    Runs whose compare.json has no ``cut_f1`` table were scored before cut events (older
+    code, another scorer) and are left out: their figures are not comparable.
+    """
     rows, seen = [], set()
     for run in _runs(exp_show):
         params = (run.get("params") or {}).get("params.yaml", {}).get("data", {})
-        compare = (run.get("metrics") or {}).get(COMPARE_METRICS, {}).get("data", {})
-        cut = compare.get("test", {}).get("cut_f1")
+        table = (run.get("metrics") or {}).get(COMPARE_METRICS, {}).get("data", {}).get("cut_f1") or {}
         key = (params.get("seed"), params.get("content_control"), params.get("fusion_type"), params.get("use_audio"),
                params.get("use_visual"))
-        if not params or not cut or key in seen:  # the same run reached from two commits counts once (newest)
+        if not params or not all(m in table for m in MODELS) or key in seen:  # a run reached twice counts once
             continue
         seen.add(key)
+        figures = {m: table[m].get("cut_f1") for m in MODELS}
+        figures.update({f"{m}_rollout": table[m].get("rollout_cut_f1") for m in MODELS})
+        figures["content_rule"] = (table.get("content_rule") or {}).get("cut_f1")
+        if any(figures[k] is None for k in ("baseline", "multimodal")):
+            continue
         rows.append({
             "base": run.get("base", False), "name": run["name"], "seed": params.get("seed"),
             "content_control": params.get("content_control", "none"),
             "fusion_type": params.get("fusion_type"), "use_audio": params.get("use_audio"),
-            "use_visual": params.get("use_visual"), "baseline": cut["baseline"], "multimodal": cut["multimodal"],
-            "difference": cut["difference"],
+            "use_visual": params.get("use_visual"), **figures,
+            "difference": figures["multimodal"] - figures["baseline"],
         })
     return rows
 
@@ -86,18 +95,29 @@ def _config(r: dict[str, Any]) -> tuple:
     return (r["content_control"], r["fusion_type"], bool(r["use_audio"]), bool(r["use_visual"]))
 
 
+def _fmt(value: float | None, signed: bool = False) -> str:
+    return "n/a" if value is None else (f"{value:+.3f}" if signed else f"{value:.3f}")
+
+
 def summarize(rows: list[dict[str, Any]]) -> str:
-    """Markdown: the seeds' gain as mean and spread, the control's, each configuration's, and every run."""
+    """Markdown: each figure over seeds as mean and spread, with content and under the control,
+    each configuration, and every run."""
     base = next((r for r in rows if r.get("base")), rows[0] if rows else None)
     ref = _config(base) if base else ("none", "gated", True, True)
     default = [r for r in rows if _config(r) == ref]
     control = [r for r in rows if _config(r) == ("shuffle",) + ref[1:]]
+    figures = (("multimodal", "multimodal, teacher-forced"), ("multimodal_rollout", "multimodal, roll-out"),
+               ("baseline", "track-only baseline, teacher-forced"), ("baseline_rollout", "baseline, roll-out"),
+               ("content_rule", "content rule (reference)"), ("difference", "difference multimodal - baseline"))
     lines = ["## Seeds and the shuffle control", "",
-             "Test cut F1 difference (multimodal - baseline), from `dvc exp show -A` "
-             "(`trackfusion experiments` regenerates this section):", "",
-             f"- content as recorded ({ref[1]} fusion), over seeds: {_spread([r['difference'] for r in default])}",
-             f"- shuffle control (each track paired with another video's content): "
-             f"{_spread([r['difference'] for r in control])}", ""]
+             "Test cut F1 (cut events, +-5 frames, whole videos), from `dvc exp show -A` "
+             "(`trackfusion experiments` regenerates this section). Mean +- sd over runs:", "",
+             f"| figure | content as recorded ({ref[1]} fusion) | shuffle control (another video's content) |",
+             "|---|---|---|"]
+    for key, label in figures:
+        lines.append(f"| {label} | {_spread([r[key] for r in default if r.get(key) is not None])} | "
+                     f"{_spread([r[key] for r in control if r.get(key) is not None])} |")
+    lines.append("")
     if default and control:
         gain, ctrl = statistics.fmean(r["difference"] for r in default), statistics.fmean(r["difference"] for r in control)
         verdict = "vanishes" if ctrl < gain / 2 else "does not vanish"
@@ -113,12 +133,16 @@ def summarize(rows: list[dict[str, Any]]) -> str:
             lines.append(f"| {c[0]} | {c[1]} | {c[2]} | {c[3]} | {len(group)} | {multi:.3f} | "
                          f"{statistics.fmean(r['difference'] for r in group):+.3f} |")
         lines.append("")
-    lines += ["Every run:", "",
-              "| run | seed | content_control | fusion_type | use_audio | use_visual | baseline cut_f1 | "
-              "multimodal cut_f1 | difference |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["Every run (teacher-forced / roll-out):", "",
+              "| run | seed | content_control | fusion_type | use_audio | use_visual | baseline | multimodal | "
+              "content rule | difference |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (_config(r), r["seed"] or 0)):
-        lines.append(f"| {r['name']} | {r['seed']} | {r['content_control']} | {r['fusion_type']} | {r['use_audio']} | "
-                     f"{r['use_visual']} | {r['baseline']:.3f} | {r['multimodal']:.3f} | {r['difference']:+.3f} |")
+        lines.append(
+            f"| {r['name']} | {r['seed']} | {r['content_control']} | {r['fusion_type']} | {r['use_audio']} | "
+            f"{r['use_visual']} | {_fmt(r['baseline'])} / {_fmt(r.get('baseline_rollout'))} | "
+            f"{_fmt(r['multimodal'])} / {_fmt(r.get('multimodal_rollout'))} | {_fmt(r.get('content_rule'))} | "
+            f"{_fmt(r['difference'], signed=True)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
