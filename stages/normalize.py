@@ -2,6 +2,7 @@
 import argparse
 import logging
 
+import _local_src  # noqa: F401  (first: the trackfusion DVC hashed)
 from trackfusion.params import stage_params
 from trackfusion.preprocess import normalize_corpus
 

@@ -52,3 +52,19 @@ def test_every_stage_depends_on_all_the_code_it_runs(name: str) -> None:
     package_deps = "src/trackfusion" in deps or "src/trackfusion/" in deps
     missing = set() if package_deps else code_of(ROOT / script.group(1)) - deps
     assert not missing, f"dvc.yaml stage {name} does not list {sorted(missing)} in its deps"
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "stages").glob("*.py") if not p.name.startswith("_")))
+def test_stage_scripts_run_the_src_beside_them(tmp_path: Path, script: str) -> None:
+    """Issue 12: with the editable install a queued experiment ran the workspace's src/,
+    not the copy DVC had hashed for it under .dvc/tmp/exps/."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(ROOT / "stages", tmp_path / "stages")
+    (tmp_path / "src" / "trackfusion").mkdir(parents=True)
+    (tmp_path / "src" / "trackfusion" / "__init__.py").write_text('raise SystemExit("the copy\'s own src")\n')
+    done = subprocess.run([sys.executable, str(tmp_path / "stages" / script), "--help"], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert done.returncode != 0 and "the copy's own src" in done.stderr
