@@ -72,6 +72,24 @@ def test_ingest_builds_a_raw_corpus_and_skips_a_broken_timeline(edits):
     assert copied.read_text(encoding="utf-8") == (edits["features"] / schema.audio_file_name("solo")).read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("where", ["parent", "timelines", "features", "unrelated"])
+def test_ingest_never_replaces_a_folder_holding_its_inputs_or_other_files(edits, tmp_path, where):
+    """Issue 12: `--out` a folder holding the timelines and features exited 0 having deleted
+    the timelines, an unrelated CSV and a NOTES.txt."""
+    out = {"parent": tmp_path, "timelines": edits["timelines"], "features": edits["features"],
+           "unrelated": tmp_path / "mine"}[where]  # fmt: skip
+    out.mkdir(exist_ok=True)
+    (out / "NOTES.txt").write_text("keep me", encoding="utf-8")
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    with pytest.raises(IngestError, match="--out"):
+        ingest_timelines(edits["timelines"], edits["features"], out, Params())
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+    # an earlier ingest's output is replaced, as before
+    ingest_timelines(edits["timelines"], edits["features"], edits["out"], Params())
+    ingest_timelines(edits["timelines"], edits["features"], edits["out"], Params())
+    assert (edits["out"] / schema.SEQUENCES_FILE).is_file()
+
+
 def test_ingest_reports_a_duplicate_video_and_fails_when_nothing_imports(edits, tmp_path):
     vid = "solo"
     export_timeline(edits["videos"][vid][0], edits["timelines"] / f"{vid}.otio")

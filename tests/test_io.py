@@ -354,6 +354,21 @@ def test_header_only(tmp_path: Path) -> None:
     assert "no data rows" in str(err)
 
 
+def test_a_header_field_over_the_csv_limit_is_a_feature_file_error(tmp_path: Path) -> None:
+    """Issue 12: a header field over 131,072 characters raised `_csv.Error` and took align down."""
+    path = tmp_path / schema.audio_file_name(VID)
+    path.write_text(AUDIO_HEADER + ',"' + "x" * 200_000 + '"\n0.0,0.1,0,0,,0,\n', encoding="utf-8")
+    err = read_error(path)
+    assert "header" in str(err) and len(str(err)) < 2_000
+
+
+def test_a_huge_bad_value_is_quoted_short(tmp_path: Path) -> None:
+    """Issue 12: a 100 MB cell became a 105 MB metrics/validation.json and log lines."""
+    rows = "0.0,0.1,0,0,,0,\n" + "0.1," + "y" * 1_000_000 + ",0,0,,0,\n"
+    err = read_error(audio_file(tmp_path, rows))
+    assert "audio_energy_rms" in str(err) and "1,000,002 characters" in str(err) and len(str(err)) < 2_000
+
+
 def test_corrupt_binary_file(tmp_path: Path) -> None:
     path = tmp_path / schema.visual_file_name(VID)
     path.write_bytes(b"PK\x03\x04\x00\x00" + bytes(range(256)) * 4)

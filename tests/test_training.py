@@ -152,6 +152,30 @@ def test_resume_ignores_a_checkpoint_of_other_params(corpus: Path, tmp_path: Pat
     assert other.restore() is False and other.epoch == 0
 
 
+def test_resume_fingerprint_covers_the_code_and_every_corpus_byte(corpus: Path, tmp_path: Path) -> None:
+    """Issue 12: after an edit to loss.py, or a corpus whose values changed under the same
+    index, training resumed the old run and mixed two definitions."""
+    import shutil
+
+    from trackfusion.training import _fingerprint
+
+    params = tiny_params()
+    data, code = tmp_path / "corpus", tmp_path / "code"
+    shutil.copytree(corpus, data)
+    code.mkdir()
+    (code / "loss.py").write_text("WEIGHT = 1\n")
+    first = _fingerprint(params, "baseline", data, code)
+    assert _fingerprint(params, "baseline", data, code) == first
+    assert _fingerprint(tiny_params(**{"train.epochs": 9}), "baseline", data, code) == first  # more epochs continue
+    (code / "loss.py").write_text("WEIGHT = 2\n")
+    assert _fingerprint(params, "baseline", data, code) != first
+    (code / "loss.py").write_text("WEIGHT = 1\n")
+    raw = bytearray((data / "track.bin").read_bytes())
+    raw[-1] ^= 0xFF  # one value changed, the index untouched
+    (data / "track.bin").write_bytes(bytes(raw))
+    assert _fingerprint(params, "baseline", data, code) != first
+
+
 def test_a_corrupt_resume_checkpoint_starts_afresh_instead_of_blocking(corpus: Path, tmp_path: Path, caplog) -> None:
     """Issue 12: a truncated last.pt raised on every later run until removed by hand."""
     params = tiny_params(**{"train.epochs": 1})

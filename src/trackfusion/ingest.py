@@ -38,6 +38,29 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
+def check_output_folder(out_dir: Path, inputs: tuple[Path, ...]) -> None:
+    """IngestError unless replacing `out_dir` whole loses nothing but an earlier ingest's output.
+
+    The output folder is swapped in atomically, so whatever it held goes: it must not
+    hold (or be) an input, nor files that an earlier ingest did not write.
+    """
+    out = out_dir.resolve()
+    for folder in inputs:
+        folder = folder.resolve()
+        if folder == out or out in folder.parents:
+            raise IngestError(f"--out {out_dir} holds the input folder {folder} and would be replaced with it; "
+                              "write the corpus to a new folder")
+    if out_dir.is_dir():
+        ours = {schema.SEQUENCES_FILE, schema.FEATURES_DIR}
+        other = sorted(p.name for p in out_dir.iterdir() if p.name not in ours)
+        if other:
+            shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
+            raise IngestError(f"--out {out_dir} holds files an ingest did not write ({shown}); replacing it would "
+                              "delete them: write the corpus to a new or empty folder")
+    elif out_dir.exists():
+        raise IngestError(f"--out {out_dir} is a file, not a folder")
+
+
 def ingest_timelines(timelines_dir: str | Path, features_dir: str | Path, out_dir: str | Path, params: Params) -> dict[str, Any]:
     """Import every timeline of `timelines_dir` and lay out `out_dir` as a raw corpus.
 
@@ -47,6 +70,7 @@ def ingest_timelines(timelines_dir: str | Path, features_dir: str | Path, out_di
     timelines_dir, features_dir, out_dir = Path(timelines_dir), Path(features_dir), Path(out_dir)
     if not timelines_dir.is_dir():
         raise IngestError(f"{timelines_dir}: timelines folder not found")
+    check_output_folder(out_dir, (timelines_dir, features_dir))
     files = sorted(p for p in timelines_dir.iterdir() if p.is_file() and p.suffix.lower() in ADAPTERS)
     if not files:
         raise IngestError(f"{timelines_dir}: no timeline files ({', '.join(ADAPTERS)})")

@@ -149,6 +149,12 @@ _NON_SPACE = re.compile(rb"\S")
 _MISSING_LIKE = ("", "nan", "NaN", "NA", "N/A", "null", "NULL", "None")
 
 
+def shorten(text: str, limit: int = 300) -> str:
+    """`text`, cut to `limit` characters with its full length said: an error message quotes
+    values from the file, and one 100 MB cell must not become a 100 MB log line or report."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text):,} characters)"
+
+
 class FeatureFileError(ValueError):
     """A feature CSV cannot be used: the message names the file, the row or column, and what was expected.
 
@@ -167,11 +173,11 @@ class FeatureFileError(ValueError):
     ):
         self.path = Path(path)
         self.row = row  # 1-based data row (the header is not counted)
-        self.column = column
-        self.missing = tuple(missing)  # required columns absent from the header
-        message = f"{self.path}: {problem}"
+        self.column = None if column is None else shorten(column, 100)
+        self.missing = tuple(shorten(m, 100) for m in missing)  # required columns absent from the header
+        message = f"{self.path}: {shorten(problem, 500)}"
         if expected:
-            message += f"; expected {expected}"
+            message += f"; expected {shorten(expected, 500)}"
         super().__init__(message)
 
 
@@ -247,7 +253,11 @@ def _header(path: Path, data: bytes) -> tuple[list[str], bool]:
     except UnicodeDecodeError:
         raise FeatureFileError(path, "the header row is not UTF-8 text (corrupt or not a CSV file)",
                                expected="a header row of column names") from None
-    names = [n.strip() for n in next(csv.reader([text.rstrip("\r")]), [])]
+    try:
+        names = [n.strip() for n in next(csv.reader([text.rstrip("\r")]), [])]
+    except csv.Error as exc:  # e.g. a field over the csv module's limit (131,072 characters)
+        raise FeatureFileError(path, f"the header row cannot be parsed ({exc})",
+                               expected="a header row of column names") from None
     return names, has_rows
 
 
@@ -340,7 +350,7 @@ def _first_non_numeric(path: Path, data: bytes, columns: Sequence[str]) -> Featu
             row = int(bad[0]) + 1
             return FeatureFileError(
                 path,
-                f"non-numeric value {raw.iloc[bad[0]]!r} in column '{col}' at data row {row}",
+                f"non-numeric value {shorten(repr(raw.iloc[bad[0]]), 80)} in column '{shorten(col, 100)}' at data row {row}",
                 row=row,
                 column=col,
                 expected="a number (or an empty field for a missing sample)",

@@ -138,7 +138,7 @@ def check_video_id(video_id: str) -> str:
     """
     bad = (
         not isinstance(video_id, str)
-        or video_id.strip() in ("", ".", "..")
+        or video_id in ("", ".", "..")
         or any(c in video_id for c in "/\\")
         or any(ord(c) < 32 or ord(c) == 127 for c in video_id)
         or len(video_id.encode("utf-8", "surrogatepass")) > 200

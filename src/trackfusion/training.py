@@ -33,7 +33,7 @@ from trackfusion import distributed as dist_utils
 from trackfusion import schema
 from trackfusion.atomic import atomic_path, write_json
 from trackfusion.checkpoint import load_checkpoint, save_checkpoint
-from trackfusion.corpus import INDEX_FILE, Corpus
+from trackfusion.corpus import Corpus
 from trackfusion.dataset import create_dataloaders, read_track_std
 from trackfusion.loss import MultiTrackLoss
 from trackfusion.metrics import EditMetrics, VideoCuts
@@ -439,14 +439,20 @@ def set_epoch(loader: Any, epoch: int, seed: int) -> None:
 
 
 # --- the stage's worker ---------------------------------------------------------------
-def _fingerprint(params: Params, kind: str, corpus_dir: Path) -> str:
+def _fingerprint(params: Params, kind: str, corpus_dir: Path, code_dir: Path | None = None) -> str:
+    """What a resumed run must share with the interrupted one: params (but epochs), the
+    package's code and every byte of the corpus. Any other change starts afresh, so a run
+    never mixes two loss definitions or two corpora."""
     raw = params.to_dict()
     raw["train"].pop("epochs")  # more epochs may continue a run; every other change starts afresh
     h = hashlib.sha256()
     h.update(json.dumps({"kind": kind, "params": raw}, sort_keys=True).encode())
-    index = corpus_dir / INDEX_FILE
-    if index.exists():
-        h.update(index.read_bytes())
+    package = code_dir or Path(__file__).resolve().parent
+    for path in sorted(package.glob("*.py")) + sorted(p for p in Path(corpus_dir).iterdir() if p.is_file()):
+        h.update(path.name.encode())
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
     return h.hexdigest()
 
 
