@@ -22,6 +22,7 @@ from trackfusion.io import (
     FeatureFileError,
     FeatureFiles,
     SequenceReader,
+    TrackSequenceError,
     discover_features,
     read_audio_csv,
     read_visual_csv,
@@ -456,6 +457,44 @@ def test_sequence_reader_width(tmp_path: Path) -> None:
     write_sequences(tmp_path / "s.npz", [(VID, 1.5, np.zeros((3, schema.TRACK_WIDTH), np.float32))])
     reader = SequenceReader(tmp_path / "s.npz")
     assert reader.width == 180 and reader.read(VID).shape == (3, 180) and reader.start_time(VID) == 1.5
+
+
+def _replace_member(path: Path, name: str, payload: bytes) -> None:
+    import zipfile
+
+    members = {}
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members[name] = payload
+    with zipfile.ZipFile(path, "w") as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+
+
+def test_an_npz_member_declaring_more_than_it_holds_is_refused_before_allocating(tmp_path: Path) -> None:
+    """Issue 12: a 5.8 MB npz declaring a 5.6 GiB array allocated ~6 GB, then MemoryError."""
+    import io as _io
+
+    path = tmp_path / "s.npz"
+    write_sequences(path, [(VID, 1.5, np.zeros((3, schema.TRACK_WIDTH), np.float32))])
+    buf = _io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": (10**9,)})
+    _replace_member(path, "start_times.npy", buf.getvalue() + b"\0" * 64)
+    with pytest.raises(TrackSequenceError, match="declares 8,000,000,000 bytes"):
+        SequenceReader(path)
+
+
+def test_object_frames_are_a_track_sequence_error(tmp_path: Path) -> None:
+    """Issue 12: an npz whose frames is an object array gave a traceback."""
+    import io as _io
+
+    path = tmp_path / "s.npz"
+    write_sequences(path, [(VID, 1.5, np.zeros((3, schema.TRACK_WIDTH), np.float32))])
+    buf = _io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|O", "fortran_order": False, "shape": (3, 180)})
+    _replace_member(path, "frames.npy", buf.getvalue() + b"\0" * (3 * 180 * 8))
+    with pytest.raises(TrackSequenceError, match="frames must hold numbers"):
+        SequenceReader(path)
 
 
 @given(times=sample_times(min_size=2, max_size=20, jitter_s=0.04, max_gaps=2))

@@ -108,6 +108,20 @@ def test_edl_round_trip_of_one_track(tmp_path):
     assert back.report["params_defaulted"]["scale"] == 3  # an EDL carries no parameters
 
 
+def test_a_clip_of_years_is_refused_not_allocated(tmp_path):
+    """Issue 12: a 2 KB .otio with one clip of 10^7 s made ingest try 67 GiB and abort the run."""
+    tl = otio.schema.Timeline(name="huge")
+    track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+    track.append(otio.schema.Clip(name="rec", media_reference=otio.schema.ExternalReference(target_url="rec.mp4"),
+                                  source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, 10),
+                                                                       otio.opentime.RationalTime(1e8, 10))))
+    tl.tracks.append(track)
+    otio.adapters.write_to_file(tl, str(tmp_path / "huge.otio"))
+    assert (tmp_path / "huge.otio").stat().st_size < 5_000
+    with pytest.raises(TimelineError, match="hours"):
+        import_timeline(tmp_path / "huge.otio", main_media="rec")
+
+
 def test_edl_export_refuses_several_tracks(tmp_path):
     frames = np.zeros((5, schema.TRACK_WIDTH), np.float32)
     frames[:, :P] = state(0)

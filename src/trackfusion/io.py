@@ -34,6 +34,28 @@ class TrackSequenceError(ValueError):
     """A video's track sequence is broken; that video is skipped (SPEC section 8)."""
 
 
+def _check_declared_sizes(path: Path) -> None:
+    """TrackSequenceError if an .npy member of the .npz declares more data than it holds.
+
+    np.load allocates what a member's header declares; a few MB of file could otherwise
+    claim gigabytes and exhaust memory before any check runs.
+    """
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(f)
+                held = info.file_size - f.tell()
+            declared = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+            if declared > held:
+                raise TrackSequenceError(
+                    f"{path}: member {info.filename} declares {declared:,} bytes of data but holds {held:,}"
+                )
+
+
 class SequenceReader:
     """One video's track frames at a time from ``sequences.npz`` (layout in :mod:`schema`)."""
 
@@ -42,6 +64,7 @@ class SequenceReader:
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: track sequences not found (expected SPEC section 3 layout)")
         try:
+            _check_declared_sizes(self.path)  # before anything is allocated from what the headers say
             with np.load(self.path, allow_pickle=False) as npz:
                 missing = [k for k in schema.SEQUENCE_KEYS if k not in npz.files]
                 if missing:
@@ -73,6 +96,8 @@ class SequenceReader:
         self._frames_shape, self._frames_dtype = shape, np.dtype(dtype)
         if fortran or len(shape) != 2:
             raise TrackSequenceError(f"{self.path}: frames must be a C-order 2-D array, got shape {shape}")
+        if self._frames_dtype.kind not in "fiub":
+            raise TrackSequenceError(f"{self.path}: frames must hold numbers, got dtype {self._frames_dtype}")
 
     def __len__(self) -> int:
         return len(self.video_ids)

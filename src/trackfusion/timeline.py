@@ -95,6 +95,9 @@ _EXPORT_NAME_RE = re.compile(r"^trackfusion_asset(\d+)(?:_|\.|$)", re.IGNORECASE
 _EPS = 1e-6  # in frames: absorbs float error when a clip edge falls on a sample time
 
 
+MAX_HOURS = 24  # an edit longer than this is refused as broken (10 fps x 180 floats: 0.6 GB per day)
+
+
 class TimelineError(ValueError):
     """A timeline file cannot be imported or exported; the message names the file."""
 
@@ -414,6 +417,11 @@ class _Importer:
             raise TimelineError(
                 f"{self.path}: no frame of the edit falls inside the recording (timeline maps to recording "
                 f"{offset:.2f}..{offset + end:.2f} s, time base {time_base})"
+            )
+        if (j_hi - j_lo) > MAX_HOURS * 3600 * fps:  # a few KB of XML can declare years: never allocate them
+            raise TimelineError(
+                f"{self.path}: the edit spans {(j_hi - j_lo) / fps / 3600:,.1f} hours (timeline "
+                f"{offset:.1f}..{offset + end:.1f} s); more than {MAX_HOURS} hours is taken for a broken file"
             )
         frames = np.zeros((j_hi - j_lo, schema.TRACK_WIDTH), np.float32)
         P = schema.NUM_TRACK_PARAMS
