@@ -161,3 +161,25 @@ def test_outputs_get_the_modes_of_a_new_file(tmp_path: Path) -> None:
         os.umask(mask)
     assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o755
+
+
+def test_leftovers_of_killed_writers_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    """Issue 12: data/.aligned.*.tmp and data/.predictions.*.tmp of interrupted runs were never cleaned."""
+    import os
+    import subprocess
+    import sys
+
+    from trackfusion.atomic import atomic_dir
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    (tmp_path / f".aligned.{dead_pid}.abc123.tmp").mkdir()
+    (tmp_path / f".aligned.{dead_pid}.abc123.tmp" / "audio.bin").write_bytes(b"half")
+    (tmp_path / f".aligned.old-{dead_pid}").mkdir()
+    live = tmp_path / f".aligned.{os.getppid()}.xyz.tmp"  # a running process's work in progress
+    live.mkdir()
+    other = tmp_path / ".aligned_notes"
+    other.write_text("not ours")
+    with atomic_dir(tmp_path / "aligned") as tmp:
+        (tmp / "index.json").write_text("{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["aligned", live.name, other.name])
