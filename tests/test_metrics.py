@@ -104,7 +104,7 @@ def test_edit_metrics_accumulates_like_reference(parts, data: st.DataObject) -> 
     assert "cut_f1" not in result  # cut events are scored over whole videos (VideoCuts), never per window
     assert result["active_f1"] == pytest.approx(ref_f1(*act))
     assert result["frames"] == sum(int(p[2].sum()) for p in parts)
-    assert all(np.isfinite(v) for v in result.values())
+    assert all(v is None or np.isfinite(v) for v in result.values())  # None: nothing to measure
 
 
 def test_edit_metrics_param_std_reports_original_units() -> None:
@@ -119,3 +119,17 @@ def test_edit_metrics_param_std_reports_original_units() -> None:
     r = m.compute()
     assert r["scale_mae"] == pytest.approx(15.0)  # (1 + 2) / 2 * 10
     assert r["asset_accuracy"] == 1.0 and r["active_f1"] == 1.0
+
+
+def test_edit_metrics_over_no_frames_are_none_not_perfect() -> None:
+    """Issue 12: an evaluation over 0 frames was written as active_f1 1.0 and MAE 0.0."""
+    figures = EditMetrics().compute()
+    assert figures["frames"] == 0
+    assert all(v is None for k, v in figures.items() if k != "frames")
+    # frames but no truly active track-frame: no asset accuracy or MAE either
+    m = EditMetrics()
+    outputs = {"active": torch.full((1, 2, 1), -5.0), "asset": torch.zeros(1, 2, 1, 3), "scale": torch.zeros(1, 2, 1),
+               "position": torch.zeros(1, 2, 1, 2), "crop": torch.zeros(1, 2, 1, 4)}  # fmt: skip
+    m.update(outputs, torch.zeros(1, 2, 9), torch.ones(1, 2, dtype=torch.bool))
+    got = m.compute()
+    assert got["frames"] == 2 and got["scale_mae"] is None and got["asset_accuracy"] is None

@@ -110,10 +110,10 @@ def verdict(rows: dict[str, dict[str, Any]]) -> list[str]:
 ASSET_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd")
 
 
-def test_metrics(metrics_json: dict[str, Any]) -> dict[str, float]:
-    """The test figures of a training stage's metrics file."""
-    test = metrics_json.get("test", metrics_json)
-    return {k: float(v) for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+def split_figures(metrics_json: dict[str, Any], split: str = "test") -> dict[str, float]:
+    """The numeric figures of one split in a training stage's metrics file (None, not measured, left out)."""
+    figures = metrics_json.get(split, metrics_json)
+    return {k: float(v) for k, v in figures.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def compare_metrics(baseline: dict[str, float], multimodal: dict[str, float]) -> dict[str, dict[str, float]]:
@@ -279,7 +279,7 @@ def run_compare(
 ) -> dict[str, Any]:
     """Write compare.json, the pictures and results.md; return the comparison table."""
     raw = {m: json.loads(Path(metrics_paths[m]).read_text(encoding="utf-8")) for m in MODELS}
-    tests = {m: test_metrics(raw[m]) for m in MODELS}
+    tests = {m: split_figures(raw[m]) for m in MODELS}
     table = compare_metrics(tests["baseline"], tests["multimodal"])
     runs = {m: raw[m].get("run", {}) for m in MODELS}
     out_dir = Path(out_dir)

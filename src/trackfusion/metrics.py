@@ -162,11 +162,16 @@ class EditMetrics:
             c[f"{key}_err"] += err
             c[f"{key}_n"] += n
 
-    def compute(self) -> dict[str, float]:
+    def compute(self) -> dict[str, float | None]:
+        """The figures; None where nothing was measured (no frames, no active track-frames),
+        never a perfect score or a zero error over nothing."""
         c = self.counts
+        if not c["frames"]:
+            return {k: None for k in ("active_f1", "active_precision", "active_recall", "asset_accuracy",
+                                      "scale_mae", "position_mae", "crop_mae")} | {"frames": 0}  # fmt: skip
 
-        def ratio(a: str, b: str) -> float:
-            return c[a] / c[b] if c[b] else 0.0
+        def ratio(a: str, b: str) -> float | None:
+            return c[a] / c[b] if c[b] else None
 
         def pr(prefix: str) -> tuple[float, float]:
             tp, fp, fn = c[f"{prefix}_tp"], c[f"{prefix}_fp"], c[f"{prefix}_fn"]

@@ -366,7 +366,7 @@ class Trainer:
             return
         for split, figures in (("train", train), ("val", val)):
             for name, value in figures.items():
-                if name not in ("frames", "batches") and math.isfinite(value):
+                if name not in ("frames", "batches") and value is not None and math.isfinite(value):
                     self.live.log_metric(f"{split}/{name}", value)
         self.live.next_step()
 
