@@ -108,6 +108,29 @@ def test_edl_round_trip_of_one_track(tmp_path):
     assert back.report["params_defaulted"]["scale"] == 3  # an EDL carries no parameters
 
 
+def test_predicted_jitter_becomes_one_clip_per_layout_and_wild_values_are_clamped(tmp_path):
+    """Issue 10: 99 % of predicted clips were one frame (a tolerance in std units applied to
+    pixels), and scale -2763 %, x 12,162 px, crops -130 % went out as they were."""
+    rng = np.random.default_rng(0)
+    frames = np.zeros((60, schema.TRACK_WIDTH), np.float32)
+    frames[:, :P] = state(0)
+    frames[30:, :P] = state(4)  # one cut: the asset changes at frame 30
+    frames[:, 2] += rng.normal(0, 2.0, 60)  # scale jitter of a model's output, in percent
+    frames[:, 3] += rng.normal(0, 30.0, 60)  # x jitter in pixels
+    frames[10, 3] = 12_162.0  # far off screen
+    frames[40, 2] = -2763.0
+    frames[50, 5] = -130.0
+    std = np.ones(schema.TRACK_WIDTH, np.float32)
+    std[schema.track_columns("scale")], std[schema.track_columns("x")] = 10.0, 200.0
+    report = export_timeline(frames, tmp_path / "p.otio", param_tolerance=0.5 * std)
+    assert report["values_clamped"] == {"scale": 1, "x": 1, "y": 0, "crop_l": 1, "crop_r": 0, "crop_t": 0, "crop_b": 0}
+    assert report["clips"] <= 12  # a handful, not 60 (each clamped outlier still splits its run)
+    back = import_timeline(tmp_path / "p.otio").frames
+    assert (back[:, schema.track_columns("x")] <= 2 * 1920).all() and (back[:, schema.track_columns("scale")] >= 0).all()
+    assert (back[:, schema.track_columns("crop_l")] >= 0).all()
+    np.testing.assert_array_equal(back[:, 1], frames[:, 1])  # the layout is exact
+
+
 def test_a_clip_of_years_is_refused_not_allocated(tmp_path):
     """Issue 12: a 2 KB .otio with one clip of 10^7 s made ingest try 67 GiB and abort the run."""
     tl = otio.schema.Timeline(name="huge")

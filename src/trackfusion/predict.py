@@ -213,8 +213,9 @@ def run_predict(
             folder.mkdir(exist_ok=True)
             for vid, frames in result["videos"].items():
                 edit = track_pre.inverse_transform(frames["rollout"])
-                export_timeline(edit, folder / f"{schema.check_video_id(vid)}.otio", fps=corpus.fps, name=f"{vid} ({name} roll-out)",
-                                start_time=result["start_times"][vid], param_tolerance=param_tolerance)
+                export_timeline(edit, folder / f"{schema.check_video_id(vid)}.otio", fps=corpus.fps,
+                                name=f"{vid} ({name} roll-out)", start_time=result["start_times"][vid],
+                                param_tolerance=param_tolerance * track_std)  # std units -> file units
             vid = sorted(result["videos"])[0]
             example["video_id"], example["fps"] = np.array(vid), np.array(corpus.fps)
             example["truth"] = track_pre.inverse_transform(result["videos"][vid]["truth"])

@@ -491,11 +491,37 @@ def import_timeline(
 # --------------------------------------------------------------------------- writing
 
 
-def _runs(frames: np.ndarray, slot: int, tolerance: float) -> list[tuple[int, int, np.ndarray | None]]:
+#: what an editor accepts for each clip parameter (file units): a clip may sit up to one
+#: frame beyond each edge; scale and crops are percentages
+VALID_RANGES: dict[str, tuple[float, float]] = {
+    "scale": (0.0, 1000.0), "x": (-FRAME_WIDTH, 2.0 * FRAME_WIDTH), "y": (-FRAME_HEIGHT, 2.0 * FRAME_HEIGHT),
+    "crop_l": (0.0, 100.0), "crop_r": (0.0, 100.0), "crop_t": (0.0, 100.0), "crop_b": (0.0, 100.0),
+}
+
+
+def clamp_params(frames: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """A copy of `frames` (T, 180) with the parameters of active track-frames clamped into
+    ``VALID_RANGES``, and how many values each parameter had outside it."""
+    out = np.array(frames, dtype=np.float32, copy=True)
+    active = out[:, schema.track_columns("active")] > 0.5  # (T, 20)
+    counts = {}
+    for name, (lo, hi) in VALID_RANGES.items():
+        cols = schema.track_columns(name)
+        values = out[:, cols]
+        outside = active & ((values < lo) | (values > hi))
+        counts[name] = int(outside.sum())
+        out[:, cols] = np.where(active, np.clip(values, lo, hi), values)
+    return out, counts
+
+
+def _runs(frames: np.ndarray, slot: int, tolerance: float | np.ndarray) -> list[tuple[int, int, np.ndarray | None]]:
     """(start, end, values (9,) or None for a gap) runs of one slot; a run ends when
-    active or asset change, or a parameter leaves the run's first value by > tolerance."""
+    active or asset change, or a parameter leaves the run's first value by > tolerance
+    (a number, or (180,) per column in the frames' units)."""
     P = schema.NUM_TRACK_PARAMS
     block = frames[:, slot * P:(slot + 1) * P]  # (T, 9)
+    tol = np.asarray(tolerance, dtype=np.float64)
+    tolerance = tol[slot * P + 2:(slot + 1) * P] if tol.ndim == 1 else tol  # (7,) or a scalar
     active = block[:, 0] > 0.5
     asset = np.rint(block[:, 1])
     runs: list[tuple[int, int, np.ndarray | None]] = []
@@ -510,7 +536,7 @@ def _runs(frames: np.ndarray, slot: int, tolerance: float) -> list[tuple[int, in
             first = block[t, 2:]
             while u < T and active[u] and asset[u] == asset[t] and np.all(np.abs(block[u, 2:] - first) <= tolerance):
                 u += 1
-            values = block[t:u].mean(axis=0) if tolerance > 0 else block[t].copy()
+            values = block[t:u].mean(axis=0) if np.any(tolerance > 0) else block[t].copy()
             values[0], values[1] = 1.0, asset[t]
             runs.append((t, u, values))
         t = u
@@ -556,15 +582,17 @@ def export_timeline(
     media_names: Mapping[int, str] | None = None,
     *,
     main_asset: int = 0,
-    param_tolerance: float = 0.0,
+    param_tolerance: float | np.ndarray = 0.0,
 ) -> dict[str, Any]:
     """Write track frames ``(T, 180)`` as a timeline (format by extension), atomically.
 
     Each slot up to the highest ever-active one becomes a video track (never-active
     slots below it stay as empty tracks, so track order keeps slot numbers in every
     format). Runs of frames with equal (active, asset, parameters) become clips, with
-    gaps where inactive; ``param_tolerance`` > 0 lets a run absorb parameter jitter
-    (a model's output) and carry its mean. Parameters go to ``metadata["trackfusion"]``
+    gaps where inactive; ``param_tolerance`` > 0 (in the frames' units, one number or
+    one per column) lets a run absorb parameter jitter (a model's output) and carry its
+    mean. Parameters outside what an editor accepts (``VALID_RANGES``) are clamped into
+    it and counted (``values_clamped``). Parameters go to ``metadata["trackfusion"]``
     and, for ``.xml``, also into FCP Basic Motion / Crop filters; an EDL carries one
     video track and no parameters. ``media_names`` maps asset class -> media file name
     (default ``trackfusion_asset<k>_<label>``); main-asset clips' source ranges are
@@ -577,6 +605,7 @@ def export_timeline(
         raise ValueError(f"frames must have shape (T, {schema.TRACK_WIDTH}), got {frames.shape}")
     if not np.isfinite(frames).all():
         raise ValueError(f"frames hold non-finite values (first at row {int(np.argwhere(~np.isfinite(frames))[0][0])})")
+    frames, clamped = clamp_params(frames)
     T = len(frames)
     names = {a: default_media_name(a) for a in range(schema.NUM_ASSET_CLASSES)}
     names.update(media_names or {})
@@ -633,6 +662,6 @@ def export_timeline(
     report = {"file": str(path), "adapter": adapter, "frames": T, "fps": float(fps), "timeline_rate": float(rate),
               "start_time": float(start_time),
               "tracks": n_tracks, "clips": counts["clips"], "gaps": counts["gaps"], "empty_tracks": counts["empty_tracks"],
-              "params_carried": carried}
+              "params_carried": carried, "values_clamped": clamped}
     log.info("%s: wrote %d clips on %d tracks (%d frames, parameters as %s)", path, report["clips"], n_tracks, T, carried)
     return report
