@@ -131,6 +131,27 @@ def test_predicted_jitter_becomes_one_clip_per_layout_and_wild_values_are_clampe
     np.testing.assert_array_equal(back[:, 1], frames[:, 1])  # the layout is exact
 
 
+@pytest.mark.parametrize("where", ["clip", "track"])
+def test_disabled_fcp_clips_and_tracks_are_not_active(tmp_path, where):
+    """Issue 10: <enabled>FALSE</enabled> (54 disabled clips in one real Premiere edit, 9
+    disabled tracks in another) was imported as active; the fcp_xml adapter drops the flag."""
+    frames = np.zeros((30, schema.TRACK_WIDTH), np.float32)
+    frames[:, :P] = state(0)
+    frames[:, P:2 * P] = state(1, scale=50.0, x=300.0, y=200.0)
+    export_timeline(frames, tmp_path / "e.xml", media_names={0: "rec.mp4"})
+    xml = (tmp_path / "e.xml").read_text(encoding="utf-8")
+    second = xml.index("<track>", xml.index("<track>") + 1)
+    if where == "track":
+        xml = xml[:second] + "<track><enabled>FALSE</enabled>" + xml[second + len("<track>"):]
+    else:
+        item = xml.index(">", xml.index("<clipitem", second)) + 1
+        xml = xml[:item] + "<enabled>FALSE</enabled>" + xml[item:]
+    (tmp_path / "d.xml").write_text(xml, encoding="utf-8")
+    got = import_timeline(tmp_path / "d.xml", main_media="rec")
+    assert got.frames[:, P].sum() == 0 and got.frames[:, 0].sum() == 30  # face cam off, main recording on
+    assert got.report["disabled_clips"] == 1 and got.report.get("disabled_tracks", 0) == int(where == "track")
+
+
 def test_a_clip_of_years_is_refused_not_allocated(tmp_path):
     """Issue 12: a 2 KB .otio with one clip of 10^7 s made ingest try 67 GiB and abort the run."""
     tl = otio.schema.Timeline(name="huge")

@@ -141,13 +141,48 @@ def _read(path: Path, adapter: str, edl_rate: float) -> tuple[otio.schema.Timeli
     if adapter == "fcp_xml":
         _check_fcp_overlaps(path)
     if isinstance(obj, otio.schema.Timeline):
-        return obj, 0
-    timelines = list(obj.find_children(descended_from_type=otio.schema.Timeline)) if hasattr(obj, "find_children") else []
+        timelines = [obj]
+    else:
+        timelines = list(obj.find_children(descended_from_type=otio.schema.Timeline)) if hasattr(obj, "find_children") else []
     if not timelines:
         raise TimelineError(f"{path}: holds no timeline (found a {type(obj).__name__})")
     if len(timelines) > 1:
         log.warning("%s: %d timelines in the file; importing the first, '%s'", path, len(timelines), timelines[0].name)
+    if adapter == "fcp_xml":
+        _apply_fcp_enabled(path, timelines[0])
     return timelines[0], len(timelines) - 1
+
+
+def _apply_fcp_enabled(path: Path, tl: otio.schema.Timeline) -> None:
+    """Carry FCP 7 / Premiere ``<enabled>FALSE</enabled>`` of clips and video tracks into `tl`.
+
+    The fcp_xml adapter drops the flag, so a disabled clip (common in real projects)
+    would import as active. XML items of a track (clip, generator and transition items)
+    map in order to the OTIO track's children other than gaps; where the two do not
+    line up, nothing is changed and a warning says so.
+    """
+    root = ET.parse(path).getroot()
+    sequences = list(root.iter("sequence"))
+    seq = next((q for q in sequences if (q.findtext("name") or "") == (tl.name or "")), sequences[0] if sequences else None)
+    if seq is None:
+        return
+    video = [t for t in tl.tracks if isinstance(t, otio.schema.Track) and t.kind == otio.schema.TrackKind.Video]
+    xml_tracks = seq.findall("./media/video/track")
+    if len(xml_tracks) != len(video):
+        log.warning("%s: %d XML video tracks against %d read; <enabled> flags not applied", path, len(xml_tracks), len(video))
+        return
+    for xml_track, track in zip(xml_tracks, video):
+        if (xml_track.findtext("enabled") or "TRUE").strip().upper() == "FALSE":
+            track.enabled = False
+        items = [e for e in xml_track if e.tag in ("clipitem", "generatoritem", "transitionitem")]
+        children = [c for c in track if not isinstance(c, otio.schema.Gap)]
+        if len(items) != len(children):
+            log.warning("%s: track %s has %d XML items against %d read; its clips' <enabled> flags not applied",
+                        path, track.name, len(items), len(children))
+            continue
+        for item, child in zip(items, children):
+            if (item.findtext("enabled") or "TRUE").strip().upper() == "FALSE" and hasattr(child, "enabled"):
+                child.enabled = False
 
 
 def _check_fcp_overlaps(path: Path) -> None:
