@@ -152,6 +152,15 @@ def test_disabled_fcp_clips_and_tracks_are_not_active(tmp_path, where):
     assert got.report["disabled_clips"] == 1 and got.report.get("disabled_tracks", 0) == int(where == "track")
 
 
+def test_an_edl_duration_mismatch_names_the_rate_to_set(tmp_path):
+    """Issue 10: "Source and record duration don't match" with no hint that the EDL's rate is the cause."""
+    (tmp_path / "e.edl").write_text(
+        "TITLE: t\nFCM: NON-DROP FRAME\n\n"
+        "001  rec      V     C        00:00:00:00 00:00:01:20 00:00:00:00 00:00:01:10\n* FROM CLIP NAME: rec.mp4\n")
+    with pytest.raises(TimelineError, match="timeline.edl_rate"):
+        import_timeline(tmp_path / "e.edl", main_media="rec")
+
+
 def test_a_clip_of_years_is_refused_not_allocated(tmp_path):
     """Issue 12: a 2 KB .otio with one clip of 10^7 s made ingest try 67 GiB and abort the run."""
     tl = otio.schema.Timeline(name="huge")

@@ -137,6 +137,11 @@ def _read(path: Path, adapter: str, edl_rate: float) -> tuple[otio.schema.Timeli
     except Exception as exc:  # adapters raise anything from ParseError to KeyError on bad input
         if "overlapping" in str(exc).lower():
             raise TimelineError(f"{path}: overlapping clips on one track ({exc})") from exc
+        if adapter == "cmx_3600" and "duration" in str(exc).lower():
+            raise TimelineError(
+                f"{path}: not a readable EDL at {edl_rate:g} fps ({type(exc).__name__}: {exc}); an EDL does not "
+                "carry its frame rate: set timeline.edl_rate in params.yaml to your editor's (24, 25, 30 ...)"
+            ) from exc
         raise TimelineError(f"{path}: not a readable {adapter} timeline ({type(exc).__name__}: {exc})") from exc
     if adapter == "fcp_xml":
         _check_fcp_overlaps(path)
