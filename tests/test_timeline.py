@@ -161,6 +161,27 @@ def test_an_edl_duration_mismatch_names_the_rate_to_set(tmp_path):
         import_timeline(tmp_path / "e.edl", main_media="rec")
 
 
+def test_generators_are_skipped_and_graphics_are_text(tmp_path):
+    """Issue 10: Premiere "Graphic" titles became class 4 instead of text (2); "Transparent
+    Video", bars and mattes counted as active footage."""
+    def clip(name: str, kind: str | None = None) -> otio.schema.Clip:
+        ref = (otio.schema.GeneratorReference(name=name, generator_kind=kind) if kind
+               else otio.schema.ExternalReference(target_url=f"{name}.mp4"))
+        return otio.schema.Clip(name=name, media_reference=ref, source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, 10), otio.opentime.RationalTime(20, 10)))
+
+    tl = otio.schema.Timeline(name="gen")
+    for items in (["rec"], ["Graphic"], ["Transparent Video"], ["Color Matte"]):
+        track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+        for name in items:
+            track.append(clip(name, None if name == "rec" else name))
+        tl.tracks.append(track)
+    otio.adapters.write_to_file(tl, str(tmp_path / "g.otio"))
+    got = import_timeline(tmp_path / "g.otio", main_media="rec")
+    assert got.frames[0, ASSET][:2].tolist() == [0, 2] and got.frames[0, ACTIVE][:4].tolist() == [1, 1, 0, 0]
+    assert got.report["clips_skipped_by_pattern"] == 2
+
+
 def test_a_clip_of_years_is_refused_not_allocated(tmp_path):
     """Issue 12: a 2 KB .otio with one clip of 10^7 s made ingest try 67 GiB and abort the run."""
     tl = otio.schema.Timeline(name="huge")

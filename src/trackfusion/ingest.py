@@ -88,7 +88,8 @@ def ingest_timelines(timelines_dir: str | Path, features_dir: str | Path, out_di
             continue
         try:
             imported = import_timeline(path, fps=params.data.fps, asset_patterns=tp.asset_patterns, main_media=video_id,
-                                       main_asset=tp.main_asset, unmatched_asset=tp.unmatched_asset, edl_rate=tp.edl_rate)
+                                       main_asset=tp.main_asset, unmatched_asset=tp.unmatched_asset, edl_rate=tp.edl_rate,
+                                       skip_patterns=tp.skip_patterns)
         except TimelineError as exc:
             failures.append({"file": str(path), "error": str(exc)})
             log.error("skipping timeline: %s", exc)

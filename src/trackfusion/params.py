@@ -96,7 +96,7 @@ def _default_asset_patterns() -> dict[str, int]:
     # video id (ingest passes it), these patterns are for everything else.
     return {
         "*.png": 3, "*.jpg": 3, "*.jpeg": 3, "*.gif": 3, "*.webp": 3, "*.bmp": 3, "*image*": 3,
-        "*title*": 2, "*text*": 2, "*caption*": 2, "*subtitle*": 2, "*telop*": 2,
+        "*title*": 2, "*text*": 2, "*caption*": 2, "*subtitle*": 2, "*telop*": 2, "*graphic*": 2,
         "*face*": 1, "*webcam*": 1, "*camera*": 1,
         "*main*": 0, "*bandicam*": 0, "*gameplay*": 0, "*recording*": 0, "*capture*": 0,
     }
@@ -111,6 +111,10 @@ class TimelineParams:
     main_asset: int = 0  # class of the source recording (found by video id or by pattern)
     unmatched_asset: int = 4  # class of media no pattern matches (counted)
     edl_rate: float = 30.0  # frame rate of EDL timecodes (an EDL does not say)
+    #: case-insensitive globs of media / clip names that are not footage (editors' built-in
+    #: generators): such clips are skipped and counted, never an active track
+    skip_patterns: tuple[str, ...] = ("transparent video", "bars and tone*", "*color matte*", "*colour matte*",
+                                      "black video", "slug", "*adjustment layer*")
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,10 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
             _coerce(f"{key} (a key)", k, key_type): _coerce(f"{key}[{k!r}]", v, value_type)
             for k, v in value.items()
         }
+    if get_origin(typ) is tuple:  # tuple[str, ...]: a YAML list
+        if not isinstance(value, (list, tuple)):
+            raise ParamsError(f"params key '{key}' must be a list, got {value!r} ({type(value).__name__})")
+        return tuple(_coerce(f"{key}[{i}]", v, get_args(typ)[0]) for i, v in enumerate(value))
     if typ is bool:
         if isinstance(value, bool):
             return value

@@ -265,9 +265,10 @@ class _Importer:
     """Walks one OTIO timeline and fills the frames; every loss lands in ``report``."""
 
     def __init__(self, path: Path, fps: float, patterns: Mapping[str, int], main_media: str | None,
-                 main_asset: int, unmatched_asset: int):
+                 main_asset: int, unmatched_asset: int, skip_patterns: Sequence[str] = ()):
         self.path, self.fps, self.main_media = path, float(fps), main_media
         self.patterns = [(p.lower(), int(a)) for p, a in patterns.items()]
+        self.skip = [p.lower() for p in skip_patterns]
         self.main_asset, self.unmatched_asset = main_asset, unmatched_asset
         self.counts: Counter = Counter()
         self.defaulted: Counter = Counter()
@@ -396,8 +397,12 @@ class _Importer:
                 if not (item.enabled and track.enabled):
                     self.counts["disabled_clips"] += 1
                     continue
-                self.counts["clips_read"] += 1
                 names = _candidate_names(item)
+                if not _matches_media(names, self.main_media) and any(
+                        fnmatch.fnmatchcase(n.lower(), p) for p in self.skip for n in names):
+                    self.counts["clips_skipped_by_pattern"] += 1  # a generator, not footage
+                    continue
+                self.counts["clips_read"] += 1
                 own = item.metadata.get(METADATA_KEY)
                 asset = self.asset_of(item, names, own)
                 params = self.params_of(item, own)
@@ -498,6 +503,7 @@ def import_timeline(
     main_asset: int = 0,
     unmatched_asset: int = 4,
     edl_rate: float = 30.0,
+    skip_patterns: Sequence[str] | None = None,
 ) -> ImportedTimeline:
     """Read an editor's timeline into track frames ``(T, 180)`` sampled at ``fps`` on the
     recording's time (see the module docstring for every mapping and default).
@@ -507,10 +513,11 @@ def import_timeline(
     defaults to ``TimelineParams().asset_patterns``. Raises TimelineError naming the file.
     """
     path = Path(path)
-    if asset_patterns is None:
+    if asset_patterns is None or skip_patterns is None:
         from trackfusion.params import TimelineParams
 
-        asset_patterns = TimelineParams().asset_patterns
+        asset_patterns = TimelineParams().asset_patterns if asset_patterns is None else asset_patterns
+        skip_patterns = TimelineParams().skip_patterns if skip_patterns is None else skip_patterns
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps}")
     for key, asset in [("main_asset", main_asset), ("unmatched_asset", unmatched_asset), *asset_patterns.items()]:
@@ -518,7 +525,8 @@ def import_timeline(
             raise ValueError(f"asset class for {key!r} must be an int in 0..{schema.NUM_ASSET_CLASSES - 1}, got {asset!r}")
     adapter = _adapter_for(path)
     tl, others = _read(path, adapter, edl_rate)
-    imported = _Importer(path, fps, asset_patterns, main_media, main_asset, unmatched_asset).run(tl, duration_s)
+    imported = _Importer(path, fps, asset_patterns, main_media, main_asset, unmatched_asset,
+                         skip_patterns).run(tl, duration_s)
     imported.report["adapter"] = adapter
     imported.report["other_timelines_ignored"] = others
     r = imported.report
