@@ -106,6 +106,10 @@ def verdict(rows: dict[str, dict[str, Any]]) -> list[str]:
         if r and r.get("cut_f1") is not None:
             out.append(f"Against {word} ({r['cut_f1']:.3f}): multimodal {m['cut_f1'] - r['cut_f1']:+.3f}, "
                        f"baseline {b['cut_f1'] - r['cut_f1']:+.3f} (teacher-forced).")
+    rule = rows.get("content_rule") or {}
+    if rule.get("cut_f1") is not None and rule["cut_f1"] > m["cut_f1"]:
+        out.append("A rule a user could write beats the multimodal model here: that is the model's shortfall "
+                   "(what it learned from the content is no more than the rule encodes), not the score's.")
     return [" ".join(out)]
 ASSET_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd")
 

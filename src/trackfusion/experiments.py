@@ -83,12 +83,13 @@ def collect(exp_show: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _spread(values: list[float]) -> str:
+def _spread(values: list[float], signed: bool = True) -> str:
     if not values:
         return "n/a"
     mean = statistics.fmean(values)
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:+.3f} +- {sd:.3f} (n={len(values)}, min {min(values):+.3f}, max {max(values):+.3f})"
+    f = "{:+.3f}" if signed else "{:.3f}"
+    return f"{f.format(mean)} +- {sd:.3f} (n={len(values)}, min {f.format(min(values))}, max {f.format(max(values))})"
 
 
 def _config(r: dict[str, Any]) -> tuple:
@@ -115,8 +116,9 @@ def summarize(rows: list[dict[str, Any]]) -> str:
              f"| figure | content as recorded ({ref[1]} fusion) | shuffle control (another video's content) |",
              "|---|---|---|"]
     for key, label in figures:
-        lines.append(f"| {label} | {_spread([r[key] for r in default if r.get(key) is not None])} | "
-                     f"{_spread([r[key] for r in control if r.get(key) is not None])} |")
+        signed = key == "difference"
+        lines.append(f"| {label} | {_spread([r[key] for r in default if r.get(key) is not None], signed)} | "
+                     f"{_spread([r[key] for r in control if r.get(key) is not None], signed)} |")
     lines.append("")
     if default and control:
         gain, ctrl = statistics.fmean(r["difference"] for r in default), statistics.fmean(r["difference"] for r in control)

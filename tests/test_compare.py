@@ -1,0 +1,39 @@
+"""The write-up's claim: read only beside the reference rows, and honest when a rule wins."""
+from __future__ import annotations
+
+from trackfusion.compare import cut_table_markdown, split_figures, verdict
+
+
+def _rows(multimodal: float, rule: float) -> dict:
+    return {
+        "periodic": {"kind": "reference", "cut_f1": 0.39, "rollout_cut_f1": 0.39},
+        "content_rule": {"kind": "reference", "cut_f1": rule, "rollout_cut_f1": rule},
+        "baseline": {"kind": "model", "cut_f1": 0.55, "rollout_cut_f1": 0.40},
+        "multimodal": {"kind": "model", "cut_f1": multimodal, "rollout_cut_f1": multimodal - 0.01},
+    }
+
+
+def test_verdict_states_the_gain_against_every_reference() -> None:
+    text = verdict(_rows(0.84, 0.86))[0]
+    assert "**0.840** teacher-forced and **0.830** rolled out" in text
+    assert "Against the content rule (0.860): multimodal -0.020, baseline -0.310" in text
+    assert "beats the multimodal model" in text and "model's shortfall" in text
+
+
+def test_verdict_does_not_blame_the_model_when_it_beats_the_rule() -> None:
+    text = verdict(_rows(0.88, 0.86))[0]
+    assert "multimodal +0.020" in text and "beats the multimodal model" not in text
+
+
+def test_verdict_needs_both_models() -> None:
+    assert verdict({"multimodal": {"cut_f1": 0.8}}) == []
+
+
+def test_cut_table_lists_every_row_and_split_figures_skips_non_numbers() -> None:
+    rows = {k: {**r, "cut_precision": 0.8, "cut_recall": 0.9, "pred_cuts": 10, "true_cuts": 9, "how": k}
+            for k, r in _rows(0.84, 0.86).items()}  # fmt: skip
+    lines = cut_table_markdown(rows)
+    assert [line.split(" | ")[0] for line in lines[2:6]] == ["| periodic", "| content_rule", "| **baseline**",
+                                                                "| **multimodal**"]  # fmt: skip
+    assert "(open loop)" in lines[2] and "| 0.830 |" in lines[5] and "9 true cut events" in lines[-1]
+    assert split_figures({"test": {"cut_f1": 0.5, "layout_accuracy": None, "kind": "x"}}) == {"cut_f1": 0.5}
