@@ -304,7 +304,7 @@ class Trainer:
         """The edit metrics over all ranks: per-rank counts summed, then computed once."""
         if dist_utils.is_distributed():
             acc.counts = dist_utils.all_reduce_sum(acc.counts, self.device)
-        return {k: v if isinstance(v, int) else float(v) for k, v in acc.compute().items()}
+        return {k: v if v is None or isinstance(v, int) else float(v) for k, v in acc.compute().items()}
 
     def _cut_figures(self, video_cuts: VideoCuts, decoding: dict[str, float] | None) -> dict[str, float]:
         """Cut events over whole videos, after gathering every rank's windows."""
