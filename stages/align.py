@@ -2,7 +2,7 @@
 import argparse
 import logging
 
-import _local_src  # noqa: F401  (first: the trackfusion DVC hashed)
+import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
 from trackfusion.atomic import write_json
 from trackfusion.params import stage_params
 from trackfusion.preprocess import align_corpus

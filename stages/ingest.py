@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-import _local_src  # noqa: F401  (first: the trackfusion DVC hashed)
+import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
 from trackfusion.ingest import main
 
 if __name__ == "__main__":

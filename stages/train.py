@@ -7,7 +7,7 @@ import argparse
 import logging
 import sys
 
-import _local_src  # noqa: F401  (first: the trackfusion DVC hashed)
+import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
 from trackfusion import distributed
 from trackfusion.params import stage_params
 from trackfusion.training import train_model

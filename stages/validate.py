@@ -3,7 +3,7 @@ import argparse
 import logging
 from pathlib import Path
 
-import _local_src  # noqa: F401  (first: the trackfusion DVC hashed)
+import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
 from trackfusion.atomic import write_json, write_text
 from trackfusion.params import stage_params
 from trackfusion.validation import validate_raw

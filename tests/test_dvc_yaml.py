@@ -68,3 +68,25 @@ def test_stage_scripts_run_the_src_beside_them(tmp_path: Path, script: str) -> N
     done = subprocess.run([sys.executable, str(tmp_path / "stages" / script), "--help"], capture_output=True,
                           text=True, cwd=tmp_path, timeout=120)  # fmt: skip
     assert done.returncode != 0 and "the copy's own src" in done.stderr
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_expected_condition_ends_a_stage_in_one_line(tmp_path: Path, debug: bool) -> None:
+    """Issue 12: a missing input, 0 videos or an unreadable checkpoint ended in a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "raw").mkdir()
+    params = (ROOT / "params.yaml").read_text().replace("raw_dir: data/synthetic", f"raw_dir: {tmp_path / 'raw'}")
+    (tmp_path / "params.yaml").write_text(params)
+    env = {**os.environ, "TRACKFUSION_DEBUG": "1"} if debug else {k: v for k, v in os.environ.items()
+                                                                  if k != "TRACKFUSION_DEBUG"}  # fmt: skip
+    done = subprocess.run([sys.executable, str(ROOT / "stages" / "validate.py"), "--metrics", "m.json", "--report",
+                           "r.md"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 1 and "sequences.npz: track sequences not found" in done.stderr
+    if debug:
+        assert "Traceback" in done.stderr
+    else:
+        assert "Traceback" not in done.stderr and done.stderr.strip().startswith("error: ")
+        assert len(done.stderr.strip().splitlines()) == 1

@@ -1,0 +1,44 @@
+"""What every stage script does first: import the `src/` beside it, and end expected errors in one line.
+
+DVC hashes the files of the checkout it runs in (`dvc exp run --run-all` runs in a copy
+under `.dvc/tmp/exps/`), while the editable install points at the workspace's `src/`:
+without the path below, a queued experiment would run whatever the workspace holds.
+
+An expected condition (a missing or bad input file, no videos, an unreadable checkpoint,
+a full disk) ends the stage with one line naming the file and the fix, exit status 1;
+set TRACKFUSION_DEBUG=1 for the traceback. A bug still shows its traceback.
+"""
+import errno
+import os
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+sys.path.insert(0, str(SRC))
+
+_DISK = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
+
+
+def _expected(exc: BaseException, tb) -> bool:
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _DISK:
+        return True
+    if type(exc).__module__.startswith("trackfusion"):
+        return True  # the project's own error types (params, files, checkpoints, training)
+    if isinstance(exc, ValueError) and tb is not None:
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        return Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(SRC)  # raised on purpose by our code
+    return False
+
+
+def _one_line(kind, exc, tb) -> None:
+    if os.environ.get("TRACKFUSION_DEBUG") or not _expected(exc, tb):
+        sys.__excepthook__(kind, exc, tb)
+        return
+    where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in str(exc) else ""
+    print(f"error: {exc}{where}", file=sys.stderr)
+
+
+sys.excepthook = _one_line
