@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trackfusion import schema
-from trackfusion.io import write_sequences
+from trackfusion.io import TrackSequenceError, write_sequences
 from trackfusion.params import Params, params_from_dict
 from trackfusion.validation import EPS_S, find_gaps, frame_coverage, frame_times, validate_raw
 from tests.strategies.data_files import (
@@ -253,11 +253,11 @@ def test_missing_sequences_is_an_error(tmp_path: Path) -> None:
         validate_raw(tmp_path, PARAMS)
 
 
-def test_empty_corpus(tmp_path: Path) -> None:
+def test_a_corpus_of_no_videos_is_an_error_in_the_first_stage(tmp_path: Path) -> None:
+    """Issue 12: 0 videos passed validate, align and normalize and was first caught in training."""
     write_sequences(tmp_path / schema.SEQUENCES_FILE, [])
-    report, markdown = validate_raw(tmp_path, PARAMS)
-    assert report["summary"]["videos"] == 0 and report["summary"]["audio_coverage_pct"] == 0.0
-    assert "None found." in markdown
+    with pytest.raises(TrackSequenceError, match="holds no videos.*data.raw_dir"):
+        validate_raw(tmp_path, PARAMS)
 
 
 def test_gap_over_warn_limit_logged(tmp_path: Path) -> None:

@@ -80,6 +80,9 @@ class SequenceReader:
                 raise
             raise TrackSequenceError(f"{self.path}: not a readable .npz file ({exc})") from None
         n = len(self.video_ids)
+        if n == 0:  # caught here, in the first stage that reads it, not in training four stages later
+            raise TrackSequenceError(f"{self.path}: holds no videos, so there is nothing to align or train on; "
+                                     "check data.raw_dir in params.yaml")
         if not (len(self.offsets) == len(self.lengths) == len(self.start_times) == n):
             raise TrackSequenceError(
                 f"{self.path}: video_ids, offsets, lengths and start_times must have equal lengths, got "
