@@ -95,6 +95,9 @@ def test_ingest_reports_a_duplicate_video_and_fails_when_nothing_imports(edits, 
     export_timeline(edits["videos"][vid][0], edits["timelines"] / f"{vid}.otio")
     summary = ingest_timelines(edits["timelines"], edits["features"], edits["out"], Params())
     assert summary["duplicates_skipped"] == 1 and summary["imported"] == 3
+    # issue 10: the richer format wins, not the sort order (".edl" < ".otio" alphabetically)
+    assert summary["duplicates"] == [str(edits["timelines"] / f"{vid}.edl")]
+    assert summary["videos"][vid]["adapter"] == "otio_json"
 
     only_broken = tmp_path / "only broken"
     only_broken.mkdir()

@@ -71,7 +71,10 @@ def ingest_timelines(timelines_dir: str | Path, features_dir: str | Path, out_di
     if not timelines_dir.is_dir():
         raise IngestError(f"{timelines_dir}: timelines folder not found")
     check_output_folder(out_dir, (timelines_dir, features_dir))
-    files = sorted(p for p in timelines_dir.iterdir() if p.is_file() and p.suffix.lower() in ADAPTERS)
+    # per video, the richest format first (an EDL carries no geometry): .otio, then .xml, then .edl
+    rank = {ext: i for i, ext in enumerate(ADAPTERS)}
+    files = sorted((p for p in timelines_dir.iterdir() if p.is_file() and p.suffix.lower() in ADAPTERS),
+                   key=lambda p: (p.stem, rank[p.suffix.lower()], p.name))
     if not files:
         raise IngestError(f"{timelines_dir}: no timeline files ({', '.join(ADAPTERS)})")
     tp = params.timeline
@@ -84,7 +87,8 @@ def ingest_timelines(timelines_dir: str | Path, features_dir: str | Path, out_di
         video_id = path.stem
         if video_id in reports:
             duplicates.append(str(path))
-            log.warning("%s: another timeline of video '%s' was already imported; skipped", path, video_id)
+            log.warning("%s: video '%s' was already imported from a richer format (.otio > .xml > .edl); skipped",
+                        path, video_id)
             continue
         try:
             imported = import_timeline(path, fps=params.data.fps, asset_patterns=tp.asset_patterns, main_media=video_id,

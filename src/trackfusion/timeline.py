@@ -79,6 +79,7 @@ from trackfusion.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
+#: extension -> adapter, richest format first: when one video has several, the first one here is imported
 ADAPTERS: dict[str, str] = {".otio": "otio_json", ".xml": "fcp_xml", ".edl": "cmx_3600"}
 METADATA_KEY = "trackfusion"
 FORMAT_VERSION = 1
