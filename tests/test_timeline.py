@@ -346,6 +346,18 @@ def test_fcp_xml_without_main_media_finds_the_recording_by_pattern(tmp_path):
     assert_same_track(got.frames, fcp_expected(), atol=1e-6)
 
 
+def test_a_recording_not_named_in_the_edit_is_a_warning_naming_it(tmp_path, caplog):
+    """Issue 10: a pattern match silently took another file as the recording; only a counter showed it."""
+    import logging
+
+    path = tmp_path / "edit.xml"
+    path.write_text(FCP_XML, encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="trackfusion.timeline"):
+        got = import_timeline(path, main_media="another recording")
+    assert got.report["main_media_not_found"] == 1
+    assert "'another recording' is not named in the edit" in caplog.text
+
+
 EDL = """TITLE: my edit
 FCM: NON-DROP FRAME
 

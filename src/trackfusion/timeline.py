@@ -416,6 +416,9 @@ class _Importer:
             # the recording is not named in the edit: fall back to the main asset class
             spans = [s[:4] + (s[3][1] == self.main_asset,) + s[5:] for s in spans]
             self.counts["main_media_not_found"] = 1
+            log.warning("%s: the recording '%s' is not named in the edit; clips of the main asset class %d (found "
+                        "by timeline.asset_patterns) are taken as the recording and set the time base: check that "
+                        "the file's media names match the video id", self.path, self.main_media, self.main_asset)
         return self._sample(tl, spans, origin, extent - origin, duration_s, len(kept))
 
     def _source_start(self, item: otio.core.Item) -> float | None:
