@@ -23,7 +23,7 @@ from trackfusion.corpus import Corpus
 from trackfusion.dataset import MultimodalDataset, collate_windows, eval_stride
 from trackfusion.metrics import VideoCuts
 from trackfusion.model import MultimodalTransformer, MultiTrackTransformer, decode_frames
-from trackfusion.predict import rollout, run_predict, teacher_forced
+from trackfusion.predict import rollout, rollout_cuts, run_predict, teacher_forced
 from trackfusion.preprocess import normalize_corpus
 
 torch.set_num_threads(1)
@@ -142,3 +142,14 @@ def test_a_video_id_that_is_a_path_is_refused_and_nothing_is_written(tmp_path: P
     assert not Path("/abs").exists()
     with pytest.raises(ValueError, match="is not a plain file name"):
         schema.audio_file_name(hostile)
+
+
+def test_rollout_layout_accuracy_leaves_out_the_given_first_frame_as_teacher_forced_does() -> None:
+    """Both modes count the same frames: a video's first frame is given, not predicted."""
+    truth = np.zeros((4, schema.TRACK_WIDTH), np.float32)
+    truth[:, 0] = 1.0  # track 0 active, asset 0, on every frame
+    rolled = truth.copy()
+    rolled[0, 1] = 4.0  # only the given first frame differs
+    score, same, total = rollout_cuts({"v": {"truth": truth, "rollout": rolled}})
+    assert (same, total) == (3, 3)
+    assert cuts.layout_agreement(cuts.layout(rolled), cuts.layout(truth), np.ones(4, bool)) == (3, 4)

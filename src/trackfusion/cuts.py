@@ -85,24 +85,34 @@ def video_cut_events(track: np.ndarray) -> np.ndarray:
     return cut_events(video_cut_flags(track))
 
 
-def fire_events(prob: Any, threshold: float, spacing: int = 1) -> np.ndarray:
-    """Causal decoding of a per-frame change probability (T,) into event frames.
+def fires(prob: Any, since_last: Any, threshold: float, spacing: int) -> Any:
+    """The firing rule at one frame (scalars, arrays or tensors alike): the probability
+    reaches the threshold and the last event is at least ``spacing`` frames back.
 
-    Fires at t when ``prob[t] >= threshold`` and no event fired in the previous
-    ``spacing - 1`` frames (events are at least ``spacing`` frames apart).
-    """
+    ``fire_events`` applies it along a whole video, the roll-out step by step."""
+    return (prob >= threshold) & (since_last >= max(int(spacing), 1))
+
+
+def fire_events(prob: Any, threshold: float, spacing: int = 1) -> np.ndarray:
+    """Causal decoding of a per-frame change probability (T,) into event frames (``fires``)."""
     p = np.asarray(prob, np.float64).ravel()
-    spacing = max(int(spacing), 1)
     above = np.flatnonzero(p >= threshold)
-    if spacing == 1 or len(above) == 0:
+    if max(int(spacing), 1) == 1 or len(above) == 0:
         return above.astype(np.int64)
     out: list[int] = []
-    last = -spacing
+    last = -(10**9)
     for t in above.tolist():  # only frames above threshold: a few per cent of a video
-        if t - last >= spacing:
+        if fires(p[t], t - last, threshold, spacing):
             out.append(t)
             last = t
     return np.asarray(out, np.int64)
+
+
+def layout_agreement(pred_layout: np.ndarray, true_layout: np.ndarray, counted: np.ndarray) -> tuple[int, int]:
+    """(frames whose whole layout equals the truth, frames counted) over (T, N) layouts;
+    `counted` (T,) leaves out what is given rather than predicted (a video's first frame)."""
+    counted = np.asarray(counted, bool)
+    return int(((np.asarray(pred_layout) == np.asarray(true_layout)).all(-1) & counted).sum()), int(counted.sum())
 
 
 def match_events(pred: Any, true: Any, tolerance: int = TOLERANCE) -> tuple[int, int, int]:

@@ -258,7 +258,7 @@ class VideoCuts:
             fired = np.zeros(len(d["prob"]), bool)
             fired[events] = True
             pred = np.where(fired[:, None], d["fired_layout"], d["prev_layout"])
-            same += int(((pred == d["true_layout"]).all(-1) & d["counts"]).sum())
-            total += int(d["counts"].sum())  # a video's first frame is given, not predicted
+            agree, counted = cuts.layout_agreement(pred, d["true_layout"], d["counts"])  # first frame: given
+            same, total = same + agree, total + counted
         return {**score.figures(), "layout_accuracy": same / total if total else None,
                 "cut_threshold": float(threshold), "cut_spacing": int(spacing)}  # fmt: skip

@@ -180,7 +180,8 @@ class EditHeads(nn.Module):
         self.keep_active = nn.Parameter(torch.tensor(copy_margin))  # logit margin for "same active flag"
         self.keep_asset = nn.Parameter(torch.tensor(copy_margin))  # logit margin for "same asset"
 
-    def forward(self, h: torch.Tensor, prev_track: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, h: torch.Tensor, prev_track: torch.Tensor, h_cut: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """`h_cut`: what the cut logit reads, when not `h` (the multimodal model's content-only encoder)."""
         B, T, _ = h.shape
         y = self.proj(h).reshape(B, T, self.num_tracks, -1)  # (B, T, N, 1+K+1+2+4)
         parts = torch.split(y, list(self.sizes.values()), dim=-1)
@@ -196,7 +197,7 @@ class EditHeads(nn.Module):
         out["scale"] = out["scale"] + prev[..., _SCALE] * was_on
         out["position"] = out["position"] + prev[..., _SCALE + 1 : _SCALE + 3] * on
         out["crop"] = out["crop"] + prev[..., _SCALE + 3 : _SCALE + 7] * on
-        out["cut"] = self.cut(h).squeeze(-1)  # (B, T)
+        out["cut"] = self.cut(h if h_cut is None else h_cut).squeeze(-1)  # (B, T)
         return out  # asset (B, T, N, K), position (B, T, N, 2), crop (B, T, N, 4), cut (B, T)
 
 
@@ -241,8 +242,9 @@ class _EditModel(nn.Module):
             check_input("padding_mask", padding_mask, None, ref)
         return ref
 
-    def _decode(self, x: torch.Tensor, track: torch.Tensor, padding_mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        return self.heads(self.decoder(x, padding_mask), track)
+    def _decode(self, x: torch.Tensor, track: torch.Tensor, padding_mask: torch.Tensor | None,
+                h_cut: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+        return self.heads(self.decoder(x, padding_mask), track, h_cut)
 
 
 class MultiTrackTransformer(_EditModel):
@@ -387,10 +389,8 @@ class MultimodalTransformer(_EditModel):
         fused, _, content = self._embed(audio, visual, track, modality_mask)
         if modality_mask is not None:  # an unavailable track state must not reach the copy prior either
             track = track * modality_mask[..., 2:3].to(track.dtype)
-        out = self._decode(fused, track, padding_mask)
-        if content is not None:
-            out["cut"] = self.heads.cut(self.cut_decoder(content, padding_mask)).squeeze(-1)  # (B, T)
-        return out
+        h_cut = None if content is None else self.cut_decoder(content, padding_mask)  # (B, T, D)
+        return self._decode(fused, track, padding_mask, h_cut)
 
     def forward_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self(batch.get("audio"), batch.get("visual"), batch["track"], batch.get("padding_mask"),
