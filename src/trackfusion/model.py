@@ -242,9 +242,8 @@ class _EditModel(nn.Module):
             check_input("padding_mask", padding_mask, None, ref)
         return ref
 
-    def _decode(self, x: torch.Tensor, track: torch.Tensor, padding_mask: torch.Tensor | None,
-                h_cut: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
-        return self.heads(self.decoder(x, padding_mask), track, h_cut)
+    def _decode(self, x: torch.Tensor, track: torch.Tensor, padding_mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        return self.heads(self.decoder(x, padding_mask), track)
 
 
 class MultiTrackTransformer(_EditModel):
@@ -389,8 +388,9 @@ class MultimodalTransformer(_EditModel):
         fused, _, content = self._embed(audio, visual, track, modality_mask)
         if modality_mask is not None:  # an unavailable track state must not reach the copy prior either
             track = track * modality_mask[..., 2:3].to(track.dtype)
+        h = self.decoder(fused, padding_mask)  # first: the order in which dropout draws from the seeded RNG
         h_cut = None if content is None else self.cut_decoder(content, padding_mask)  # (B, T, D)
-        return self._decode(fused, track, padding_mask, h_cut)
+        return self.heads(h, track, h_cut)
 
     def forward_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self(batch.get("audio"), batch.get("visual"), batch["track"], batch.get("padding_mask"),
