@@ -26,4 +26,5 @@ if __name__ == "__main__":
         teacher_context=params.model.seq_len,  # the windows of training's test figures, so the two agree
         threshold=params.predict.threshold,
         param_tolerance=params.predict.param_tolerance,
+        edit_rate=params.predict.edit_rate,
     )

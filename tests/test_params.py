@@ -30,6 +30,8 @@ def test_the_committed_params_yaml_is_valid_and_complete() -> None:
         ({"fusion_type": "sum"}, ["fusion_type", "concat", "add", "gated", "attention"]),
         ({"content_control": "random"}, ["content_control", "none", "shuffle"]),
         ({"model": {"cut_context": "track"}}, ["model.cut_context", "content", "all"]),
+        ({"predict": {"edit_rate": 10}}, ["predict.edit_rate", "editing rate", "30"]),
+        ({"predict": {"edit_rate": 25}}, ["predict.edit_rate", "multiple of data.fps"]),
         ({"train": {"lr": float("inf")}}, ["train.lr", "finite"]),
         ({"loss": {"active": float("nan")}}, ["loss.active", "finite"]),
         ({"loss": {"scale": -1.0}}, ["loss.scale", ">= 0"]),

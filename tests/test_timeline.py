@@ -57,7 +57,7 @@ def test_otio_round_trip_reproduces_frames(case):
         path = Path(tmp) / "edit.otio"
         report = export_timeline(frames, path, start_time=start_time)
         back = import_timeline(path)
-    assert report["params_carried"] == "metadata"
+    assert report["params_carried"] == "metadata+filters"
     assert back.start_time == pytest.approx(start_time, abs=1e-9)
     assert_same_track(back.frames, frames)
     assert back.report["time_base"] == "trackfusion_metadata"
@@ -68,7 +68,8 @@ def test_otio_round_trip_reproduces_frames(case):
 def test_fcp_xml_round_trip_keeps_states_and_effects(case):
     """FCP XML keeps no trackfusion metadata: asset classes come back from the media
     names, parameters from the Basic Motion and Crop filters, recording time from the
-    main clip's in-point. The adapter drops trailing gaps, so the tail may be shorter."""
+    recording's sound under the edit (issue 10: it was lost without a main video clip, a
+    silent shift). The adapter drops trailing gaps, so the tail may be shorter."""
     frames, start_time = case
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "edit.xml"
@@ -78,7 +79,8 @@ def test_fcp_xml_round_trip_keeps_states_and_effects(case):
     assert n <= len(frames) and not frames[n:, ACTIVE].any()
     assert_same_track(back.frames, frames[:n])
     has_main = ((frames[:, ACTIVE] == 1) & (frames[:, ASSET] == 0)).any()
-    assert back.start_time == pytest.approx(start_time if has_main else 0.0, abs=1e-9)
+    assert back.start_time == pytest.approx(start_time, abs=1e-9)
+    assert back.report["time_base"] == ("main_clip" if has_main else "main_audio")
     assert back.report["params_defaulted"] == {} and back.report["params_unreadable"] == {}
 
 
@@ -334,8 +336,10 @@ def test_fcp_xml_written_by_hand_imports_to_expected_frames(tmp_path):
     r = got.report
     assert (r["clips_read"], r["unknown_media"], r["audio_tracks_ignored"], r["time_base"]) == (4, 1, 1, "main_clip")
     assert r["effects_ignored"] == {"Gaussian Blur": 1}
-    # 4 clips x 7 parameters = 28 values; the face cam clip carried 5 of them
-    assert sum(r["params_defaulted"].values()) == 23 and r["params_defaulted"]["crop_t"] == 4
+    # 4 clips x 7 parameters = 28 values: the face cam clip carried 5 of them; its Crop filter lost
+    # top and bottom; the other three clips have no filter, so their defaults are what the editor shows
+    assert r["params_defaulted"] == {"crop_t": 1, "crop_b": 1}
+    assert r["params_no_filter"] == {p: 3 for p in ("crop_b", "crop_l", "crop_r", "crop_t", "scale", "x", "y")}
 
 
 def test_fcp_xml_without_main_media_finds_the_recording_by_pattern(tmp_path):
@@ -493,3 +497,162 @@ def test_asset_classes_outside_the_range_are_refused_or_counted(tmp_path):
     assert (got.frames[:, 1] == schema.NUM_ASSET_CLASSES - 1).all() and got.report["asset_out_of_range"] == 1
     with pytest.raises(ValueError, match="'\\*face\\*'"):
         import_timeline(tmp_path / "e.otio", asset_patterns={"*face*": 10})
+
+
+# --------------------------------------------------------------------------- issue 10: real exports, editable output
+
+def _fcp_with(old: str, new: str) -> str:
+    assert old in FCP_XML
+    return FCP_XML.replace(old, new)
+
+
+MULTICAM = """<clipitem id="clipitem-9">
+      <name>Multicam 1</name>
+      <rate><timebase>30</timebase><ntsc>FALSE</ntsc></rate>
+      <start>0</start><end>15</end><in>0</in><out>15</out>
+      <multiclip id="multiclip-1"><name>Multicam 1</name><collapsed>FALSE</collapsed>
+       <clip id="angle-1"><name>Angle 1</name><media><video><track><clipitem id="clipitem-10">
+        <name>facecam.mov</name><start>0</start><end>15</end><in>0</in><out>15</out>
+        <file id="file-2">
+         <name>facecam.mov</name>
+         <pathurl>file:///C:/rec/facecam.mov</pathurl>
+         <rate><timebase>30</timebase><ntsc>FALSE</ntsc></rate>
+         <duration>9000</duration>
+         <media><video/></media>
+        </file>
+       </clipitem></track></video></media></clip>
+      </multiclip>
+     </clipitem>
+     <clipitem id="clipitem-2">"""
+
+
+def test_a_multicam_clip_is_skipped_and_counted_and_the_rest_imports(tmp_path):
+    """Issue 10: one multicam clip made the adapter reject the whole edit (3 of 67 real
+    exports). Here it also holds the definition of a file a later clip refers to by id."""
+    xml = _fcp_with('<clipitem id="clipitem-2">', MULTICAM)
+    face_file = xml[xml.index('<file id="file-2">', xml.index("clipitem-2\">")):]
+    face_file = face_file[:face_file.index("</file>") + len("</file>")]
+    xml = xml.replace(face_file, '<file id="file-2"/>', 1) if xml.count(face_file) == 1 else xml
+    xml = xml[:xml.index('<clipitem id="clipitem-2">')] + xml[xml.index('<clipitem id="clipitem-2">'):].replace(
+        face_file, '<file id="file-2"/>', 1)
+    path = tmp_path / f"{VIDEO_ID}.xml"
+    path.write_text(xml, encoding="utf-8")
+    got = import_timeline(path, main_media=VIDEO_ID)
+    assert_same_track(got.frames, fcp_expected(), atol=1e-6)  # the face cam clip keeps its media: class 1
+    assert got.report["multicam_clips_skipped"] == 1
+
+
+def test_a_file_with_a_byte_order_mark_imports(tmp_path):
+    """Issue 10: Premiere on Windows writes XML with a UTF-8 byte-order mark."""
+    path = tmp_path / f"{VIDEO_ID}.xml"
+    path.write_bytes(b"\xef\xbb\xbf" + FCP_XML.encode("utf-8"))
+    assert_same_track(import_timeline(path, main_media=VIDEO_ID).frames, fcp_expected(), atol=1e-6)
+
+
+def _sized_file(width: int, height: int) -> str:
+    return (f"<media><video><samplecharacteristics><width>{width}</width><height>{height}</height>"
+            "</samplecharacteristics></video></media>")
+
+
+def test_premiere_centres_are_in_units_of_the_clips_own_media(tmp_path):
+    """Issue 10: Premiere's Basic Motion centre is relative to the clip's media frame: a
+    1080 x 1920 portrait clip or a 442 x 548 still placed with the 1920 x 1080 rule
+    landed thousands of pixels off screen (x = -2188)."""
+    xml = _fcp_with("<duration>9000</duration>\n       <media><video/></media>\n      </file>\n      <filter>",
+                    "<duration>9000</duration>\n       " + _sized_file(1080, 1920) + "\n      </file>\n      <filter>")
+    xml = xml.replace("<horiz>0.3</horiz><vert>-0.25</vert>", "<horiz>-0.5</horiz><vert>0.25</vert>")
+    still = ('<file id="file-3"><name>mystery.mov</name><pathurl>file:///C:/rec/mystery.mov</pathurl>\n'
+             '       <rate><timebase>30</timebase><ntsc>FALSE</ntsc></rate><media><video/></media></file>')
+    assert still in xml
+    xml = xml.replace(still, '<file id="file-3"><name>logo.png</name><pathurl>file:///C:/rec/logo.png</pathurl>'
+                      '<rate><timebase>30</timebase><ntsc>FALSE</ntsc></rate>' + _sized_file(442, 548) + '</file>'
+                      '<filter><effect><name>Basic Motion</name><effectid>basic</effectid><parameter>'
+                      '<parameterid>center</parameterid><name>Center</name>'
+                      '<value><horiz>-1.64</horiz><vert>0.5</vert></value></parameter></effect></filter>')
+    path = tmp_path / f"{VIDEO_ID}.xml"
+    path.write_text(xml, encoding="utf-8")
+    got = import_timeline(path, main_media=VIDEO_ID)
+    face, still_frame = got.frames[12, P:2 * P], got.frames[27, P:2 * P]
+    assert (face[3], face[4]) == pytest.approx((960 - 0.5 * 1080, 540 + 0.25 * 1920))  # (420, 1020): on screen
+    assert still_frame[1] == 3 and (still_frame[3], still_frame[4]) == pytest.approx((960 - 1.64 * 442, 540 + 0.5 * 548))
+    assert got.report["centres_in_media_size"] == 2
+
+
+@pytest.mark.parametrize("values, expected", [((40, 40), 40.0), ((40, 60), None)])
+def test_keyframes_that_hold_one_value_are_that_value(tmp_path, values, expected):
+    """Issue 10: a keyframed parameter that holds one value throughout was defaulted."""
+    keys = "".join(f"<keyframe><when>{w}</when><value>{v}</value></keyframe>" for w, v in zip((0, 29), values))
+    xml = _fcp_with("<parameter><parameterid>scale</parameterid><name>Scale</name><value>40</value></parameter>",
+                    f"<parameter><parameterid>scale</parameterid><name>Scale</name>{keys}</parameter>")
+    path = tmp_path / f"{VIDEO_ID}.xml"
+    path.write_text(xml, encoding="utf-8")
+    got = import_timeline(path, main_media=VIDEO_ID)
+    if expected is None:  # it moves inside the clip: one value per clip cannot say which
+        assert got.frames[12, P + 2] == 100.0 and got.report["params_unreadable"] == {"scale": 1}
+    else:
+        assert got.frames[12, P + 2] == expected and got.report["keyframed_params_constant"] == 1
+
+
+def test_edl_source_timecode_is_the_recordings_timecode_not_its_time(tmp_path):
+    """Issue 10: an EDL's source timecode was taken as recording time (start 3604 s for a
+    source starting at 01:00:04:05): a recording's timecode starts on a whole hour."""
+    (tmp_path / "e.edl").write_text(
+        "TITLE: t\nFCM: NON-DROP FRAME\n\n"
+        "001  rec      V     C        01:00:04:05 01:00:07:05 01:00:00:00 01:00:03:00\n* FROM CLIP NAME: rec.mp4\n")
+    got = import_timeline(tmp_path / "e.edl", main_media="rec")
+    assert got.start_time == pytest.approx(4.2)  # 4 s 5 frames, on the recording's 10 fps grid
+    assert got.report["edl_source_origin_s"] == 3600.0 and len(got.frames) == 30
+
+
+def test_the_fallback_recording_is_named_in_the_log_and_the_report(tmp_path, caplog):
+    import logging
+
+    path = tmp_path / "edit.xml"
+    path.write_text(FCP_XML, encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="trackfusion.timeline"):
+        got = import_timeline(path, main_media="another recording")
+    assert got.report["main_media_fallback"] == ["bandicam 2025-03-11 22-57-01-575.mp4"]
+    assert "took 'bandicam 2025-03-11 22-57-01-575.mp4'" in caplog.text
+
+
+def test_an_exported_edit_names_the_recording_and_carries_its_sound_and_format(tmp_path):
+    """Issue 10: media references were placeholders, there was no audio track and the
+    sequence format was empty."""
+    import xml.etree.ElementTree as ET
+
+    frames = np.zeros((20, schema.TRACK_WIDTH), np.float32)
+    frames[:, P:2 * P] = state(1, scale=40.0)  # the recording's picture is never shown
+    report = export_timeline(frames, tmp_path / "e.xml", start_time=1.5, media_names={0: "rec"},
+                             recording_url="file:///videos/rec.mp4")
+    assert report["timeline_rate"] == 30.0 and report["audio_tracks"] == 1
+    root = ET.parse(tmp_path / "e.xml").getroot()
+    seq = root.find(".//sequence")
+    assert seq.findtext("./media/video/format/samplecharacteristics/width") == "1920"
+    assert seq.findtext("./rate/timebase") == "30"
+    sound = seq.find("./media/audio/track/clipitem")
+    assert sound.findtext("./name") == "rec" and sound.findtext("./in") == "45"  # 1.5 s at 30 fps
+    pathurls = {e.text for e in root.iter("pathurl")}
+    assert "file:///videos/rec.mp4" in pathurls
+    back = import_timeline(tmp_path / "e.xml", main_media="rec")
+    assert back.start_time == pytest.approx(1.5) and back.report["time_base"] == "main_audio"
+
+
+@pytest.mark.parametrize("target", ["edit.xml"])
+def test_the_readme_conversion_of_a_prediction_succeeds_and_reads_back(tmp_path, target):
+    """Issue 10: `otioconvert -i <prediction>.otio -o edit.xml` (the README's) failed on every
+    prediction: the .otio was written at 10 fps, which SMPTE timecode does not have."""
+    rng = np.random.default_rng(0)
+    frames = np.zeros((60, schema.TRACK_WIDTH), np.float32)
+    frames[:40, :P] = state(0, scale=120.0, x=900.0, y=500.0, crops=(0.0, 0.0, 5.0, 5.0))
+    frames[20:50, P:2 * P] = state(1, scale=40.0, x=1536.0, y=270.0, crops=(10.0, 5.0, 0.0, 0.0))
+    frames[45:60, 2 * P:3 * P] = state(2)
+    frames[:, 2] += rng.normal(0, 0.01, 60).astype(np.float32) * frames[:, 0]
+    export_timeline(frames, tmp_path / "pred.otio", start_time=2.0, media_names={0: "rec"})
+    otioconvert = Path(sys.executable).with_name("otioconvert")
+    out = subprocess.run([str(otioconvert), "-i", str(tmp_path / "pred.otio"), "-o", str(tmp_path / target)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    back = import_timeline(tmp_path / target, main_media="rec")
+    assert back.start_time == pytest.approx(2.0)
+    n = len(back.frames)  # the adapter drops trailing gaps
+    assert_same_track(back.frames, frames[:n], atol=0.05)  # parameters came through the FCP filters

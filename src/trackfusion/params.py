@@ -18,6 +18,7 @@ from trackfusion.schema import NUM_ASSET_CLASSES
 
 FUSION_TYPES = ("concat", "add", "gated", "attention")
 CONTENT_CONTROLS = ("none", "shuffle")
+EDIT_RATES = (24.0, 25.0, 30.0, 48.0, 50.0, 60.0)  # frame rates of exported timelines (SMPTE timecode rates)
 CUT_CONTEXTS = ("content", "all")  # what the multimodal cut head reads (trackfusion.model)
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -124,6 +125,7 @@ class PredictParams:
     context: int = 32  # frames of history the model sees per roll-out step; cost per frame grows with it
     threshold: float = 0.5  # a track is active where sigmoid(active logit) > threshold
     param_tolerance: float = 0.5  # exported clips absorb parameter jitter below this (normalised units)
+    edit_rate: float = 30.0  # frame rate of the exported timelines: an editing rate, a whole multiple of data.fps
 
 
 @dataclass(frozen=True)
@@ -250,6 +252,11 @@ def _check(p: Params) -> None:
         )
     if not 0 <= p.model.dropout < 1:
         raise ParamsError(f"params key 'model.dropout' must be in [0, 1), got {p.model.dropout}")
+    if p.predict.edit_rate not in EDIT_RATES or not (p.predict.edit_rate / p.data.fps).is_integer():
+        raise ParamsError(
+            f"params key 'predict.edit_rate' is {p.predict.edit_rate:g}; it must be an editing rate "
+            f"({', '.join(f'{r:g}' for r in EDIT_RATES)}) and a whole multiple of data.fps ({p.data.fps:g})"
+        )
     if p.synthetic.min_duration_s > p.synthetic.max_duration_s:
         raise ParamsError("params key 'synthetic.min_duration_s' must be <= 'synthetic.max_duration_s'")
     fractions = (p.data.val_fraction, p.data.test_fraction)

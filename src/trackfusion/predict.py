@@ -187,13 +187,15 @@ def run_predict(
     teacher_context: int | None = None,
     threshold: float = 0.5,
     param_tolerance: float = 0.5,
+    edit_rate: float | None = None,
     split: str = "test",
     export_model: str = "multimodal",
 ) -> dict[str, Any]:
     """The `predict` stage: roll out every model on a split and export the edits.
 
     ``<out_dir>/<video_id>.otio`` holds `export_model`'s rolled-out edit of each video
-    (the others' go to ``<out_dir>/<model>/``), in the files' units (pixels, percent);
+    (the others' go to ``<out_dir>/<model>/``), in the files' units (pixels, percent), at
+    `edit_rate` (default: the export's), its recording named by the video id;
     ``<out_dir>/example.npz`` keeps one video's true and predicted frames for `compare`;
     `metrics_path` gets the roll-out and teacher-forced figures per model.
     """
@@ -216,6 +218,7 @@ def run_predict(
                 edit = track_pre.inverse_transform(frames["rollout"])
                 export_timeline(edit, folder / f"{schema.check_video_id(vid)}.otio", fps=corpus.fps,
                                 name=f"{vid} ({name} roll-out)", start_time=result["start_times"][vid],
+                                media_names={0: vid}, rate=edit_rate,  # class 0: the recording (ASSET_CLASSES)
                                 param_tolerance=param_tolerance * track_std)  # std units -> file units
             vid = sorted(result["videos"])[0]
             example["video_id"], example["fps"] = np.array(vid), np.array(corpus.fps)

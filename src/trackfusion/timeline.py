@@ -128,13 +128,23 @@ def _adapter_for(path: Path) -> str:
         ) from None
 
 
-def _read(path: Path, adapter: str, edl_rate: float) -> tuple[otio.schema.Timeline, int]:
-    """The file's timeline (the first, if it holds several) and how many others it holds."""
+def _read(path: Path, adapter: str, edl_rate: float) -> tuple[otio.schema.Timeline, int, Counter]:
+    """The file's timeline (the first, if it holds several), how many others it holds,
+    and what was skipped before the adapter saw it."""
     if not path.is_file():
         raise TimelineError(f"{path}: timeline file not found")
-    kwargs = {"rate": edl_rate} if adapter == "cmx_3600" else {}
+    skipped: Counter = Counter()
     try:
-        obj = otio.adapters.read_from_file(str(path), adapter_name=adapter, **kwargs)
+        if adapter == "fcp_xml":
+            root = _parse_xml(path)
+            skipped = _drop_unsupported_fcp_items(path, root)
+            _check_fcp_overlaps(path, root)
+            obj = otio.adapters.read_from_string(ET.tostring(root, encoding="unicode"), adapter_name=adapter)
+        else:
+            kwargs = {"rate": edl_rate} if adapter == "cmx_3600" else {}
+            obj = otio.adapters.read_from_file(str(path), adapter_name=adapter, **kwargs)
+    except TimelineError:
+        raise
     except Exception as exc:  # adapters raise anything from ParseError to KeyError on bad input
         if "overlapping" in str(exc).lower():
             raise TimelineError(f"{path}: overlapping clips on one track ({exc})") from exc
@@ -144,8 +154,6 @@ def _read(path: Path, adapter: str, edl_rate: float) -> tuple[otio.schema.Timeli
                 "carry its frame rate: set timeline.edl_rate in params.yaml to your editor's (24, 25, 30 ...)"
             ) from exc
         raise TimelineError(f"{path}: not a readable {adapter} timeline ({type(exc).__name__}: {exc})") from exc
-    if adapter == "fcp_xml":
-        _check_fcp_overlaps(path)
     if isinstance(obj, otio.schema.Timeline):
         timelines = [obj]
     else:
@@ -155,11 +163,49 @@ def _read(path: Path, adapter: str, edl_rate: float) -> tuple[otio.schema.Timeli
     if len(timelines) > 1:
         log.warning("%s: %d timelines in the file; importing the first, '%s'", path, len(timelines), timelines[0].name)
     if adapter == "fcp_xml":
-        _apply_fcp_enabled(path, timelines[0])
-    return timelines[0], len(timelines) - 1
+        _apply_fcp_enabled(path, root, timelines[0])
+    return timelines[0], len(timelines) - 1, skipped
 
 
-def _apply_fcp_enabled(path: Path, tl: otio.schema.Timeline) -> None:
+def _parse_xml(path: Path) -> ET.Element:
+    """The XML tree, from bytes: a UTF-8 byte-order mark (Premiere on Windows writes one) is fine."""
+    try:
+        return ET.fromstring(path.read_bytes())
+    except ET.ParseError as exc:
+        raise TimelineError(f"{path}: not a readable fcp_xml timeline (not well-formed XML: {exc})") from exc
+
+
+def _is_false(element: ET.Element) -> bool:
+    return (element.findtext("enabled") or "TRUE").strip().upper() == "FALSE"
+
+
+def _drop_unsupported_fcp_items(path: Path, root: ET.Element) -> Counter:
+    """Remove the clip items of sequence tracks that the fcp_xml adapter cannot read.
+
+    A multicam clip (``<multiclip>``) or a clip item with neither a file nor a nested
+    sequence makes the adapter reject the whole edit; without it the rest imports.
+    Each is counted and logged. A file defined inside a removed item and referenced by
+    id later keeps its definition (moved to the first later reference).
+    """
+    skipped: Counter = Counter()
+    for track in root.iter("track"):
+        for item in [e for e in track if e.tag == "clipitem"]:
+            if item.find("file") is not None or item.find("sequence") is not None:
+                continue
+            kind = "multicam" if item.find("multiclip") is not None else "unsupported"
+            skipped[f"{kind}_clips_skipped"] += 1
+            log.warning("%s: clip '%s' is a %s clip item the importer cannot read; skipped (the rest of the edit "
+                        "is kept)", path, item.findtext("name") or item.get("id") or "?", kind)
+            track.remove(item)
+            for definition in item.iter("file"):
+                fid = definition.get("id")
+                ref = next((f for f in root.iter("file") if fid and f.get("id") == fid), None)
+                if ref is not None and len(ref) == 0 and len(definition):
+                    ref.extend(list(definition))
+    return skipped
+
+
+def _apply_fcp_enabled(path: Path, root: ET.Element, tl: otio.schema.Timeline) -> None:
     """Carry FCP 7 / Premiere ``<enabled>FALSE</enabled>`` of clips and video tracks into `tl`.
 
     The fcp_xml adapter drops the flag, so a disabled clip (common in real projects)
@@ -167,7 +213,6 @@ def _apply_fcp_enabled(path: Path, tl: otio.schema.Timeline) -> None:
     map in order to the OTIO track's children other than gaps; where the two do not
     line up, nothing is changed and a warning says so.
     """
-    root = ET.parse(path).getroot()
     sequences = list(root.iter("sequence"))
     seq = next((q for q in sequences if (q.findtext("name") or "") == (tl.name or "")), sequences[0] if sequences else None)
     if seq is None:
@@ -178,7 +223,7 @@ def _apply_fcp_enabled(path: Path, tl: otio.schema.Timeline) -> None:
         log.warning("%s: %d XML video tracks against %d read; <enabled> flags not applied", path, len(xml_tracks), len(video))
         return
     for xml_track, track in zip(xml_tracks, video):
-        if (xml_track.findtext("enabled") or "TRUE").strip().upper() == "FALSE":
+        if _is_false(xml_track):
             track.enabled = False
         items = [e for e in xml_track if e.tag in ("clipitem", "generatoritem", "transitionitem")]
         children = [c for c in track if not isinstance(c, otio.schema.Gap)]
@@ -187,14 +232,13 @@ def _apply_fcp_enabled(path: Path, tl: otio.schema.Timeline) -> None:
                         path, track.name, len(items), len(children))
             continue
         for item, child in zip(items, children):
-            if (item.findtext("enabled") or "TRUE").strip().upper() == "FALSE" and hasattr(child, "enabled"):
+            if _is_false(item) and hasattr(child, "enabled"):
                 child.enabled = False
 
 
-def _check_fcp_overlaps(path: Path) -> None:
+def _check_fcp_overlaps(path: Path, root: ET.Element) -> None:
     """The fcp_xml adapter silently moves a clip that starts before the previous one ends
     to after it; the <start>/<end> it reads are not kept, so look at them here."""
-    root = ET.parse(path).getroot()
     for seq_no, seq in enumerate(root.iter("sequence")):
         for track_no, track in enumerate(seq.findall("./media/video/track")):
             prev_end, prev_name = None, None
@@ -262,17 +306,53 @@ def _as_list(value: Any) -> list:
     return list(value)
 
 
+#: the FCP filter that carries each clip parameter
+_FILTER_OF: dict[str, str] = {"scale": "motion", "x": "motion", "y": "motion", **{c: "crop" for c in FCP_CROP.values()}}
+
+
+def _media_frame_size(item: otio.core.Item) -> tuple[float, float] | None:
+    """(width, height) of the clip's media where the file gives it (FCP XML ``<file><media>
+    <video><samplecharacteristics>``), else None."""
+    ref = getattr(item, "media_reference", None)
+    node: Any = (ref.metadata.get("fcp_xml") if ref is not None else None) or {}
+    for key in ("media", "video", "samplecharacteristics"):
+        node = node.get(key) if hasattr(node, "get") else None
+    if not hasattr(node, "get"):
+        return None
+    width, height = _number(node.get("width")), _number(node.get("height"))
+    return (width, height) if width and height and width > 0 and height > 0 else None
+
+
+def _constant_keyframes(keyframes: Any) -> Any:
+    """The value of FCP keyframes that all hold one value (a number, or a centre's dict), else None."""
+    values = [k.get("value") for k in _as_list(keyframes) if hasattr(k, "get")]
+    if not values or any(v is None for v in values):
+        return None
+    first = values[0]
+    if hasattr(first, "get"):
+        keys = ("horiz", "vert")
+        pairs = [tuple(_number(v.get(k)) if hasattr(v, "get") else None for k in keys) for v in values]
+        return dict(zip(keys, pairs[0])) if None not in pairs[0] and all(p == pairs[0] for p in pairs) else None
+    numbers = [_number(v) for v in values]
+    return first if numbers[0] is not None and all(n == numbers[0] for n in numbers) else None
+
+
 class _Importer:
     """Walks one OTIO timeline and fills the frames; every loss lands in ``report``."""
 
     def __init__(self, path: Path, fps: float, patterns: Mapping[str, int], main_media: str | None,
-                 main_asset: int, unmatched_asset: int, skip_patterns: Sequence[str] = ()):
+                 main_asset: int, unmatched_asset: int, skip_patterns: Sequence[str] = (), adapter: str = "otio_json"):
         self.path, self.fps, self.main_media = path, float(fps), main_media
+        self.carries_params = adapter != "cmx_3600"  # an EDL has no parameters: every default is a loss
+        self.edl = adapter == "cmx_3600"
         self.patterns = [(p.lower(), int(a)) for p, a in patterns.items()]
         self.skip = [p.lower() for p in skip_patterns]
         self.main_asset, self.unmatched_asset = main_asset, unmatched_asset
         self.counts: Counter = Counter()
         self.defaulted: Counter = Counter()
+        self.no_filter: Counter = Counter()
+        self.fallback: list[str] = []  # media taken as the recording when it is not named in the edit
+        self.source_origin = 0.0  # EDL: the source timecode (s) that is recording time 0
         self.unreadable: Counter = Counter()
         self.ignored_effects: Counter = Counter()
 
@@ -305,8 +385,14 @@ class _Importer:
         return schema.NUM_ASSET_CLASSES - 1
 
     def params_of(self, item: otio.core.Item, own: Mapping | None) -> dict[str, float]:
+        """The clip's parameters. A default is counted as ``params_no_filter`` where the
+        clip has no filter that could carry the value (the editor never added one, so the
+        default is what the editor shows) and as ``params_defaulted`` where the value was
+        lost: a filter without it, or a format that carries no parameters (EDL)."""
         found: dict[str, float] = {}
+        filters: set[str] = set()
         if own is not None:
+            filters.update(("motion", "crop"))  # our own export always writes every parameter
             for name in CLIP_PARAMS:
                 if name in own:
                     value = _number(own[name])
@@ -314,15 +400,21 @@ class _Importer:
                         self.unreadable[name] += 1
                     else:
                         found[name] = value
+        size = _media_frame_size(item)
         for effect in getattr(item, "effects", []):
-            self._read_effect(effect, found, from_effects=own is None)
+            kind = self._read_effect(effect, found, from_effects=own is None, media_size=size)
+            if kind is not None:
+                filters.add(kind)
         for name in CLIP_PARAMS:
             if name not in found:
-                self.defaulted[name] += 1
+                never_added = self.carries_params and _FILTER_OF[name] not in filters
+                (self.no_filter if never_added else self.defaulted)[name] += 1
                 found[name] = DEFAULTS[name]
         return found
 
-    def _read_effect(self, effect: otio.schema.Effect, found: dict[str, float], from_effects: bool) -> None:
+    def _read_effect(self, effect: otio.schema.Effect, found: dict[str, float], from_effects: bool,
+                     media_size: tuple[float, float] | None = None) -> str | None:
+        """Read one FCP filter into `found`; its kind ("motion", "crop") or None if not ours."""
         fcp = effect.metadata.get("fcp_xml")
         effect_id = str((fcp or {}).get("effectid") or effect.effect_name or "").lower()
         label = str(effect.name or effect.effect_name or effect_id or type(effect).__name__)
@@ -331,7 +423,7 @@ class _Importer:
         if kind is None or fcp is None or not from_effects:
             if kind is None:
                 self.ignored_effects[label] += 1
-            return
+            return kind
         for param in _as_list(fcp.get("parameter")):
             if not hasattr(param, "get"):
                 continue
@@ -341,25 +433,35 @@ class _Importer:
             if targets is None:
                 continue  # rotation, anchor, ...: not part of the track state
             value = param.get("value")
-            if "keyframe" in param or value is None:
-                # keyframed values change inside the clip; the track state holds one value per clip
+            if "keyframe" in param:
+                # the track state holds one value per clip: keyframes that hold one value are that value
+                value = _constant_keyframes(param.get("keyframe"))
+                if value is not None:
+                    self.counts["keyframed_params_constant"] += 1
+            if value is None:
                 for t in targets:
                     self.unreadable[t] += 1
                 continue
             if pid == "center":
+                # Premiere: the offset from the frame centre in units of the clip's own media frame
+                # (a portrait clip or a still is not 1920 x 1080); the output frame where no size is given
+                width, height = media_size or (FRAME_WIDTH, FRAME_HEIGHT)
+                if media_size is not None and media_size != (FRAME_WIDTH, FRAME_HEIGHT):
+                    self.counts["centres_in_media_size"] += 1
                 horiz = _number(value.get("horiz")) if hasattr(value, "get") else None
                 vert = _number(value.get("vert")) if hasattr(value, "get") else None
-                for t, v, size in (("x", horiz, FRAME_WIDTH), ("y", vert, FRAME_HEIGHT)):
+                for t, v, centre, size in (("x", horiz, FRAME_WIDTH / 2, width), ("y", vert, FRAME_HEIGHT / 2, height)):
                     if v is None:
                         self.unreadable[t] += 1
                     else:
-                        found[t] = size / 2 + size * v
+                        found[t] = centre + size * v
             else:
                 v = _number(value)
                 if v is None:
                     self.unreadable[targets[0]] += 1
                 else:
                     found[targets[0]] = v
+        return kind
 
     # --- the whole timeline ----------------------------------------------------------
     def run(self, tl: otio.schema.Timeline, duration_s: float | None) -> ImportedTimeline:
@@ -379,6 +481,7 @@ class _Importer:
                         schema.NUM_TRACKS, self.counts["clips_dropped"])
 
         spans = []  # (slot, start_s, end_s, values (9,), is_main, source_start_s | None)
+        main_class_names: list[str] = []
         origin, extent = math.inf, -math.inf  # of every item, gaps included: leading/trailing gaps are frames too
         for slot, track in enumerate(kept):
             if not track.enabled:
@@ -409,6 +512,8 @@ class _Importer:
                 params = self.params_of(item, own)
                 values = np.array([1.0, asset] + [params[p] for p in CLIP_PARAMS], dtype=np.float32)
                 is_main = _matches_media(names, self.main_media) if self.main_media else asset == self.main_asset
+                if asset == self.main_asset:
+                    main_class_names.append(names[0] if names else "?")
                 spans.append((slot, start, start + rng.duration.to_seconds(), values, is_main, self._source_start(item)))
         if not spans:
             raise TimelineError(f"{self.path}: the video tracks hold no clips (only gaps or empty tracks)")
@@ -416,10 +521,59 @@ class _Importer:
             # the recording is not named in the edit: fall back to the main asset class
             spans = [s[:4] + (s[3][1] == self.main_asset,) + s[5:] for s in spans]
             self.counts["main_media_not_found"] = 1
-            log.warning("%s: the recording '%s' is not named in the edit; clips of the main asset class %d (found "
-                        "by timeline.asset_patterns) are taken as the recording and set the time base: check that "
-                        "the file's media names match the video id", self.path, self.main_media, self.main_asset)
-        return self._sample(tl, spans, origin, extent - origin, duration_s, len(kept))
+            chosen = sorted(set(main_class_names))
+            self.fallback = chosen
+            log.warning("%s: the recording '%s' is not named in the edit; took %s (clips of the main asset class %d, "
+                        "found by timeline.asset_patterns) as the recording and its time base: check that the "
+                        "file's media names match the video id", self.path, self.main_media,
+                        ", ".join(f"'{n}'" for n in chosen) if chosen else "nothing", self.main_asset)
+        audio_mains = self._main_audio(stack, tracks)
+        if self.edl:
+            spans, audio_mains = self._edl_source_times(spans, audio_mains)
+        return self._sample(tl, spans, audio_mains, origin, extent - origin, duration_s, len(kept))
+
+    def _main_audio(self, stack: otio.schema.Stack, tracks: list[otio.schema.Track]) -> list[tuple[float, float]]:
+        """(timeline start s, source start s) of the recording's clips on enabled audio tracks: the time
+        base of an edit whose video tracks never show the recording (its sound still runs under it)."""
+        found = []
+        for track in tracks:
+            if track.kind != otio.schema.TrackKind.Audio or not track.enabled:
+                continue
+            for i, item in enumerate(track):
+                if isinstance(item, otio.schema.Clip) and item.enabled and self._names_recording(_candidate_names(item)):
+                    src = self._source_start(item)
+                    if src is not None:
+                        rng = track.transformed_time_range(track.range_of_child_at_index(i), stack)
+                        found.append((rng.start_time.to_seconds(), src))
+        return found
+
+    def _names_recording(self, names: Sequence[str]) -> bool:
+        """The media is the recording: named as it, else (no name given) named as the main asset
+        by our export or by the first asset pattern it matches."""
+        if self.main_media:
+            return _matches_media(names, self.main_media)
+        for n in names:
+            m = _EXPORT_NAME_RE.match(n)
+            if m:
+                return int(m.group(1)) == self.main_asset
+        for pattern, asset in self.patterns:
+            if any(fnmatch.fnmatchcase(n.lower(), pattern) for n in names):
+                return asset == self.main_asset
+        return False
+
+    def _edl_source_times(self, spans: list, audio_mains: list) -> tuple[list, list]:
+        """An EDL's source timecode is the recording's own timecode, not its time: recorders and
+        cameras start it on a whole hour (00:00:00:00, 01:00:00:00), so the recording starts at the
+        whole hour at or below its earliest source-in (reported as ``edl_source_origin_s``)."""
+        sources = [s[5] for s in spans if s[4] and s[5] is not None] + [src for _, src in audio_mains]
+        if not sources:
+            return spans, audio_mains
+        tc0 = math.floor(min(sources) / 3600.0 + 1e-9) * 3600.0
+        self.source_origin = tc0
+        if tc0:
+            log.info("%s: EDL source timecode %02d:00:00:00 is recording time 0", self.path, int(tc0 // 3600))
+        spans = [s[:5] + (None if s[5] is None else s[5] - tc0,) for s in spans]
+        return spans, [(a, src - tc0) for a, src in audio_mains]
 
     def _source_start(self, item: otio.core.Item) -> float | None:
         if not isinstance(item, otio.schema.Clip) or item.source_range is None:
@@ -431,13 +585,15 @@ class _Importer:
             start = start - available.start_time.rescaled_to(start)
         return start.to_seconds()
 
-    def _sample(self, tl, spans, origin: float, end: float, duration_s: float | None, n_tracks: int) -> ImportedTimeline:
+    def _sample(self, tl, spans, audio_mains, origin: float, end: float, duration_s: float | None,
+                n_tracks: int) -> ImportedTimeline:
         fps = self.fps
         spans = [(sl, a - origin, b - origin, v, m, src) for sl, a, b, v, m, src in spans]
         own = tl.metadata.get(METADATA_KEY)
         own_start = _number(own.get("start_time")) if own is not None and hasattr(own, "get") else None
         phase = 0.0
         mains = sorted((a, src) for _, a, _, _, m, src in spans if m and src is not None)
+        audio_mains = sorted((a - origin, src) for a, src in audio_mains)
         if own_start is not None:
             time_base, offset = "trackfusion_metadata", own_start
             phase = own_start - math.floor(own_start * fps + _EPS) / fps  # keep the exported grid
@@ -451,6 +607,8 @@ class _Importer:
                 log.warning("%s: %d later clips of the main recording are cut from other places of it; their "
                             "frames keep the first clip's time mapping (first at timeline %.1f s)",
                             self.path, len(off_grid), off_grid[0])
+        elif audio_mains:
+            time_base, offset = "main_audio", audio_mains[0][1] - audio_mains[0][0]
         else:
             time_base, offset = "timeline", 0.0
         # frame j is recording time phase + j / fps, timeline time phase + j / fps - offset
@@ -491,6 +649,9 @@ class _Importer:
             "tracks_used": n_tracks,
             **{k: int(v) for k, v in sorted(self.counts.items())},
             "params_defaulted": dict(sorted(self.defaulted.items())),
+            "params_no_filter": dict(sorted(self.no_filter.items())),
+            **({"main_media_fallback": self.fallback} if self.fallback else {}),
+            **({"edl_source_origin_s": self.source_origin} if self.edl else {}),
             "params_unreadable": dict(sorted(self.unreadable.items())),
             "effects_ignored": dict(sorted(self.ignored_effects.items())),
         }
@@ -528,9 +689,10 @@ def import_timeline(
         if not (isinstance(asset, int) and 0 <= asset < schema.NUM_ASSET_CLASSES):
             raise ValueError(f"asset class for {key!r} must be an int in 0..{schema.NUM_ASSET_CLASSES - 1}, got {asset!r}")
     adapter = _adapter_for(path)
-    tl, others = _read(path, adapter, edl_rate)
-    imported = _Importer(path, fps, asset_patterns, main_media, main_asset, unmatched_asset,
-                         skip_patterns).run(tl, duration_s)
+    tl, others, skipped = _read(path, adapter, edl_rate)
+    importer = _Importer(path, fps, asset_patterns, main_media, main_asset, unmatched_asset, skip_patterns, adapter)
+    importer.counts.update(skipped)
+    imported = importer.run(tl, duration_s)
     imported.report["adapter"] = adapter
     imported.report["other_timelines_ignored"] = others
     r = imported.report
@@ -625,6 +787,13 @@ def _fcp_filters(params: Mapping[str, float]) -> list[dict]:
     return [{"enabled": "TRUE", "effect": motion}, {"enabled": "TRUE", "effect": crop}]
 
 
+def _fcp_format(width: int, height: int, rate: float) -> dict:
+    """An FCP 7 ``<samplecharacteristics>`` dict (a sequence's format, a file's frame size)."""
+    return {"samplecharacteristics": {
+        "rate": {"timebase": str(int(round(rate))), "ntsc": "FALSE"}, "width": str(width), "height": str(height),
+        "anamorphic": "FALSE", "pixelaspectratio": "square", "fielddominance": "none"}}
+
+
 def export_timeline(
     frames: np.ndarray,
     path: str | Path,
@@ -635,8 +804,10 @@ def export_timeline(
     *,
     main_asset: int = 0,
     param_tolerance: float | np.ndarray = 0.0,
+    rate: float | None = None,
+    recording_url: str | None = None,
 ) -> dict[str, Any]:
-    """Write track frames ``(T, 180)`` as a timeline (format by extension), atomically.
+    """Write track frames ``(T, 180)`` as a timeline an editor opens (format by extension), atomically.
 
     Each slot up to the highest ever-active one becomes a video track (never-active
     slots below it stay as empty tracks, so track order keeps slot numbers in every
@@ -645,10 +816,17 @@ def export_timeline(
     one per column) lets a run absorb parameter jitter (a model's output) and carry its
     mean. Parameters outside what an editor accepts (``VALID_RANGES``) are clamped into
     it and counted (``values_clamped``). Parameters go to ``metadata["trackfusion"]``
-    and, for ``.xml``, also into FCP Basic Motion / Crop filters; an EDL carries one
-    video track and no parameters. ``media_names`` maps asset class -> media file name
-    (default ``trackfusion_asset<k>_<label>``); main-asset clips' source ranges are
-    recording time, so the file re-imports onto the same time. Returns a report.
+    and, for ``.otio`` and ``.xml``, into FCP Basic Motion / Crop filters too (so
+    ``otioconvert`` to XML keeps them); an EDL carries one video track and no parameters.
+
+    The recording (``media_names[main_asset]``, its file ``recording_url`` when known)
+    is the main-asset clips' media, with its source ranges on recording time, and its
+    sound runs under the whole edit on an audio track (not in an EDL): an editor hears
+    it, and a re-import finds the time base even where no video clip shows it. Other
+    assets are named ``media_names[k]`` or ``trackfusion_asset<k>_<label>``. The file is
+    written at ``rate`` (default: the first SMPTE timecode rate that is a whole multiple
+    of fps, 30 for 10 fps), which editors and the FCP / EDL converters accept, with a
+    1920 x 1080 sequence format. Returns a report.
     """
     path = Path(path)
     adapter = _adapter_for(path)
@@ -666,10 +844,10 @@ def export_timeline(
     if adapter == "cmx_3600" and n_tracks > 1:
         raise TimelineError(f"{path}: a CMX 3600 EDL carries one video track; these frames use {n_tracks} "
                             "track slots (write .otio or .xml instead)")
-
-    # XML and EDL store SMPTE timecode, which has no 10 fps: write those at a timecode rate
-    # that is a whole multiple of fps, so every frame edge stays exact
-    rate = fps if adapter == "otio_json" else _timecode_rate(fps, path)
+    rate = _timecode_rate(fps, path) if rate is None else float(rate)
+    if not (rate > 0 and otio.opentime.RationalTime.is_valid_timecode_rate(rate) and (rate / fps).is_integer()):
+        raise TimelineError(f"{path}: cannot write at {rate:g} fps: an editing rate must be a SMPTE timecode rate "
+                            f"(24, 25, 30, 50, 60 ...) and a whole multiple of the frames' {fps:g} fps")
     step = rate / fps
 
     def rt(frame: float) -> otio.opentime.RationalTime:
@@ -677,8 +855,21 @@ def export_timeline(
 
     # recording time, in frames at fps, of timeline frame 0
     rec0 = start_time * fps
+    recording = names[main_asset]
+
+    def reference(asset: int) -> otio.schema.ExternalReference:
+        media = names.get(asset, default_media_name(asset))
+        url = recording_url if asset == main_asset and recording_url else media
+        ref = otio.schema.ExternalReference(
+            target_url=url, available_range=otio.opentime.TimeRange(rt(0), rt(max(rec0, 0) + T)))
+        ref.name = media
+        if asset == main_asset:  # Premiere reads clip centres in the media's own frame size
+            ref.metadata["fcp_xml"] = {"media": {"video": _fcp_format(FRAME_WIDTH, FRAME_HEIGHT, rate), "audio": {}}}
+        return ref
+
     tl = otio.schema.Timeline(name=name)
     tl.metadata[METADATA_KEY] = {"version": FORMAT_VERSION, "fps": float(fps), "start_time": float(start_time), "frames": T}
+    tl.metadata["fcp_xml"] = {"media": {"video": {"format": _fcp_format(FRAME_WIDTH, FRAME_HEIGHT, rate)}}}
     counts: Counter = Counter()
     for slot in range(n_tracks):
         track = otio.schema.Track(name=f"V{slot + 1}", kind=otio.schema.TrackKind.Video)
@@ -692,28 +883,32 @@ def export_timeline(
                 continue
             asset = int(values[1])
             params = {p: float(v) for p, v in zip(CLIP_PARAMS, values[2:])}
-            media = names.get(asset, default_media_name(asset))
             source_start = rec0 + t0 if asset == main_asset else t0
-            ref = otio.schema.ExternalReference(
-                target_url=media, available_range=otio.opentime.TimeRange(rt(0), rt(max(rec0, 0) + T)))
-            ref.name = media
-            clip = otio.schema.Clip(name=media, media_reference=ref,
+            ref = reference(asset)
+            clip = otio.schema.Clip(name=ref.name, media_reference=ref,
                                     source_range=otio.opentime.TimeRange(rt(source_start), duration))
             clip.metadata[METADATA_KEY] = {"asset_id": asset, **params}
-            if adapter == "fcp_xml":
+            if adapter != "cmx_3600":
                 clip.metadata["fcp_xml"] = {"filter": _fcp_filters(params)}
             track.append(clip)
             counts["clips"] += 1
         tl.tracks.append(track)
-    carried = {"otio_json": "metadata", "fcp_xml": "metadata+effects", "cmx_3600": "none"}[adapter]
+    audio = adapter != "cmx_3600"
+    if audio:  # the recording's sound under the whole edit
+        sound = otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio)
+        sound.append(otio.schema.Clip(name=recording, media_reference=reference(main_asset),
+                                      source_range=otio.opentime.TimeRange(rt(rec0), rt(T))))
+        tl.tracks.append(sound)
+    carried = {"otio_json": "metadata+filters", "fcp_xml": "filters", "cmx_3600": "none"}[adapter]
     with atomic_path(path) as tmp:
         try:
             otio.adapters.write_to_file(tl, str(tmp), adapter_name=adapter)
         except Exception as exc:
             raise TimelineError(f"{path}: {adapter} cannot write this timeline ({type(exc).__name__}: {exc})") from exc
     report = {"file": str(path), "adapter": adapter, "frames": T, "fps": float(fps), "timeline_rate": float(rate),
-              "start_time": float(start_time),
+              "start_time": float(start_time), "recording": recording, "audio_tracks": int(audio),
               "tracks": n_tracks, "clips": counts["clips"], "gaps": counts["gaps"], "empty_tracks": counts["empty_tracks"],
               "params_carried": carried, "values_clamped": clamped}
-    log.info("%s: wrote %d clips on %d tracks (%d frames, parameters as %s)", path, report["clips"], n_tracks, T, carried)
+    log.info("%s: wrote %d clips on %d tracks (%d frames at %g fps, parameters as %s)", path, report["clips"],
+             n_tracks, T, rate, carried)
     return report
