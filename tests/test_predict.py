@@ -23,7 +23,7 @@ from trackfusion.corpus import Corpus
 from trackfusion.dataset import MultimodalDataset, collate_windows, eval_stride
 from trackfusion.metrics import VideoCuts
 from trackfusion.model import MultimodalTransformer, MultiTrackTransformer, decode_frames
-from trackfusion.predict import rollout, rollout_cuts, run_predict, teacher_forced
+from trackfusion.predict import hold_parameters, rollout, rollout_cuts, run_predict, teacher_forced
 from trackfusion.preprocess import normalize_corpus
 
 torch.set_num_threads(1)
@@ -115,6 +115,9 @@ def test_run_predict_writes_readable_otio_and_both_models_figures(tmp_path: Path
     for path in otios:
         timeline = otio.adapters.read_from_file(str(path))
         assert len(timeline.video_tracks()) >= 1
+        assert timeline.duration().rate == 30.0  # an editing rate, not data.fps (issue 10)
+        sound = timeline.audio_tracks()[0].find_clips()[0]
+        assert sound.media_reference.name == path.stem  # the recording, named by its video id
     example = np.load(tmp_path / "pred" / "example.npz")
     assert example["truth"].shape[1] == schema.TRACK_WIDTH
     assert example["multimodal_rollout"].shape == example["truth"].shape
@@ -153,3 +156,28 @@ def test_rollout_layout_accuracy_leaves_out_the_given_first_frame_as_teacher_for
     score, same, total = rollout_cuts({"v": {"truth": truth, "rollout": rolled}})
     assert (same, total) == (3, 3)
     assert cuts.layout_agreement(cuts.layout(rolled), cuts.layout(truth), np.ones(4, bool)) == (3, 4)
+
+
+@settings(max_examples=50)
+@given(seed=st.integers(0, 10_000), tolerance=st.floats(0.05, 2.0))
+def test_held_parameters_move_only_beyond_the_tolerance_of_a_track_that_keeps_its_layout(seed: int,
+                                                                                        tolerance: float) -> None:
+    """Issue 10: fed their own output, the heads' parameters drifted every step, which cut a
+    predicted edit into 150 one-frame-ish clips on a track whose truth has 19."""
+    g = torch.Generator().manual_seed(seed)
+    N, P = schema.NUM_TRACKS, schema.NUM_TRACK_PARAMS
+    prev = torch.zeros(3, N, P)
+    prev[..., 0] = (torch.rand(3, N, generator=g) < 0.6).float()
+    prev[..., 1] = torch.randint(0, 3, (3, N), generator=g).float() * prev[..., 0]
+    prev[..., 2:] = torch.randn(3, N, P - 2, generator=g) * prev[..., :1]
+    now = prev.clone()
+    now[..., 0] = torch.where(torch.rand(3, N, generator=g) < 0.2, 1 - prev[..., 0], prev[..., 0])
+    now[..., 1] = torch.where(torch.rand(3, N, generator=g) < 0.2, prev[..., 1] + 1, prev[..., 1])
+    now[..., 2:] = prev[..., 2:] + torch.randn(3, N, P - 2, generator=g) * tolerance
+    out = hold_parameters(now.reshape(3, -1), prev.reshape(3, -1), tolerance).reshape(3, N, P)
+    same = (now[..., 0] > 0.5) & (prev[..., 0] > 0.5) & (now[..., 1] == prev[..., 1])
+    small = (now[..., 2:] - prev[..., 2:]).abs() <= tolerance
+    torch.testing.assert_close(out[..., :2], now[..., :2], rtol=0, atol=0)  # the layout is the model's
+    expected = torch.where(same[..., None] & small, prev[..., 2:], now[..., 2:])
+    torch.testing.assert_close(out[..., 2:], expected, rtol=0, atol=0)
+    assert torch.equal(hold_parameters(now.reshape(3, -1), prev.reshape(3, -1), 0.0), now.reshape(3, -1))
