@@ -37,8 +37,8 @@ import pandas as pd
 import torch
 
 from trackfusion import schema
-from trackfusion.alignment import FeatureAligner
-from trackfusion.io import FeatureTable, ReadIssues
+from trackfusion.data.alignment import FeatureAligner
+from trackfusion.io.features import FeatureTable, ReadIssues
 from timing import best_of  # bench/ is on sys.path when a benchmark runs
 
 FPS = 10
@@ -170,7 +170,7 @@ def _case(name: str, videos: list[tuple[np.ndarray, FeatureTable, FeatureTable]]
 
 def run(quick: bool = False) -> list[dict]:
     """Both cases; `quick` shrinks them (6-minute "hour", 10 one-minute videos) for CI smoke runs."""
-    logging.getLogger("trackfusion.alignment").setLevel(logging.ERROR)  # per-video info lines would be timed too
+    logging.getLogger("trackfusion.data.alignment").setLevel(logging.ERROR)  # per-video info lines would be timed too
     hour_s, n_videos, video_s = (360.0, 10, 60.0) if quick else (3600.0, 100, 600.0)
     repeat = 2 if quick else 3
     hour = _case("hour", [make_video(hour_s, seed=0)], repeat, 1 if quick else 2)

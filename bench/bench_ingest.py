@@ -5,7 +5,7 @@
 Generates a one-hour visual table (36,000 rows x 523 columns, about 12 Hz samples,
 CLIP refreshed once a second and held, saliency and face fields often empty) in a
 temporary folder, times the raw parse of each reader (best of ``--repeat``) and the
-full ``trackfusion.io.read_visual_csv`` (which adds the header and field-count checks,
+full ``trackfusion.io.features.read_visual_csv`` (which adds the header and field-count checks,
 cleaning and the float16 CLIP conversion), and prints MB/s and the ratios.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow.csv as pacsv
 
 from trackfusion import schema
-from trackfusion.io import read_visual_csv
+from trackfusion.io.features import read_visual_csv
 from timing import best_of  # bench/ is on sys.path when a benchmark runs
 
 
@@ -55,9 +55,9 @@ def run(quick: bool = False, rows: int | None = None, repeat: int | None = None)
     Keys: ``name``, ``seconds`` (best of `repeat`), ``mb_per_s``, ``vs_pandas_c`` (time
     ratio to pandas' C engine), ``rows``, ``mb``; the pyarrow row also carries
     ``faster`` (the reader that won this run) and ``engine_in_io`` (what
-    ``trackfusion.io`` uses). `quick`: 6,000 rows, best of 2.
+    ``trackfusion.io.features`` uses). `quick`: 6,000 rows, best of 2.
     """
-    from trackfusion import io as tf_io
+    from trackfusion.io import features as tf_io
 
     rows = rows or (6_000 if quick else 36_000)
     repeat = repeat or (2 if quick else 3)
@@ -107,7 +107,7 @@ def main() -> None:
         print(f"{r['name']:36s} {r['seconds']:8.3f} {r['mb_per_s']:8.1f} {r['vs_pandas_c']:11.2f}x")
     arrow = next(r for r in results if "faster" in r)
     print(f"pyarrow / pandas C time ratio: {arrow['vs_pandas_c']:.2f} -> faster here: {arrow['faster']} "
-          f"(trackfusion.io uses: {arrow['engine_in_io']})")
+          f"(trackfusion.io.features uses: {arrow['engine_in_io']})")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_memory.py [--quick] [--sizes 20 200] [--threads N]
 
-Generates two synthetic corpora (``trackfusion.synthetic.generate_corpus``, seed 0,
+Generates two synthetic corpora (``trackfusion.data.synthetic.generate_corpus``, seed 0,
 30-40 s videos at 10 fps, the generator's injected faults included) of 20 and 200
 videos (``--quick``: 5 and 50) in a temporary folder. For each size, three steps run,
 each in its own fresh subprocess so that no measurement inherits another's heap:
@@ -96,9 +96,9 @@ def _worker(step: str, work: Path, threads: int) -> None:
 
     import torch  # noqa: F401  (imported by every step's real process too: part of the constant baseline)
 
-    from trackfusion import preprocess
+    from trackfusion.data import build as preprocess
     from trackfusion.params import params_from_dict
-    from trackfusion.training import train_model
+    from trackfusion.learn.training import train_model
 
     import dvclive  # noqa: F401  (train_model imports it lazily; keep it out of the measured growth)
 
@@ -149,7 +149,7 @@ def _measure(step: str, work: Path, threads: int) -> dict[str, Any]:
 
 def _corpus(tmp: Path, n: int) -> tuple[Path, dict[str, Any]]:
     from trackfusion.params import SyntheticParams
-    from trackfusion.synthetic import generate_corpus
+    from trackfusion.data.synthetic import generate_corpus
 
     work = tmp / f"n{n}"
     work.mkdir()

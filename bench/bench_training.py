@@ -31,11 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.strategies: the random corpus writer shared with the tests
 
 from tests.strategies.corpus import write_corpus  # noqa: E402
-from trackfusion.dataset import create_dataloaders  # noqa: E402
-from trackfusion.loss import MultiTrackLoss  # noqa: E402
-from trackfusion.model import create_model  # noqa: E402
+from trackfusion.learn.dataset import create_dataloaders  # noqa: E402
+from trackfusion.learn.loss import MultiTrackLoss  # noqa: E402
+from trackfusion.learn.model import create_model  # noqa: E402
 from trackfusion.params import Params, params_from_dict  # noqa: E402
-from trackfusion.training import Trainer, build_optimizer, seed_everything  # noqa: E402
+from trackfusion.learn.training import Trainer, build_optimizer, seed_everything  # noqa: E402
 from timing import best_of  # bench/ is on sys.path when a benchmark runs
 
 LARGE = {"d_model": 256, "nhead": 8, "num_encoder_layers": 6, "dim_feedforward": 1024}

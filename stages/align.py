@@ -5,7 +5,7 @@ import logging
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
 from trackfusion.atomic import write_json
 from trackfusion.params import stage_params
-from trackfusion.preprocess import align_corpus
+from trackfusion.data.build import align_corpus
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
-from trackfusion.compare import MODELS, run_compare
+from trackfusion.experiment.compare import MODELS, run_compare
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 

@@ -4,7 +4,7 @@ import logging
 
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
 from trackfusion.params import stage_params
-from trackfusion.preprocess import normalize_corpus
+from trackfusion.data.build import normalize_corpus
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 

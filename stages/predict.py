@@ -5,7 +5,7 @@ from pathlib import Path
 
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
 from trackfusion.params import stage_params
-from trackfusion.predict import run_predict
+from trackfusion.experiment.predict import run_predict
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 

@@ -5,7 +5,7 @@ import logging
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
 from trackfusion.atomic import write_json
 from trackfusion.params import stage_params
-from trackfusion.references import run_references
+from trackfusion.experiment.references import run_references
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 

@@ -8,9 +8,9 @@ import logging
 import sys
 
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
-from trackfusion import distributed
+from trackfusion.learn import distributed
 from trackfusion.params import stage_params
-from trackfusion.training import train_model
+from trackfusion.learn.training import train_model
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
 from trackfusion.atomic import write_json, write_text
 from trackfusion.params import stage_params
-from trackfusion.validation import validate_raw
+from trackfusion.data.validation import validate_raw
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 

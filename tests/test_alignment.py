@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from tests.strategies.alignment import Table, audio_tables, frame_times, sample_times, visual_tables
 from trackfusion import schema
-from trackfusion.alignment import AlignedFeatures, FeatureAligner
-from trackfusion.io import speaker_turns
-from trackfusion.normalization import l2_normalize
+from trackfusion.data.alignment import AlignedFeatures, FeatureAligner
+from trackfusion.io.features import speaker_turns
+from trackfusion.data.embeddings import l2_normalize
 from trackfusion.schema import Kind
 
 TOL, MAX_GAP, WARN_GAP = 0.05, 1.0, 5.0
@@ -234,7 +234,7 @@ def test_property_23_failure_logs_video_and_ranges(before, gap, after, video_id)
     audio = Table(s, np.ones((len(s), 5), np.float32))
     t = np.arange(0.0, s[-1], 0.1)
     handler = _Capture()
-    logger = logging.getLogger("trackfusion.alignment")
+    logger = logging.getLogger("trackfusion.data.alignment")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
@@ -256,7 +256,7 @@ def test_property_23_failure_logs_video_and_ranges(before, gap, after, video_id)
 def test_property_24_logs_interpolated_percentage(t, audio, frac):
     """The percentage of interpolated frames is logged per video and modality; over the threshold it is a warning."""
     handler = _Capture()
-    logger = logging.getLogger("trackfusion.alignment")
+    logger = logging.getLogger("trackfusion.data.alignment")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:

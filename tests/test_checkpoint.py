@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.strategies.model import baseline_kwargs, batches, make_batch, model_kwargs
-from trackfusion.checkpoint import MODEL_VERSION, CheckpointError, load_checkpoint, save_checkpoint
-from trackfusion.model import MultimodalTransformer, MultiTrackTransformer
+from trackfusion.learn.checkpoint import MODEL_VERSION, CheckpointError, load_checkpoint, save_checkpoint
+from trackfusion.learn.model import MultimodalTransformer, MultiTrackTransformer
 
 torch.set_num_threads(1)
 

@@ -1,7 +1,7 @@
 """The write-up's claim: read only beside the reference rows, and honest when a rule wins."""
 from __future__ import annotations
 
-from trackfusion.compare import cut_table_markdown, split_figures, verdict
+from trackfusion.experiment.compare import cut_table_markdown, split_figures, verdict
 
 
 def _rows(multimodal: float, rule: float) -> dict:

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from tests.strategies.model import edit_outputs
 from tests.test_metrics import ref_cut, ref_max_matching
 from trackfusion import cuts, schema
-from trackfusion.dataset import eval_stride, first_scored, window_starts
-from trackfusion.metrics import VideoCuts
+from trackfusion.learn.dataset import eval_stride, first_scored, window_starts
+from trackfusion.learn.metrics import VideoCuts
 
 torch.set_num_threads(1)
 

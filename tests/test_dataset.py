@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trackfusion import schema
-from trackfusion.corpus import Corpus
-from trackfusion.dataset import (
+from trackfusion.data.corpus import Corpus
+from trackfusion.learn.dataset import (
     MultimodalDataset,
     collate_windows,
     create_dataloaders,
@@ -245,9 +245,13 @@ def test_track_std_read_from_normalization_json(tmp_path: Path) -> None:
 
 
 def test_track_normalization_matches_the_normalization_module(tmp_path: Path) -> None:
-    """The reader agrees with what trackfusion.normalization writes (a slow reference)."""
-    from trackfusion.normalization import AudioFeaturePreprocessor, TrackPreprocessor, VisualFeaturePreprocessor
-    from trackfusion.normalization import save_preprocessors
+    """The reader agrees with what trackfusion.data.normalization writes (a slow reference)."""
+    from trackfusion.data.normalization import (
+    AudioFeaturePreprocessor,
+    TrackPreprocessor,
+    VisualFeaturePreprocessor,
+)
+    from trackfusion.data.normalization import save_preprocessors
 
     rng = np.random.default_rng(0)
     track = write_corpus(tmp_path / "c", [200], ["train"])

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from trackfusion.distributed import ShardSampler
+from trackfusion.learn.distributed import ShardSampler
 from tests.strategies.corpus import write_corpus
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,18 +12,29 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "trackfusion"
 
 
+def module_path(module: str) -> Path | None:
+    """The file of a trackfusion module (``trackfusion.learn.model`` -> learn/model.py), or None."""
+    parts = module.split(".")[1:]
+    if not parts:
+        return PACKAGE / "__init__.py"
+    for candidate in (PACKAGE.joinpath(*parts).with_suffix(".py"), PACKAGE.joinpath(*parts, "__init__.py")):
+        if candidate.exists():
+            return candidate
+    return None
+
+
 def _imports(path: Path) -> set[str]:
-    """trackfusion modules `path` imports, at any depth of the file (function-level imports too)."""
+    """trackfusion modules `path` imports, at any depth of the file (function-level imports
+    too), with the packages whose ``__init__`` each import runs."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module == "trackfusion":
-                found |= {f"trackfusion.{a.name}" for a in node.names}
-            elif node.module.startswith("trackfusion."):
-                found.add(node.module)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "trackfusion":
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}  # `from trackfusion.io import features`
         elif isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("trackfusion.")}
-    return {m for m in found if (PACKAGE / f"{m.split('.', 1)[1]}.py").exists()}
+    parents = {".".join(m.split(".")[:i]) for m in found for i in range(2, m.count(".") + 1)}
+    return {m for m in found | parents if module_path(m) is not None}
 
 
 def code_of(script: Path) -> set[str]:
@@ -35,8 +46,12 @@ def code_of(script: Path) -> set[str]:
         if module in seen:
             continue
         seen.add(module)
-        todo += _imports(PACKAGE / f"{module.split('.', 1)[1]}.py")
-    return {str(script.relative_to(ROOT))} | {f"src/trackfusion/{m.split('.', 1)[1]}.py" for m in seen}
+        todo += _imports(module_path(module))
+    seen |= {"trackfusion"} if seen else set()  # the package's own __init__ runs first
+    code = {str(script.relative_to(ROOT))} | {str(module_path(m).relative_to(ROOT)) for m in seen}
+    if "import _stage" in script.read_text(encoding="utf-8"):
+        code.add("stages/_stage.py")
+    return code
 
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]

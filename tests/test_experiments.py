@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import statistics
 
-from trackfusion.experiments import collect, summarize
+from trackfusion.experiment.dvc_experiments import collect, summarize
 
 
 def _data(seed: int, control: str, base: float, multi: float) -> dict:

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from trackfusion import schema
-from trackfusion.ingest import IngestError, add_subparser, ingest_timelines, main
-from trackfusion.io import SequenceReader
+from trackfusion.data.ingest import IngestError, add_subparser, ingest_timelines, main
+from trackfusion.io.sequences import SequenceReader
 from trackfusion.params import Params
-from trackfusion.timeline import export_timeline
+from trackfusion.io.timeline import export_timeline
 
 P = schema.NUM_TRACK_PARAMS
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Reading and discovering raw feature files (trackfusion.io, CSV side).
+"""Reading and discovering raw feature files (trackfusion.io.features, CSV side).
 
 Properties 1, 14, 22 and 25 of SPEC section 9, and one example test for each reading
 error of SPEC section 8.
@@ -18,17 +18,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trackfusion import schema
-from trackfusion.io import (
+from trackfusion.io.features import (
     FeatureFileError,
     FeatureFiles,
-    SequenceReader,
-    TrackSequenceError,
     discover_features,
     read_audio_csv,
     read_visual_csv,
     speaker_turns,
-    write_sequences,
 )
+from trackfusion.io.sequences import SequenceReader, TrackSequenceError, write_sequences
 from tests.strategies.data_files import (
     AUDIO_COLUMNS,
     VISUAL_COLUMNS,
@@ -214,7 +212,7 @@ def _make_features(tmp: Path, ids: list[str], data: st.DataObject) -> dict[str, 
 
 @given(ids=distinct_video_ids(min_size=1, max_size=5), data=st.data())
 def test_property_22_logs_feature_file_count(ids: list[str], data: st.DataObject) -> None:
-    with tempfile.TemporaryDirectory() as tmp, capture_logs("trackfusion.io") as records:
+    with tempfile.TemporaryDirectory() as tmp, capture_logs("trackfusion.io.features") as records:
         missing = _make_features(Path(tmp), ids, data)
         (Path(tmp) / schema.FEATURES_DIR / "unrelated recording_features.csv").write_text("time\n")
         discover_features(tmp, ids)
@@ -223,7 +221,7 @@ def test_property_22_logs_feature_file_count(ids: list[str], data: st.DataObject
     counts = [
         tuple(int(x) for x in m.groups())
         for r in records
-        if r.name == "trackfusion.io" and r.levelno == logging.INFO
+        if r.name == "trackfusion.io.features" and r.levelno == logging.INFO
         and (m := re.search(r"found (\d+) feature files \((\d+) audio, (\d+) visual\)", r.getMessage()))
     ]
     assert counts == [(n_audio + n_visual, n_audio, n_visual)]
@@ -231,7 +229,7 @@ def test_property_22_logs_feature_file_count(ids: list[str], data: st.DataObject
 
 @given(ids=distinct_video_ids(min_size=1, max_size=5), data=st.data())
 def test_property_25_logs_missing_types(ids: list[str], data: st.DataObject) -> None:
-    with tempfile.TemporaryDirectory() as tmp, capture_logs("trackfusion.io") as records:
+    with tempfile.TemporaryDirectory() as tmp, capture_logs("trackfusion.io.features") as records:
         missing = _make_features(Path(tmp), ids, data)
         found = discover_features(tmp, ids)
     warned = {
@@ -247,7 +245,7 @@ def test_property_25_logs_missing_types(ids: list[str], data: st.DataObject) -> 
 
 
 def test_discover_without_features_folder_warns(tmp_path: Path, caplog) -> None:
-    with caplog.at_level(logging.INFO, logger="trackfusion.io"):
+    with caplog.at_level(logging.INFO, logger="trackfusion.io.features"):
         found = discover_features(tmp_path, [VID])
     assert found[VID] == FeatureFiles(None, None)
     assert any("no features folder" in r.getMessage() for r in caplog.records)
@@ -266,7 +264,7 @@ def test_unsorted_and_duplicate_times_are_fixed_counted_and_warned(tmp_path: Pat
         "0.2,9.9,1,0,A,0,\n"  # repeats 0.2: the first (0.3) is kept
         "0.3,0.4,0,0,,0,\n",
     )
-    with caplog.at_level(logging.WARNING, logger="trackfusion.io"):
+    with caplog.at_level(logging.WARNING, logger="trackfusion.io.features"):
         table = read_audio_csv(path)
     np.testing.assert_array_equal(table.times, [0.0, 0.1, 0.2, 0.3])
     np.testing.assert_allclose(table.values[:, 0], [0.1, 0.2, 0.3, 0.4], rtol=1e-6)

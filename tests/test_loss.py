@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from tests.strategies.model import baseline_kwargs, batches, edit_outputs, make_batch, model_kwargs
 from trackfusion import schema
-from trackfusion.loss import COMPONENTS, MultiTrackLoss
-from trackfusion.model import MultimodalTransformer, MultiTrackTransformer
+from trackfusion.learn.loss import COMPONENTS, MultiTrackLoss
+from trackfusion.learn.model import MultimodalTransformer, MultiTrackTransformer
 from trackfusion.params import LossParams
 
 torch.set_num_threads(1)

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.strategies.model import edit_outputs
-from trackfusion.metrics import (
+from trackfusion.learn.metrics import (
     EditMetrics,
     active_f1,
     asset_accuracy,

@@ -10,8 +10,14 @@ from hypothesis import strategies as st
 
 from tests.strategies.model import baseline_kwargs, batches, model_kwargs, random_frames
 from trackfusion import schema
-from trackfusion.fusion import FUSION_TYPES
-from trackfusion.model import MultimodalTransformer, MultiTrackTransformer, create_model, decode_frames, with_change
+from trackfusion.learn.fusion import FUSION_TYPES
+from trackfusion.learn.model import (
+    MultimodalTransformer,
+    MultiTrackTransformer,
+    create_model,
+    decode_frames,
+    with_change,
+)
 from trackfusion.params import params_from_dict
 
 torch.set_num_threads(1)

@@ -9,11 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trackfusion import schema
-from trackfusion.normalization import (
+from trackfusion.data.embeddings import l2_normalize
+from trackfusion.data.normalization import (
     AudioFeaturePreprocessor,
     TrackPreprocessor,
     VisualFeaturePreprocessor,
-    l2_normalize,
     load_preprocessors,
     save_preprocessors,
 )

@@ -18,13 +18,14 @@ from hypothesis import strategies as st
 from tests.strategies.corpus import write_corpus
 from tests.strategies.model import make_batch
 from trackfusion import cuts, schema
-from trackfusion.checkpoint import save_checkpoint
-from trackfusion.corpus import Corpus
-from trackfusion.dataset import MultimodalDataset, collate_windows, eval_stride
-from trackfusion.metrics import VideoCuts
-from trackfusion.model import MultimodalTransformer, MultiTrackTransformer, decode_frames
-from trackfusion.predict import hold_parameters, rollout, rollout_cuts, run_predict, teacher_forced
-from trackfusion.preprocess import normalize_corpus
+from trackfusion.learn.checkpoint import save_checkpoint
+from trackfusion.data.corpus import Corpus
+from trackfusion.learn.dataset import MultimodalDataset, collate_windows, eval_stride
+from trackfusion.learn.metrics import VideoCuts
+from trackfusion.learn.model import MultimodalTransformer, MultiTrackTransformer, decode_frames
+from trackfusion.learn.rollout import hold_parameters, rollout, rollout_cuts, teacher_forced
+from trackfusion.experiment.predict import run_predict
+from trackfusion.data.build import normalize_corpus
 
 torch.set_num_threads(1)
 TINY = dict(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=16, dropout=0.0)

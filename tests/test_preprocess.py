@@ -9,12 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trackfusion import io, preprocess, schema
-from trackfusion.alignment import FeatureAligner
-from trackfusion.corpus import Corpus, assign_splits
-from trackfusion.normalization import NORMALIZATION_FILE, load_preprocessors
+from trackfusion import schema
+from trackfusion.io import features as feature_io
+from trackfusion.io import sequences
+from trackfusion.data import build as preprocess
+from trackfusion.data.alignment import FeatureAligner
+from trackfusion.data.corpus import Corpus, assign_splits
+from trackfusion.data.normalization import NORMALIZATION_FILE, load_preprocessors
 from trackfusion.params import params_from_dict
-from trackfusion.preprocess import align_corpus, normalize_corpus
+from trackfusion.data.build import align_corpus, normalize_corpus
 
 GOOD = "bandicam 2025-03-11 22-57-01-575"
 AUDIO_ONLY = "only audio, (take 2)"
@@ -83,7 +86,7 @@ def make_raw(root: Path, *, features: bool = True, seed: int = 0) -> Path:
         path = raw / "features" / schema.visual_file_name(CORRUPT)
         lines = path.read_text().splitlines()
         path.write_text("\n".join(lines[:3] + [lines[3].replace(",", ",abc,", 1)] + lines[4:]) + "\n")
-    io.write_sequences(raw / schema.SEQUENCES_FILE, videos)
+    sequences.write_sequences(raw / schema.SEQUENCES_FILE, videos)
     return raw
 
 
@@ -135,8 +138,8 @@ def test_align_corpus_end_to_end(tmp_path, caplog):
     t = np.asarray(by_id[GOOD]["times"][:, 0])
     want = FeatureAligner().align_features(
         t,
-        io.read_audio_csv(raw / "features" / schema.audio_file_name(GOOD)),
-        io.read_visual_csv(raw / "features" / schema.visual_file_name(GOOD)),
+        feature_io.read_audio_csv(raw / "features" / schema.audio_file_name(GOOD)),
+        feature_io.read_visual_csv(raw / "features" / schema.visual_file_name(GOOD)),
     )
     np.testing.assert_array_equal(by_id[GOOD]["audio"], want.audio)
     np.testing.assert_array_equal(by_id[GOOD]["visual"], want.visual_scalars)
@@ -243,7 +246,7 @@ def test_align_peak_memory_does_not_grow_with_videos(tmp_path):
             videos.append((vid, 0.0, frames))
             write_audio(raw / "features" / schema.audio_file_name(vid), np.arange(0, 31, 0.1), rng)
             write_visual(raw / "features" / schema.visual_file_name(vid), np.arange(0, 31, 1 / 12), rng)
-        io.write_sequences(raw / schema.SEQUENCES_FILE, videos)
+        sequences.write_sequences(raw / schema.SEQUENCES_FILE, videos)
         return raw
 
     peaks = []

@@ -16,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.strategies.synthetic import synthetic_params
-from trackfusion import cli, cuts, schema, synthetic
-from trackfusion.io import SequenceReader
+from trackfusion import cli, cuts, schema
+from trackfusion.data import synthetic
+from trackfusion.io.sequences import SequenceReader
 from trackfusion.params import SyntheticParams, params_from_dict
 
 FPS = 10
@@ -446,7 +447,7 @@ def test_cli_rejects_bad_params_with_one_clear_line(tmp_path: Path, capsys: pyte
 def test_module_entry_point(tmp_path: Path) -> None:
     params = _params_file(tmp_path, seed=2, num_videos=1, min_duration_s=2, max_duration_s=3)
     run = subprocess.run(
-        [sys.executable, "-m", "trackfusion.synthetic", "--params", str(params), "--out", str(tmp_path / "o")],
+        [sys.executable, "-m", "trackfusion.data.synthetic", "--params", str(params), "--out", str(tmp_path / "o")],
         capture_output=True, text=True, check=False,
     )
     assert run.returncode == 0, run.stderr

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 
 from tests.strategies.timeline import track_frames
 from trackfusion import schema
-from trackfusion.timeline import TimelineError, export_timeline, import_timeline
+from trackfusion.io.timeline import TimelineError, export_timeline, import_timeline
 
 P = schema.NUM_TRACK_PARAMS
 ACTIVE = schema.track_columns("active")
@@ -356,7 +356,7 @@ def test_a_recording_not_named_in_the_edit_is_a_warning_naming_it(tmp_path, capl
 
     path = tmp_path / "edit.xml"
     path.write_text(FCP_XML, encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="trackfusion.timeline"):
+    with caplog.at_level(logging.WARNING, logger="trackfusion.io.timeline"):
         got = import_timeline(path, main_media="another recording")
     assert got.report["main_media_not_found"] == 1
     assert "'another recording' is not named in the edit" in caplog.text
@@ -609,7 +609,7 @@ def test_the_fallback_recording_is_named_in_the_log_and_the_report(tmp_path, cap
 
     path = tmp_path / "edit.xml"
     path.write_text(FCP_XML, encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="trackfusion.timeline"):
+    with caplog.at_level(logging.WARNING, logger="trackfusion.io.timeline"):
         got = import_timeline(path, main_media="another recording")
     assert got.report["main_media_fallback"] == ["bandicam 2025-03-11 22-57-01-575.mp4"]
     assert "took 'bandicam 2025-03-11 22-57-01-575.mp4'" in caplog.text

@@ -14,13 +14,13 @@ import pytest
 import torch
 import yaml
 
-from trackfusion.checkpoint import load_checkpoint
-from trackfusion.dataset import create_dataloaders
-from trackfusion.loss import MultiTrackLoss
-from trackfusion.metrics import EditMetrics, VideoCuts
-from trackfusion.model import create_model
+from trackfusion.learn.checkpoint import load_checkpoint
+from trackfusion.learn.dataset import create_dataloaders
+from trackfusion.learn.loss import MultiTrackLoss
+from trackfusion.learn.metrics import EditMetrics, VideoCuts
+from trackfusion.learn.model import create_model
 from trackfusion.params import Params, params_from_dict
-from trackfusion.training import Trainer, TrainingError, seed_everything, train_model
+from trackfusion.learn.training import Trainer, TrainingError, seed_everything, train_model
 from tests.strategies.corpus import write_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,7 +157,7 @@ def test_resume_fingerprint_covers_the_code_and_every_corpus_byte(corpus: Path, 
     index, training resumed the old run and mixed two definitions."""
     import shutil
 
-    from trackfusion.training import _fingerprint
+    from trackfusion.learn.training import _fingerprint
 
     params = tiny_params()
     data, code = tmp_path / "corpus", tmp_path / "code"
@@ -182,7 +182,7 @@ def test_a_corrupt_resume_checkpoint_starts_afresh_instead_of_blocking(corpus: P
     tmp_path.mkdir(exist_ok=True)
     (tmp_path / "last.pt").write_bytes(b"PK\x03\x04 truncated by a crash")
     trainer = make_trainer(corpus, tmp_path, params, fingerprint="a", resume=True)
-    with caplog.at_level(logging.WARNING, logger="trackfusion.training"):
+    with caplog.at_level(logging.WARNING, logger="trackfusion.learn.training"):
         assert trainer.restore() is False
     assert "unreadable" in caplog.text and trainer.epoch == 0
     trainer.fit()
@@ -202,7 +202,7 @@ def test_no_finite_epoch_fails_and_never_ships_an_earlier_model(corpus: Path, tm
             losses = super().forward(*args, **kwargs)
             return {k: v * float("nan") for k, v in losses.items()}
 
-    monkeypatch.setattr("trackfusion.training.MultiTrackLoss", NanLoss)
+    monkeypatch.setattr("trackfusion.learn.training.MultiTrackLoss", NanLoss)
     with pytest.raises(TrainingError, match="no epoch of the baseline model gave a finite loss"):
         train_model(params, corpus, "baseline", out["live"], out["m.json"], out["m.pt"], out["ckpt"], progress=False)
     assert not out["m.pt"].exists() and not out["m.json"].exists()
@@ -300,7 +300,7 @@ def test_edit_metrics_are_the_accumulator_of_the_loop(corpus: Path, tmp_path: Pa
 
 def test_multimodal_refuses_a_corpus_without_any_feature_file(tmp_path: Path) -> None:
     """SPEC 8: no feature files anywhere is an error for a multimodal run; the baseline still runs."""
-    from trackfusion.training import NoFeaturesError
+    from trackfusion.learn.training import NoFeaturesError
 
     corpus = write_corpus(tmp_path / "normalized", LENGTHS, SPLITS, seed=2, features=False)
     index = json.loads((corpus / "index.json").read_text())

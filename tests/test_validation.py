@@ -1,4 +1,4 @@
-"""Validation of the raw corpus (trackfusion.validation): properties 15, 27, 28 and 29."""
+"""Validation of the raw corpus (trackfusion.data.validation): properties 15, 27, 28 and 29."""
 from __future__ import annotations
 
 import json
@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trackfusion import schema
-from trackfusion.io import TrackSequenceError, write_sequences
+from trackfusion.io.sequences import TrackSequenceError, write_sequences
 from trackfusion.params import Params, params_from_dict
-from trackfusion.validation import EPS_S, find_gaps, frame_coverage, frame_times, validate_raw
+from trackfusion.data.validation import EPS_S, find_gaps, frame_coverage, frame_times, validate_raw
 from tests.strategies.data_files import (
     RawVideo,
     audio_tables,
@@ -128,7 +128,7 @@ def test_property_28_gaps_over_one_second_detected(samples: np.ndarray) -> None:
 
 @given(videos=raw_videos(min_videos=1, max_videos=2, max_frames=20, missing=False, max_gaps=2))
 def test_property_28_gaps_in_report_and_warnings(videos: list[RawVideo]) -> None:
-    with tempfile.TemporaryDirectory() as tmp, capture_logs("trackfusion.validation", logging.WARNING) as records:
+    with tempfile.TemporaryDirectory() as tmp, capture_logs("trackfusion.data.validation", logging.WARNING) as records:
         report, markdown = validate_raw(write_raw_dir(Path(tmp), videos), PARAMS)
     warnings = [r.getMessage() for r in records]
     n_gaps = 0
@@ -263,7 +263,7 @@ def test_a_corpus_of_no_videos_is_an_error_in_the_first_stage(tmp_path: Path) ->
 def test_gap_over_warn_limit_logged(tmp_path: Path) -> None:
     times = np.concatenate([_regular(10, 0.1), _regular(10, 0.1, start=7.0)])  # 0.9 -> 7.0: 6.1 s
     raw = _raw(tmp_path, [RawVideo(VID, 0.0, track_frames(80), audio=make_audio_table(times))])
-    with capture_logs("trackfusion.validation", logging.WARNING) as records:
+    with capture_logs("trackfusion.data.validation", logging.WARNING) as records:
         report, _ = validate_raw(raw, PARAMS)
     gaps = video_entry(report, VID)["audio"]["gaps"]
     assert gaps == [{"start": 0.9, "end": 7.0, "length_s": pytest.approx(6.1)}]

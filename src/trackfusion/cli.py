@@ -3,7 +3,7 @@
 Adding a subcommand is one entry in COMMANDS: a name, a help line, a function that
 adds its arguments to an argparse parser, and a function that runs it and returns an
 exit status. Put the two functions in the library module that does the work (as
-`trackfusion.synthetic` does), so `python -m trackfusion.<module>` and
+`trackfusion.data.synthetic` does), so `python -m trackfusion.<module>` and
 `trackfusion <command>` share them.
 
     trackfusion generate --params params.yaml --out data/synthetic
@@ -15,7 +15,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from trackfusion import experiments, ingest, synthetic
+from trackfusion.experiment import dvc_experiments as experiments
+from trackfusion.data import ingest
+from trackfusion.data import synthetic
 from trackfusion.params import ParamsError
 
 

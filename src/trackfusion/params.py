@@ -19,7 +19,7 @@ from trackfusion.schema import NUM_ASSET_CLASSES
 FUSION_TYPES = ("concat", "add", "gated", "attention")
 CONTENT_CONTROLS = ("none", "shuffle")
 EDIT_RATES = (24.0, 25.0, 30.0, 48.0, 50.0, 60.0)  # frame rates of exported timelines (SMPTE timecode rates)
-CUT_CONTEXTS = ("content", "all")  # what the multimodal cut head reads (trackfusion.model)
+CUT_CONTEXTS = ("content", "all")  # what the multimodal cut head reads (trackfusion.learn.model)
 DEVICES = ("auto", "cpu", "cuda")
 
 

@@ -1,6 +1,6 @@
 """Tiny random corpus folders for dataset and training tests.
 
-`write_corpus` writes a folder in the `trackfusion.corpus` layout (what the align and
+`write_corpus` writes a folder in the `trackfusion.data.corpus` layout (what the align and
 normalize stages produce), with a `normalization.json` beside its index like the
 normalized corpus. The track is piecewise constant (an editor holds a layout for a
 while), so a model that sees the previous frame can learn it within a few steps.
@@ -15,8 +15,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from trackfusion import schema
-from trackfusion.corpus import CorpusWriter
-from trackfusion.normalization import NORMALIZATION_FILE
+from trackfusion.data.corpus import CorpusWriter
+from trackfusion.data.normalization import NORMALIZATION_FILE
 
 
 
@@ -82,7 +82,7 @@ def write_corpus(
             track = random_track(rng, length)
             times = (np.arange(length) / schema.FPS).reshape(length, 1)
             writer.append(vid, split, 0.0, audio=audio, visual=visual, clip=clip, track=track, mask=mask, times=times)
-    if track_std is not None:  # the layout trackfusion.normalization writes
+    if track_std is not None:  # the layout trackfusion.data.normalization writes
         zscored = list(schema.TRACK_CONTINUOUS)
         norm = {"track": {"kind": "track", "columns": list(schema.TRACK_PARAMS), "zscored": zscored,
                           "mean": [0.0, 0.0] + [100.0] * len(zscored), "std": [1.0, 1.0] + [float(track_std)] * len(zscored)}}

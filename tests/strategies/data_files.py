@@ -22,7 +22,7 @@ import pandas as pd
 from hypothesis import strategies as st
 
 from trackfusion import schema
-from trackfusion.io import write_sequences
+from trackfusion.io.sequences import write_sequences
 
 # Letters, digits, spaces and the punctuation recording names carry, plus glob
 # characters ([, ], *, ?) that would break a glob-based lookup, and Japanese.

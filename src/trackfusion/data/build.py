@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from trackfusion import io, schema
-from trackfusion.alignment import FeatureAligner
-from trackfusion.corpus import SPLITS, Corpus, CorpusWriter, assign_splits
-from trackfusion.normalization import (
+from trackfusion import schema
+from trackfusion.io import features
+from trackfusion.io import sequences
+from trackfusion.data.alignment import FeatureAligner
+from trackfusion.data.corpus import SPLITS, Corpus, CorpusWriter, assign_splits
+from trackfusion.data.normalization import (
     NORMALIZATION_FILE,
     AudioFeaturePreprocessor,
     TrackPreprocessor,
@@ -52,13 +54,13 @@ def _fault_counts() -> dict[str, int]:
     }
 
 
-def _kept_videos(reader: io.SequenceReader, skipped: list[dict[str, str]]) -> list[str]:
+def _kept_videos(reader: sequences.SequenceReader, skipped: list[dict[str, str]]) -> list[str]:
     """Videos whose track sequence reads cleanly (a first, cheap pass: splits need the final list)."""
     kept = []
     for vid in reader.video_ids:
         try:
             reader.read(vid)
-        except io.TrackSequenceError as exc:
+        except sequences.TrackSequenceError as exc:
             log.error("video %r skipped: broken track sequence: %s", vid, exc)
             skipped.append({"video_id": vid, "reason": f"broken track sequence: {exc}"})
             continue
@@ -72,8 +74,8 @@ def _read_table(path: Path | None, modality: str, vid: str, faults: dict[str, in
         faults[f"missing_{modality}_file"] += 1
         return None
     try:
-        table = io.read_features(path, modality)
-    except (io.FeatureFileError, OSError, UnicodeDecodeError) as exc:
+        table = features.read_features(path, modality)
+    except (features.FeatureFileError, OSError, UnicodeDecodeError) as exc:
         log.error("video %r: %s unavailable, feature file unusable: %s", vid, modality, exc)
         faults[f"corrupt_{modality}_file"] += 1
         return None
@@ -108,12 +110,12 @@ def align_corpus(raw_dir: str | Path, out_dir: str | Path, params: Params) -> di
     started = time.perf_counter()
     raw_dir = Path(raw_dir)
     fps = float(params.data.fps)
-    reader = io.SequenceReader(raw_dir / schema.SEQUENCES_FILE)
+    reader = sequences.SequenceReader(raw_dir / schema.SEQUENCES_FILE)
     faults = _fault_counts()
     skipped: list[dict[str, str]] = []
     kept = _kept_videos(reader, skipped)
     faults["broken_track_sequence"] = len(skipped)
-    files = io.discover_features(raw_dir, kept)
+    files = features.discover_features(raw_dir, kept)
     splits = assign_splits(kept, params.data.val_fraction, params.data.test_fraction, params.data.split_seed)
     aligner = FeatureAligner.from_params(params.align)
 

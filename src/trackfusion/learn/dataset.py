@@ -2,7 +2,7 @@
 
 A window is `seq_len` consecutive frames of one video. All windows are listed once at
 construction as three index arrays (video, start, length); `__getitem__` only slices
-the memory-mapped arrays of `trackfusion.corpus.Corpus`, so an epoch never parses or
+the memory-mapped arrays of `trackfusion.data.corpus.Corpus`, so an epoch never parses or
 re-aligns a file.
 
 The learning task (SPEC 5) predicts frame t's track state from content <= t and track
@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from trackfusion import distributed as dist_utils
+from trackfusion.learn import distributed as dist_utils
 from trackfusion import schema
-from trackfusion.corpus import Corpus
-from trackfusion.normalization import NORMALIZATION_FILE
+from trackfusion.data.corpus import Corpus
+from trackfusion.data.normalization import NORMALIZATION_FILE
 from trackfusion.params import CONTENT_CONTROLS, Params
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def read_track_normalization(corpus_dir: str | Path) -> tuple[np.ndarray, np.nda
     Columns that are not z-scored (active, asset_id), and every column of a corpus
     without the file (the aligned corpus), get mean 0 and std 1.
     Reads `{"track": {"columns": [...], "zscored": [...], "mean": [...], "std": [...]}}`
-    (trackfusion.normalization), with columns either the 9 parameter names (shared by
+    (trackfusion.data.normalization), with columns either the 9 parameter names (shared by
     the 20 tracks) or the 180 column names.
     """
     mean = np.zeros(schema.TRACK_WIDTH, dtype=np.float32)

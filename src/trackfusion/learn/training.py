@@ -29,15 +29,15 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from trackfusion import distributed as dist_utils
+from trackfusion.learn import distributed as dist_utils
 from trackfusion import schema
 from trackfusion.atomic import atomic_path, write_json
-from trackfusion.checkpoint import load_checkpoint, save_checkpoint
-from trackfusion.corpus import Corpus
-from trackfusion.dataset import create_dataloaders, read_track_std
-from trackfusion.loss import MultiTrackLoss
-from trackfusion.metrics import EditMetrics, VideoCuts
-from trackfusion.model import create_model
+from trackfusion.learn.checkpoint import load_checkpoint, save_checkpoint
+from trackfusion.data.corpus import Corpus
+from trackfusion.learn.dataset import create_dataloaders, read_track_std
+from trackfusion.learn.loss import MultiTrackLoss
+from trackfusion.learn.metrics import EditMetrics, VideoCuts
+from trackfusion.learn.model import create_model
 from trackfusion.params import Params, TrainParams
 
 log = logging.getLogger(__name__)

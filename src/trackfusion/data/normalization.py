@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
-import torch
 
 from trackfusion import schema
-from trackfusion.alignment import single_torch_thread
+from trackfusion.data.embeddings import l2_normalize
 from trackfusion.atomic import write_json
 from trackfusion.schema import Kind
 
@@ -208,18 +207,6 @@ class AudioFeaturePreprocessor(_ZScorer):
         out = (values.astype(np.float32) * std + mean).astype(np.float32)
         out[~_frame_mask(mask, len(values))] = 0.0
         return out
-
-
-def l2_normalize(clip: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length in float32 (zero rows stay zero); same dtype as the input."""
-    arr = np.ascontiguousarray(clip)
-    if not arr.flags.writeable:  # a read-only memmap: torch wants a writable buffer, even just to read it
-        arr = arr.copy()
-    with single_torch_thread():
-        x = torch.from_numpy(arr).float()  # (T, 512); torch casts float16 far faster than numpy
-        norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
-        x = torch.where(norm > 0, x / norm.clamp_min(1e-30), torch.zeros_like(x))
-        return x.to(torch.from_numpy(np.zeros(0, arr.dtype)).dtype).numpy()
 
 
 class VisualFeaturePreprocessor(_ZScorer):

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from trackfusion import cuts, schema
-from trackfusion.corpus import Corpus, VideoEntry
+from trackfusion.data.corpus import Corpus, VideoEntry
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ SCENE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 MOTION_THRESHOLDS = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 LAGS = (0, 1, 2, 3)
 TUNE_SPLITS = ("train", "val")
-CEILING_FILE = "editor_ceiling.json"  # written by trackfusion.synthetic beside the corpus
+CEILING_FILE = "editor_ceiling.json"  # written by trackfusion.data.synthetic beside the corpus
 
 _AUDIO = [c.name for c in schema.AUDIO_INPUTS]
 _VISUAL = [c.name for c in schema.VISUAL_SCALARS]

@@ -18,14 +18,8 @@ from typing import Any
 import numpy as np
 
 from trackfusion import schema
-from trackfusion.io import (
-    FeatureFileError,
-    FeatureTable,
-    SequenceReader,
-    TrackSequenceError,
-    discover_features,
-    read_features,
-)
+from trackfusion.io.features import FeatureFileError, FeatureTable, discover_features, read_features
+from trackfusion.io.sequences import SequenceReader, TrackSequenceError
 from trackfusion.params import AlignParams, Params
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,9 @@ from typing import Any
 
 from trackfusion import schema
 from trackfusion.atomic import atomic_dir, write_json
-from trackfusion.io import write_sequences
+from trackfusion.io.sequences import write_sequences
 from trackfusion.params import Params, load_params
-from trackfusion.timeline import ADAPTERS, TimelineError, import_timeline
+from trackfusion.io.timeline import ADAPTERS, TimelineError, import_timeline
 
 log = logging.getLogger(__name__)
 

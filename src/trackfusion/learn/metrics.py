@@ -26,8 +26,8 @@ import torch
 
 from trackfusion import cuts
 from trackfusion.cuts import f1_score
-from trackfusion.loss import split_targets
-from trackfusion.model import decode_frames
+from trackfusion.learn.loss import split_targets
+from trackfusion.learn.model import decode_frames
 
 CROPS: tuple[str, ...] = ("crop_l", "crop_r", "crop_t", "crop_b")
 

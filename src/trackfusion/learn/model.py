@@ -40,7 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from trackfusion import schema
-from trackfusion.fusion import FUSION_TYPES, ModalityEmbedding, ModalityFusion
+from trackfusion.learn.fusion import FUSION_TYPES, ModalityEmbedding, ModalityFusion
 from trackfusion.params import CUT_CONTEXTS
 
 HEAD_SIZES: dict[str, int] = {"active": 1, "asset": -1, "scale": 1, "position": 2, "crop": 4}  # -1: K classes

@@ -97,7 +97,7 @@ import pandas as pd
 
 from trackfusion import cuts, schema
 from trackfusion.atomic import atomic_dir, write_json
-from trackfusion.io import write_sequences
+from trackfusion.io.sequences import write_sequences
 from trackfusion.params import ParamsError, SyntheticParams, load_params
 
 log = logging.getLogger(__name__)
@@ -801,7 +801,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trackfusion.synthetic", description="Write the synthetic corpus.")
+    parser = argparse.ArgumentParser(prog="python -m trackfusion.data.synthetic", description="Write the synthetic corpus.")
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

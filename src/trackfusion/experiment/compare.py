@@ -1,7 +1,7 @@
 """The comparison of the track-only baseline and the multimodal model, beside the references.
 
 Reads both models' test metrics, their roll-out figures, the reference predictors
-(``trackfusion.references``) and the DVCLive curves, and writes ``metrics/compare.json``
+(``trackfusion.experiment.references``) and the DVCLive curves, and writes ``metrics/compare.json``
 (the cut F1 table of every predictor, and each metric for both models with the
 difference), PNG pictures (the offline view of the results: ``dvc plots show`` renders
 with Vega from a CDN) and ``plots/results.md``, whose first table reads each model's cut

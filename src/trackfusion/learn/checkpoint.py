@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 
 from trackfusion.atomic import atomic_path
-from trackfusion.model import MultimodalTransformer, MultiTrackTransformer
+from trackfusion.learn.model import MultimodalTransformer, MultiTrackTransformer
 
 log = logging.getLogger(__name__)
 

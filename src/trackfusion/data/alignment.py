@@ -33,15 +33,15 @@ consistently with the exact match of every other column.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
 from trackfusion import schema
+from trackfusion.data.embeddings import normalise_rows_, single_torch_thread
 from trackfusion.schema import Kind
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def _from_dataframe(df: Any, modality: str) -> _Source:
         if "speaker_turn" not in df.columns:
             if schema.SPEAKER_ID not in df.columns:
                 raise ValueError("audio DataFrame needs 'speaker_turn' or 'speaker_id'")
-            from trackfusion.io import speaker_turns  # the one definition of a turn, shared with the CSV reader
+            from trackfusion.io.features import speaker_turns  # the one definition of a turn, shared with the CSV reader
 
             df = df.assign(speaker_turn=speaker_turns(df[schema.SPEAKER_ID]))
         clip = None
@@ -449,7 +449,7 @@ class FeatureAligner:
         for i0 in range(0, n_runs, _CLIP_BLOCK):
             i1 = min(i0 + _CLIP_BLOCK, n_runs)
             u = torch.index_select(clip_t, 0, torch.from_numpy(starts[i0:i1])).float()  # (B, 512) float32
-            run_ok[i0:i1] = _normalise_rows(u)
+            run_ok[i0:i1] = normalise_rows_(u)
             unit_t[i0:i1].copy_(u)  # float32 -> float16
         unit[n_runs] = 0
         valid = run_ok[run]  # (N,) every row checked, once per run
@@ -475,7 +475,7 @@ class FeatureAligner:
             u = torch.index_select(clip_t, 0, torch.index_select(lo_t, 0, f)).float()  # (B, 512)
             v = torch.index_select(clip_t, 0, torch.index_select(hi_t, 0, f)).float()
             torch.lerp(u, v, torch.index_select(w_t, 0, f)[:, None], out=u)
-            degenerate += int((~_normalise_rows(u)).sum())
+            degenerate += int((~normalise_rows_(u)).sum())
             out_t.index_copy_(0, f, u.half())
         return {
             "missing_samples": int((~valid).sum()),
@@ -520,34 +520,6 @@ class FeatureAligner:
                     "video %r: %s gap of %.2f s from %.2f s to %.2f s (%s); no values there",
                     video_id, modality, b - a, a, b, where,
                 )
-
-
-@contextlib.contextmanager
-def single_torch_thread() -> Iterator[None]:
-    """Run the CLIP gathers on one thread.
-
-    They are memory-bound, so a second thread buys little; and on shared or busy cores
-    every parallel region waits for a descheduled thread (measured: 15 ms per block op
-    with two threads under load against 0.2 ms with one).
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _normalise_rows(u: torch.Tensor) -> np.ndarray:
-    """Divide each row of `u` (B, 512) float32 by its L2 norm in place; a row without a
-    finite, non-zero norm becomes 0. Returns (B,) bool: the row had a direction."""
-    nrm = torch.linalg.vector_norm(u, dim=1, keepdim=True)  # (B, 1)
-    good = torch.isfinite(nrm[:, 0]) & (nrm[:, 0] > 0)  # (B,)
-    if not bool(good.all()):
-        nrm[~good] = 1.0
-        u[~good] = 0.0
-    u.div_(nrm)
-    return good.numpy()
 
 
 def _runs(flags: np.ndarray, t: np.ndarray) -> list[tuple[float, float]]:

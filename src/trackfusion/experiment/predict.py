@@ -1,0 +1,137 @@
+"""The `predict` stage: both models rolled out and teacher-forced on a split, the edits exported.
+
+The roll-out itself is :mod:`trackfusion.learn.rollout`; this module scores it on the
+corpus' test videos and writes the editors' files (:mod:`trackfusion.io.timeline`).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trackfusion import schema
+from trackfusion.atomic import atomic_dir, write_json
+from trackfusion.data.corpus import Corpus
+from trackfusion.data.normalization import NORMALIZATION_FILE, load_preprocessors
+from trackfusion.io.timeline import export_timeline
+from trackfusion.learn.checkpoint import load_checkpoint
+from trackfusion.learn.dataset import MultimodalDataset, eval_stride, read_track_std
+from trackfusion.learn.metrics import EditMetrics
+from trackfusion.learn.rollout import decoding_of, rollout, rollout_cuts, teacher_forced, video_batch
+from trackfusion.learn.training import param_std
+
+log = logging.getLogger(__name__)
+
+
+def predict_split(
+    model: torch.nn.Module,
+    corpus_dir: str | Path,
+    split: str,
+    context: int,
+    metrics_factory: Any,
+    decoding: dict[str, float],
+    threshold: float = 0.5,
+    track_std: dict[str, np.ndarray] | None = None,
+    teacher_context: int | None = None,
+    param_tolerance: float = 0.0,
+) -> dict[str, Any]:
+    """Roll out and teacher-force every video of a split.
+
+    Returns the roll-out metrics, the teacher-forced metrics (the training stage's
+    windows and scorer, for a like-for-like table) and per video the true and
+    rolled-out frames, in the corpus' (normalised) units.
+    """
+    model.eval()
+    corpus = Corpus(corpus_dir)
+    longest = max((v.length for v in corpus.split_videos(split)), default=1)
+    dataset = MultimodalDataset(corpus, split, seq_len=longest, stride=longest)  # one window = one whole video
+    if len(dataset) == 0:
+        raise ValueError(f"{corpus_dir}: split '{split}' has no videos to predict")
+    batch = video_batch(dataset)
+    start = time.perf_counter()
+    ro_out, ro_frames = rollout(model, batch, context, decoding, threshold, param_tolerance=param_tolerance)
+    seconds = time.perf_counter() - start
+    windows = teacher_context or context
+    tf_dataset = MultimodalDataset(corpus, split, seq_len=windows, stride=eval_stride(windows, context))
+    tf_cuts = teacher_forced(model, tf_dataset, decoding)
+
+    lengths = batch["padding_mask"].sum(dim=1).tolist()
+    videos = {
+        vid: {"truth": batch["targets"][i, :n].numpy(), "rollout": ro_frames[i, :n].numpy()}
+        for i, (vid, n) in enumerate(zip(dataset.video_ids, lengths))
+    }
+    acc = metrics_factory(param_std=track_std)
+    acc.update(ro_out, batch["targets"], batch["padding_mask"])
+    score, same, total = rollout_cuts(videos)
+    figures = {
+        "teacher_forced": tf_cuts,
+        "rollout": {**acc.compute(), **score.figures(), "layout_accuracy": same / total if total else None},
+    }
+    frames = int(sum(lengths))
+    return {
+        "metrics": figures,
+        "videos": videos,
+        "start_times": {v.video_id: v.start_time for v in dataset.videos},
+        "frames": frames,
+        "seconds": seconds,
+        "frames_per_s": frames / seconds if seconds > 0 else float("nan"),
+    }
+
+
+def run_predict(
+    corpus_dir: str | Path,
+    model_paths: dict[str, Path],
+    out_dir: str | Path,
+    metrics_path: str | Path,
+    context: int,
+    teacher_context: int | None = None,
+    threshold: float = 0.5,
+    param_tolerance: float = 0.5,
+    edit_rate: float | None = None,
+    split: str = "test",
+    export_model: str = "multimodal",
+) -> dict[str, Any]:
+    """The `predict` stage: roll out every model on a split and export the edits.
+
+    ``<out_dir>/<video_id>.otio`` holds `export_model`'s rolled-out edit of each video
+    (the others' go to ``<out_dir>/<model>/``), in the files' units (pixels, percent), at
+    `edit_rate` (default: the export's), its recording named by the video id;
+    ``<out_dir>/example.npz`` keeps one video's true and predicted frames for `compare`;
+    `metrics_path` gets the roll-out and teacher-forced figures per model.
+    """
+    corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
+    _, _, track_pre = load_preprocessors(corpus_dir / NORMALIZATION_FILE)
+    track_std = read_track_std(corpus_dir)
+    corpus = Corpus(corpus_dir)
+    figures: dict[str, Any] = {}
+    example: dict[str, np.ndarray] = {}
+    with atomic_dir(out_dir) as tmp:
+        for name, path in model_paths.items():
+            model, payload = load_checkpoint(path)
+            result = predict_split(model, corpus_dir, split, context, EditMetrics, decoding_of(payload), threshold,
+                                   param_std(track_std), teacher_context, param_tolerance)
+            figures[name] = {**result["metrics"], "videos": len(result["videos"]), "frames": result["frames"],
+                             "seconds": round(result["seconds"], 3), "frames_per_s": round(result["frames_per_s"], 1)}
+            folder = tmp if name == export_model else tmp / name
+            folder.mkdir(exist_ok=True)
+            for vid, frames in result["videos"].items():
+                edit = track_pre.inverse_transform(frames["rollout"])
+                export_timeline(edit, folder / f"{schema.check_video_id(vid)}.otio", fps=corpus.fps,
+                                name=f"{vid} ({name} roll-out)", start_time=result["start_times"][vid],
+                                media_names={0: vid}, rate=edit_rate,  # class 0: the recording (ASSET_CLASSES)
+                                param_tolerance=param_tolerance * track_std)  # std units -> file units
+            vid = sorted(result["videos"])[0]
+            example["video_id"], example["fps"] = np.array(vid), np.array(corpus.fps)
+            example["truth"] = track_pre.inverse_transform(result["videos"][vid]["truth"])
+            example[f"{name}_rollout"] = track_pre.inverse_transform(result["videos"][vid]["rollout"])
+            log.info("%s on %d %s videos: roll-out cut_f1 %.4f, teacher-forced cut_f1 %.4f (%.0f frames/s)", name,
+                     len(result["videos"]), split, result["metrics"]["rollout"]["cut_f1"],
+                     result["metrics"]["teacher_forced"]["cut_f1"], result["frames_per_s"])
+        with open(tmp / "example.npz", "wb") as fh:
+            np.savez(fh, **example)
+    write_json(metrics_path, figures)
+    return figures
