@@ -29,6 +29,11 @@ def _tiny(multimodal: bool = True, **kw) -> torch.nn.Module:
 
 @given(kw=model_kwargs(), multimodal=st.booleans(), data=st.data())
 def test_property_21_checkpoint_type_detected(kw: dict, multimodal: bool, data: st.DataObject) -> None:
+    """Every kind of multimodal config is drawn, content switched off included (issue 13: with
+    only two kinds drawn, reading the type from `enable_multimodal` passed)."""
+    if multimodal:
+        kw = {**kw, "enable_multimodal": data.draw(st.booleans()), "use_audio": data.draw(st.booleans()),
+              "use_visual": data.draw(st.booleans())}
     model = (MultimodalTransformer(**kw) if multimodal else MultiTrackTransformer(**baseline_kwargs(kw))).eval()
     b = data.draw(batches(kw))
     with tempfile.TemporaryDirectory() as tmp:

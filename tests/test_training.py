@@ -14,6 +14,7 @@ import pytest
 import torch
 import yaml
 
+from trackfusion.data.corpus import Corpus
 from trackfusion.learn.checkpoint import load_checkpoint
 from trackfusion.learn.dataset import create_dataloaders
 from trackfusion.learn.loss import MultiTrackLoss
@@ -209,7 +210,10 @@ def test_no_finite_epoch_fails_and_never_ships_an_earlier_model(corpus: Path, tm
 
 
 def test_property_18_track_only_training_without_features(tmp_path: Path) -> None:
+    """The corpus says it has no features, as align records it (issue 13: without the flag,
+    refusing such a corpus for the baseline too went unnoticed)."""
     corpus = write_corpus(tmp_path / "normalized", LENGTHS, SPLITS, seed=2, features=False)
+    assert Corpus(corpus).meta["has_features"] is False
     out = tmp_path / "run"
     result = train_model(tiny_params(), corpus, "baseline", out / "plots" / "baseline", out / "metrics.json",
                          out / "models" / "baseline.pt", out / "ckpt", progress=False)  # fmt: skip
@@ -303,9 +307,7 @@ def test_multimodal_refuses_a_corpus_without_any_feature_file(tmp_path: Path) ->
     from trackfusion.learn.training import NoFeaturesError
 
     corpus = write_corpus(tmp_path / "normalized", LENGTHS, SPLITS, seed=2, features=False)
-    index = json.loads((corpus / "index.json").read_text())
-    index["meta"]["has_features"] = False  # what align_corpus records for such a corpus
-    (corpus / "index.json").write_text(json.dumps(index))
+    assert Corpus(corpus).meta["has_features"] is False  # what align_corpus records for such a corpus
     out = tmp_path / "run"
     with pytest.raises(NoFeaturesError, match="no video has a usable audio or visual feature file"):
         train_model(tiny_params(), corpus, "multimodal", out / "live", out / "m.json", out / "m.pt", out / "ck",

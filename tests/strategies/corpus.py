@@ -63,7 +63,7 @@ def write_corpus(
         splits = _default_splits(n)
     if video_ids is None:
         video_ids = [f"bandicam 2025-03-11 22-57-{i:02d}-575" for i in range(n)]  # real ids have spaces
-    with CorpusWriter(path, fps=schema.FPS, meta={"source": "tests.strategies.corpus"}) as writer:
+    with CorpusWriter(path, fps=schema.FPS, meta={"source": "tests.strategies.corpus", "has_features": features}) as writer:
         for vid, split, length in zip(video_ids, splits, lengths):
             mask = np.ones((length, 3), dtype=bool)
             if features:
