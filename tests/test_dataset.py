@@ -1,7 +1,6 @@
 """MultimodalDataset windows, the shifted track input, collation, the shuffle control."""
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -21,10 +20,9 @@ from trackfusion.learn.dataset import (
     derangement,
     eval_stride,
     first_scored,
-    read_track_normalization,
-    read_track_std,
     window_starts,
 )
+from trackfusion.data.normalization import read_track_normalization, read_track_std
 from trackfusion.params import params_from_dict
 from tests.strategies.corpus import video_lengths, write_corpus
 
@@ -234,12 +232,6 @@ def test_track_std_read_from_normalization_json(tmp_path: Path) -> None:
     assert (mean[schema.track_columns("x")] == 100).all()
     assert (std[schema.track_columns("active")] == 1).all() and (std[schema.track_columns("asset_id")] == 1).all()
     assert (mean[schema.track_columns("asset_id")] == 0).all()
-    # per-column names (180) are read too
-    names = [c.name for c in schema.TRACK_INPUTS]
-    norm = {"track": {"columns": names, "zscored": names[2::9], "mean": [0.0] * 180, "std": list(range(1, 181))}}
-    (path / "normalization.json").write_text(json.dumps(norm))
-    std = read_track_std(path)
-    assert std[2] == 3 and std[11] == 12 and std[3] == 1  # only the z-scored scale columns
     # an aligned corpus (no normalization.json) reports normalised == original units
     assert (read_track_std(write_corpus(tmp_path / "d", [10], ["train"], track_std=None)) == 1).all()
 

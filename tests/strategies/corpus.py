@@ -7,7 +7,6 @@ while), so a model that sees the previous frame can learn it within a few steps.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +15,13 @@ from hypothesis import strategies as st
 
 from trackfusion import schema
 from trackfusion.data.corpus import CorpusWriter
-from trackfusion.data.normalization import NORMALIZATION_FILE
+from trackfusion.data.normalization import (
+    NORMALIZATION_FILE,
+    AudioFeaturePreprocessor,
+    TrackPreprocessor,
+    VisualFeaturePreprocessor,
+    save_preprocessors,
+)
 
 
 
@@ -82,11 +87,8 @@ def write_corpus(
             track = random_track(rng, length)
             times = (np.arange(length) / schema.FPS).reshape(length, 1)
             writer.append(vid, split, 0.0, audio=audio, visual=visual, clip=clip, track=track, mask=mask, times=times)
-    if track_std is not None:  # the layout trackfusion.data.normalization writes
-        zscored = list(schema.TRACK_CONTINUOUS)
-        norm = {"track": {"kind": "track", "columns": list(schema.TRACK_PARAMS), "zscored": zscored,
-                          "mean": [0.0, 0.0] + [100.0] * len(zscored), "std": [1.0, 1.0] + [float(track_std)] * len(zscored)}}
-        (path / NORMALIZATION_FILE).write_text(json.dumps(norm), encoding="utf-8")
+    if track_std is not None:  # written by the normalization module itself: one format, one writer
+        save_preprocessors(path / NORMALIZATION_FILE, *identity_preprocessors(track_mean=100.0, track_std=track_std))
     return path
 
 
@@ -102,3 +104,21 @@ def _default_splits(n: int) -> list[str]:
 def video_lengths(draw: st.DrawFn, *, min_videos: int = 1, max_videos: int = 5, max_length: int = 40) -> list[int]:
     """Lengths of the videos of a corpus; each video has at least one frame."""
     return draw(st.lists(st.integers(1, max_length), min_size=min_videos, max_size=max_videos))
+
+
+def identity_preprocessors(track_mean: float = 0.0, track_std: float = 1.0) -> tuple:
+    """Fitted audio, visual and track preprocessors with given statistics (the track's continuous
+    parameters at `track_mean` / `track_std`, everything else 0 / 1)."""
+    def state(cls, mean: list[float], std: list[float]) -> dict:
+        names = cls().names
+        zscored = [n for n, z in zip(names, cls().zscored) if z]
+        return {"kind": cls.kind, "columns": names, "zscored": zscored, "mean": mean, "std": std, "count": [1] * len(names)}
+
+    n_audio, n_visual = len(AudioFeaturePreprocessor().names), len(VisualFeaturePreprocessor().names)
+    cont = [name in schema.TRACK_CONTINUOUS for name in schema.TRACK_PARAMS]
+    return (
+        AudioFeaturePreprocessor.from_dict(state(AudioFeaturePreprocessor, [0.0] * n_audio, [1.0] * n_audio)),
+        VisualFeaturePreprocessor.from_dict(state(VisualFeaturePreprocessor, [0.0] * n_visual, [1.0] * n_visual)),
+        TrackPreprocessor.from_dict(state(TrackPreprocessor, [track_mean if c else 0.0 for c in cont],
+                                          [float(track_std) if c else 1.0 for c in cont])),
+    )

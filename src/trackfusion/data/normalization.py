@@ -291,6 +291,12 @@ class TrackPreprocessor(_ZScorer):
         out[:, :, _CONT_PARAMS] = np.where(active[:, :, None], cont, 0.0)  # inactive track-frames: exactly 0
         return out.reshape(len(values), schema.TRACK_WIDTH)
 
+    def column_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """(180,) float32 mean and std of every track column (0 and 1 where not z-scored):
+        ``value * std + mean`` gives a normalised column in the file's units."""
+        mean, std = self._check_fitted()
+        return np.tile(mean, schema.NUM_TRACKS), np.tile(std, schema.NUM_TRACKS)
+
     def inverse_transform(self, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         mean, std = self._check_fitted()
         per_track, active = self._split(values)
@@ -330,3 +336,17 @@ def load_preprocessors(
         VisualFeaturePreprocessor.from_dict(state["visual"]),
         TrackPreprocessor.from_dict(state["track"]),
     )
+
+
+def read_track_normalization(corpus_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(180,) mean and std of each track column of a corpus (`TrackPreprocessor.column_stats`);
+    a corpus without ``normalization.json`` (the aligned one) is in the file's units: 0 and 1."""
+    path = Path(corpus_dir) / NORMALIZATION_FILE
+    if not path.exists():
+        return np.zeros(schema.TRACK_WIDTH, np.float32), np.ones(schema.TRACK_WIDTH, np.float32)
+    return load_preprocessors(path)[2].column_stats()
+
+
+def read_track_std(corpus_dir: str | Path) -> np.ndarray:
+    """(180,) std of each track column in the file's units (see `read_track_normalization`)."""
+    return read_track_normalization(corpus_dir)[1]

@@ -19,7 +19,7 @@ from trackfusion.data.corpus import Corpus
 from trackfusion.data.normalization import NORMALIZATION_FILE, load_preprocessors
 from trackfusion.io.timeline import export_timeline
 from trackfusion.learn.checkpoint import load_checkpoint
-from trackfusion.learn.dataset import MultimodalDataset, eval_stride, read_track_std
+from trackfusion.learn.dataset import MultimodalDataset, eval_stride
 from trackfusion.learn.metrics import EditMetrics
 from trackfusion.learn.rollout import decoding_of, rollout, rollout_cuts, teacher_forced, video_batch
 from trackfusion.learn.training import param_std
@@ -105,7 +105,7 @@ def run_predict(
     """
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
     _, _, track_pre = load_preprocessors(corpus_dir / NORMALIZATION_FILE)
-    track_std = read_track_std(corpus_dir)
+    track_std = track_pre.column_stats()[1]
     corpus = Corpus(corpus_dir)
     figures: dict[str, Any] = {}
     example: dict[str, np.ndarray] = {}

@@ -12,7 +12,6 @@ s .. s+T-1.
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,7 +24,6 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from trackfusion.learn import distributed as dist_utils
 from trackfusion import schema
 from trackfusion.data.corpus import Corpus
-from trackfusion.data.normalization import NORMALIZATION_FILE
 from trackfusion.params import CONTENT_CONTROLS, Params
 
 log = logging.getLogger(__name__)
@@ -114,47 +112,6 @@ def derangement(n: int, seed: int) -> np.ndarray:
     out = np.empty(n, dtype=np.int64)
     out[order] = np.roll(order, -1)
     return out
-
-
-def read_track_normalization(corpus_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(180,) mean and std of each track column, from the corpus' `normalization.json`.
-
-    The normalized corpus z-scores the continuous track parameters (scale, x, y, crops)
-    on active track-frames; `value * std + mean` gives original units (percent).
-    Columns that are not z-scored (active, asset_id), and every column of a corpus
-    without the file (the aligned corpus), get mean 0 and std 1.
-    Reads `{"track": {"columns": [...], "zscored": [...], "mean": [...], "std": [...]}}`
-    (trackfusion.data.normalization), with columns either the 9 parameter names (shared by
-    the 20 tracks) or the 180 column names.
-    """
-    mean = np.zeros(schema.TRACK_WIDTH, dtype=np.float32)
-    std = np.ones(schema.TRACK_WIDTH, dtype=np.float32)
-    path = Path(corpus_dir) / NORMALIZATION_FILE
-    if not path.exists():
-        return mean, std
-    data = json.loads(path.read_text(encoding="utf-8"))
-    section = data.get("track") if isinstance(data, dict) else None
-    if not isinstance(section, dict) or "std" not in section or "mean" not in section:
-        log.warning("%s: no track mean/std; continuous track MAE is reported in normalised units", path)
-        return mean, std
-    names = section.get("columns") or list(schema.TRACK_CONTINUOUS)
-    if not len(names) == len(section["mean"]) == len(section["std"]):
-        log.warning("%s: track columns, mean and std differ in length; MAE in normalised units", path)
-        return mean, std
-    zscored = set(section.get("zscored", schema.TRACK_CONTINUOUS))
-    column_names = [c.name for c in schema.TRACK_INPUTS]
-    for name, m, s in zip(names, section["mean"], section["std"]):
-        if name not in zscored or not (np.isfinite(s) and s > 0):
-            continue
-        cols = schema.track_columns(name) if name in schema.TRACK_PARAMS else column_names.index(name)
-        mean[cols] = m
-        std[cols] = s
-    return mean, std
-
-
-def read_track_std(corpus_dir: str | Path) -> np.ndarray:
-    """(180,) std of each track column in original units (see `read_track_normalization`)."""
-    return read_track_normalization(corpus_dir)[1]
 
 
 class MultimodalDataset(Dataset):

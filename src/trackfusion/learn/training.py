@@ -34,7 +34,8 @@ from trackfusion import schema
 from trackfusion.atomic import atomic_path, write_json
 from trackfusion.learn.checkpoint import load_checkpoint, save_checkpoint
 from trackfusion.data.corpus import Corpus
-from trackfusion.learn.dataset import create_dataloaders, read_track_std
+from trackfusion.data.normalization import read_track_std
+from trackfusion.learn.dataset import create_dataloaders
 from trackfusion.learn.loss import MultiTrackLoss
 from trackfusion.learn.metrics import EditMetrics, VideoCuts
 from trackfusion.learn.model import create_model
