@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from trackfusion.learn.checkpoint import read_checkpoint
 from trackfusion.learn.distributed import ShardSampler
 from tests.strategies.corpus import write_corpus
 
@@ -81,8 +82,8 @@ def test_torchrun_two_cpu_processes_match_one_process(tmp_path: Path, ddp_run: t
     assert len(rows) == 1 + 2
     assert not (out / "dvc.yaml").exists()
     # the resume checkpoint of the DDP run holds both ranks' RNG states
-    state = torch.load(out / "checkpoints" / "multimodal" / "last.pt", weights_only=True)
-    assert len(state["rng"]) == 2 and state["epoch"] == 2
+    state = read_checkpoint(out / "checkpoints" / "multimodal" / "last.pt")  # the one checkpoint format
+    assert len(state["extra"]["rng"]) == 2 and state["epoch"] == 2
 
 
 @pytest.mark.slow
@@ -97,8 +98,8 @@ def test_torchrun_resume_equals_uninterrupted(tmp_path: Path, ddp_run: tuple[Pat
         shutil.rmtree(resumed / out)
     result = _run(resumed, corpus, nproc=2, epochs=2, torchrun=True)
     assert result["epochs"] == 2
-    a = torch.load(full / "checkpoints" / "multimodal" / "last.pt", weights_only=True)["model"]
-    b = torch.load(resumed / "checkpoints" / "multimodal" / "last.pt", weights_only=True)["model"]
+    a = read_checkpoint(full / "checkpoints" / "multimodal" / "last.pt")["model_state"]
+    b = read_checkpoint(resumed / "checkpoints" / "multimodal" / "last.pt")["model_state"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     rows = (resumed / "plots" / "multimodal" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
     assert [r.split("\t")[0] for r in rows] == ["step", "0", "1"]  # all epochs' curves, from the history

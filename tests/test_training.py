@@ -171,6 +171,13 @@ def test_resume_fingerprint_covers_the_code_and_every_corpus_byte(corpus: Path, 
     (code / "loss.py").write_text("WEIGHT = 2\n")
     assert _fingerprint(params, "baseline", data, code) != first
     (code / "loss.py").write_text("WEIGHT = 1\n")
+    (code / "data").mkdir()  # issue 13: the package has subpackages; the first version hashed one folder
+    (code / "data" / "normalization.py").write_text("STD_FLOOR = 1e-6\n")
+    with_data = _fingerprint(params, "baseline", data, code)
+    assert with_data != first
+    (code / "data" / "normalization.py").write_text("STD_FLOOR = 1e-3\n")
+    assert _fingerprint(params, "baseline", data, code) != with_data
+    (code / "data" / "normalization.py").unlink()
     raw = bytearray((data / "track.bin").read_bytes())
     raw[-1] ^= 0xFF  # one value changed, the index untouched
     (data / "track.bin").write_bytes(bytes(raw))

@@ -12,8 +12,8 @@ rank 0 writes DVCLive files, checkpoints and metrics.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
-import inspect
 import json
 import logging
 import math
@@ -21,6 +21,7 @@ import random
 import resource
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from trackfusion.learn import distributed as dist_utils
 from trackfusion import schema
-from trackfusion.atomic import atomic_path, write_json
-from trackfusion.learn.checkpoint import load_checkpoint, save_checkpoint
+from trackfusion.atomic import write_json
+from trackfusion.learn import distributed as dist_utils
+from trackfusion.learn.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from trackfusion.data.corpus import Corpus
 from trackfusion.data.normalization import read_track_std
 from trackfusion.learn.dataset import create_dataloaders
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 
 RESUME_FILE = "last.pt"
 COMPLETE_FILE = "complete"  # written when a run finishes; such a run is not resumed
-RESUME_VERSION = 1
+RESUME_VERSION = 2  # 2: last.pt is a checkpoint of trackfusion.learn.checkpoint's one format
 TRAIN_SPLITS = ("train", "val")
 
 
@@ -128,6 +129,8 @@ class Trainer:
     """Train `model` with `loss_fn` on `train_loader`, select on `val_loader`.
 
     optimizer: None builds AdamW from `train_params` (fused on CUDA).
+    metrics_factory: makes an empty metrics accumulator (EditMetrics with the corpus' track
+    std, so MAEs are in the file's units; see `train_model`).
     best_path: where the best-val checkpoint goes (highest validation cut F1, else lowest validation
     loss; default checkpoint_dir/best.pt).
     resume: continue from checkpoint_dir/last.pt when it exists and its `fingerprint`
@@ -152,7 +155,6 @@ class Trainer:
         seed: int = 0,
         resume: bool = False,
         compile: bool | None = None,
-        track_std: np.ndarray | None = None,
         train_metrics: bool = True,
         fingerprint: str = "",
         checkpoint_extra: dict[str, Any] | None = None,
@@ -175,13 +177,7 @@ class Trainer:
         self.progress = progress and dist_utils.is_main()
         self.optimizer = optimizer if optimizer is not None else build_optimizer(self.raw_model, train_params, self.device)
 
-        factory = metrics_factory
-        if track_std is not None and "param_std" in inspect.signature(factory).parameters:
-            # MAEs in original units: the corpus holds z-scored track parameters
-            std = param_std(track_std)
-            self.metrics_factory: Callable[[], Any] = lambda: factory(param_std=std)
-        else:
-            self.metrics_factory = factory
+        self.metrics_factory: Callable[[], Any] = metrics_factory
 
         self.model: nn.Module = _BatchForward(self.raw_model)
         if compile if compile is not None else train_params.compile:
@@ -362,6 +358,13 @@ class Trainer:
             self._save_resume()
         return self.history
 
+    def attach_live(self, live: Any) -> None:
+        """Log to `live` (DVCLive) from now on, after replaying the epochs already in the history:
+        `dvc repro` deletes the curves folder (a stage output) before a resumed run continues."""
+        self.live = live if dist_utils.is_main() else None
+        for record in self.history:
+            self._log_live(record["train"], record["val"])
+
     def _log_live(self, train: dict[str, float], val: dict[str, float]) -> None:
         if self.live is None:
             return
@@ -378,15 +381,13 @@ class Trainer:
         save_checkpoint(self.best_path, self.raw_model, epoch=epoch, extra=extra)
 
     def _save_resume(self) -> None:
-        """last.pt: everything needed to continue as if never interrupted (all ranks' RNGs)."""
+        """last.pt: a checkpoint of the one format (`trackfusion.learn.checkpoint`) whose optimizer
+        state and `extra` hold everything needed to continue as if never interrupted (all ranks' RNGs)."""
         rngs = dist_utils.all_gather_objects(rng_state())
         if dist_utils.is_main():
-            state = {
+            extra = {
                 "resume_version": RESUME_VERSION,
                 "fingerprint": self.fingerprint,
-                "epoch": self.epoch,
-                "model": self.raw_model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
                 "best_val": self.best_val,
                 "best_epoch": self.best_epoch,
                 "history": json.dumps(self.history),
@@ -396,8 +397,7 @@ class Trainer:
                 "rng": rngs,
             }
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            with atomic_path(self.resume_path) as tmp, open(tmp, "wb") as fh:
-                torch.save(state, fh)
+            save_checkpoint(self.resume_path, self.raw_model, optimizer=self.optimizer, epoch=self.epoch, extra=extra)
         dist_utils.barrier()
 
     def restore(self) -> bool:
@@ -407,16 +407,18 @@ class Trainer:
         if not path.exists():
             return False
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)  # RNG states must be CPU tensors
-        except Exception as e:  # truncated or corrupt (a crash mid-write, a bad disk): never block training for good
+            payload = read_checkpoint(path)  # weights_only; RNG states come back as CPU tensors
+        except (CheckpointError, OSError) as e:  # truncated or corrupt (a crash mid-write, a bad disk, an old
+            # format): never block training for good
             log.warning("%s is unreadable (%s); starting from scratch", path, str(e)[:200])
             return False
-        if not isinstance(state, dict) or state.get("resume_version") != RESUME_VERSION or state.get("fingerprint") != self.fingerprint:
-            log.warning("%s was written by a run with other params or data; starting from scratch", path)
+        state = payload.get("extra") or {}
+        if state.get("resume_version") != RESUME_VERSION or state.get("fingerprint") != self.fingerprint:
+            log.warning("%s was written by a run with other params, code or data; starting from scratch", path)
             return False
-        self.raw_model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.epoch = int(state["epoch"])
+        self.raw_model.load_state_dict(payload["model_state"])
+        self.optimizer.load_state_dict(payload["optimizer_state"])
+        self.epoch = int(payload["epoch"])
         self.best_val = float(state["best_val"])
         self.best_epoch = int(state["best_epoch"])
         self.history = json.loads(state["history"])
@@ -448,9 +450,10 @@ def _fingerprint(params: Params, kind: str, corpus_dir: Path, code_dir: Path | N
     raw["train"].pop("epochs")  # more epochs may continue a run; every other change starts afresh
     h = hashlib.sha256()
     h.update(json.dumps({"kind": kind, "params": raw}, sort_keys=True).encode())
-    package = code_dir or Path(__file__).resolve().parent
-    for path in sorted(package.glob("*.py")) + sorted(p for p in Path(corpus_dir).iterdir() if p.is_file()):
-        h.update(path.name.encode())
+    package = code_dir or Path(__file__).resolve().parents[1]  # trackfusion/, every subpackage
+    code = sorted(package.rglob("*.py"))
+    for path in code + sorted(p for p in Path(corpus_dir).iterdir() if p.is_file()):
+        h.update(str(path.relative_to(package) if path in code else path.name).encode())
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
@@ -463,6 +466,21 @@ class NoFeaturesError(ValueError):
 
 class TrainingError(RuntimeError):
     """Training produced no model worth writing (no epoch with a finite loss)."""
+
+
+@dataclass
+class TrainingRun:
+    """One run's ready-made collaborators (built by `setup_run`) and what it has shown so far."""
+
+    kind: str
+    params: Params
+    corpus_dir: Path
+    device: torch.device
+    loaders: dict[str, Any]
+    trainer: Trainer
+    complete: Path  # marker written when the run finishes: such a run is never resumed
+    parameters: int
+    wall_start: float
 
 
 def train_model(
@@ -481,115 +499,131 @@ def train_model(
     Writes (rank 0 only): DVCLive files under `live_dir`, `checkpoint_dir/last.pt` (resume)
     and `best.pt` each epoch, the best-val checkpoint copied to `model_path` at the end,
     and `metrics_path` (test figures and run info). Returns what it wrote to `metrics_path`.
-    An interrupted run (same params and corpus, `checkpoint_dir` without `complete`)
+    An interrupted run (same params, code and corpus, `checkpoint_dir` without `complete`)
     continues from `last.pt` when `resume` is True.
     """
     from dvclive import Live  # imported here: only the stage needs it, and it is slow to import
 
+    check_corpus_for(kind, corpus_dir)
+    wall_start = time.perf_counter()
+    device = dist_utils.local_device(resolve_device(params.train.device))
+    dist_utils.init_process_group(device)
+    try:
+        run = setup_run(params, Path(corpus_dir), kind, Path(checkpoint_dir), device, resume, progress, wall_start)
+        if dist_utils.is_main():
+            # dvcyaml=None: DVCLive must never rewrite the hand-written dvc.yaml (SPEC 12)
+            run.trainer.attach_live(Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None))
+        fit_run(run)
+        return finish_run(run, Path(model_path), Path(metrics_path))
+    finally:
+        dist_utils.destroy()
+
+
+def check_corpus_for(kind: str, corpus_dir: str | Path) -> None:
+    """One clear error before any work: an unknown kind, or content missing for a multimodal run."""
     if kind not in ("baseline", "multimodal"):
         raise ValueError(f"kind is {kind!r}; allowed values: baseline, multimodal")
-    corpus_dir = Path(corpus_dir)
     if kind == "multimodal" and Corpus(corpus_dir).meta.get("has_features") is False:
         raise NoFeaturesError(
             f"{corpus_dir}: no video has a usable audio or visual feature file, so there is no content for the "
             "multimodal model (SPEC section 8); check data.raw_dir/features/ (see metrics/alignment.json). "
             "The track-only baseline still runs."
         )
-    wall_start = time.perf_counter()
-    device = dist_utils.local_device(resolve_device(params.train.device))
-    dist_utils.init_process_group(device)
+
+
+def setup_run(params: Params, corpus_dir: Path, kind: str, checkpoint_dir: Path, device: torch.device,
+              resume: bool, progress: bool, wall_start: float) -> TrainingRun:  # fmt: skip
+    """Loaders, model, loss, metrics and the Trainer, seeded; restored from `last.pt` when resuming."""
     seed_everything(params.seed)
     multimodal = kind == "multimodal"
-    try:
-        loaders = create_dataloaders(corpus_dir, params, multimodal=multimodal, distributed=dist_utils.is_distributed())
-        if len(loaders["train"].dataset) == 0:
-            raise ValueError(f"{corpus_dir}: the train split has no videos")
-        model = create_model(params, multimodal=multimodal)
-        seed_everything(params.seed + dist_utils.rank())  # ranks draw different dropout masks
-        loss_fn = MultiTrackLoss(params.loss)
-        track_std = read_track_std(corpus_dir)
-        fingerprint = _fingerprint(params, kind, corpus_dir)
-        complete = Path(checkpoint_dir) / COMPLETE_FILE
-        # a finished run is never resumed: `dvc repro` after a code change must train afresh
-        resume = resume and not complete.exists()
-        dist_utils.barrier()
-        if dist_utils.is_main():
-            complete.unlink(missing_ok=True)
-        # the best-val checkpoint lives beside last.pt and is copied to model_path at the end:
-        # `dvc repro` deletes a stage's outputs before it runs, also when it resumes
-        trainer = Trainer(
-            model, loss_fn, None, loaders["train"], loaders["val"], params.train, checkpoint_dir,
-            device=device, seed=params.seed, resume=resume, track_std=track_std,
-            fingerprint=fingerprint, progress=progress,
-            checkpoint_extra={"kind": kind, "params": json.dumps(params.to_dict())},
-        )  # fmt: skip
-        if resume:
-            trainer.restore()
-        if dist_utils.is_main():
-            # dvcyaml=None: DVCLive must never rewrite the hand-written dvc.yaml (SPEC 12).
-            # A resumed run replays its earlier epochs from the checkpoint's history, since
-            # `dvc repro` has deleted the curves folder (a stage output) before running
-            trainer.live = Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
-            for record in trainer.history:
-                trainer._log_live(record["train"], record["val"])
-        n_params = sum(p.numel() for p in model.parameters())
-        log.info("training %s model (%d parameters) on %s for %d epochs", kind, n_params, device, params.train.epochs)
-        trainer.fit()
-        dist_utils.barrier()
-        if trainer.best_epoch < 0:  # never ship a best.pt that an earlier run left behind
-            raise TrainingError(
-                f"no epoch of the {kind} model gave a finite loss ({trainer.nan_batches} batches skipped as "
-                "non-finite): check train.lr and the loss weights in params.yaml; no model or metrics written"
-            )
-
-        # the best-val weights; their cut decoding (firing threshold and spacing) is chosen
-        # on validation and travels in the model file, so test, predict and edit decode alike
-        best, payload = load_checkpoint(trainer.best_path)
-        trainer.raw_model.load_state_dict(best.state_dict())
-        val = trainer.evaluate(loaders["val"], desc="val") if len(loaders["val"].dataset) else {}
-        decoding = {"threshold": val.get("cut_threshold", 0.5), "spacing": val.get("cut_spacing", 1)}
-        if dist_utils.is_main():
-            save_checkpoint(model_path, trainer.raw_model, epoch=payload.get("epoch", 0),
-                            extra={**payload.get("extra", {}), "cut_decoding": decoding})  # fmt: skip
-        dist_utils.barrier()
-        # test figures come from the saved model, read back as the next stage will
-        best, _ = load_checkpoint(model_path)
-        trainer.raw_model.load_state_dict(best.state_dict())
-        test = trainer.evaluate(loaders["test"], desc="test", decoding=decoding)
-        wall = time.perf_counter() - wall_start
-        run = {
-            "kind": kind,
-            "epochs": trainer.epoch,
-            "best_epoch": trainer.best_epoch + 1,
-            # the checkpoint is chosen on validation cut F1; its validation loss for reference
-            "best_val_loss": _best_val(trainer, "loss"),
-            "val_cut_f1": val.get("cut_f1"),
-            "cut_decoding": decoding,
-            "frames_seen": trainer.frames_seen,
-            "test_frames": int(test["frames"]),
-            "wall_time_s": round(wall, 3),
-            "train_time_s": round(trainer.train_seconds, 3),
-            "frames_per_s": trainer.frames_seen / trainer.train_seconds if trainer.train_seconds else 0.0,
-            "peak_memory_mb": max(dist_utils.all_gather_objects(peak_memory_mb(device))),
-            "nan_batches_skipped": trainer.nan_batches,
-            "device": str(device),
-            "world_size": dist_utils.world_size(),
-            "parameters": n_params,
-            # the resolved params travel in the checkpoint; a digest here keeps `dvc metrics show` readable
-            "params_sha256": hashlib.sha256(json.dumps(params.to_dict(), sort_keys=True).encode()).hexdigest()[:16],
-        }
-        figures = {k: v for k, v in test.items() if k not in ("frames", "batches", "nan_batches")}
-        result = _finite_or_none({"test": figures, "run": run})
-        if dist_utils.is_main():
-            write_json(metrics_path, result)
-            trainer.live.end()
-            complete.parent.mkdir(parents=True, exist_ok=True)
-            complete.write_text("training finished; last.pt is kept for inspection and not resumed\n")
-        return result
-    finally:
-        dist_utils.destroy()
+    loaders = create_dataloaders(corpus_dir, params, multimodal=multimodal, distributed=dist_utils.is_distributed())
+    if len(loaders["train"].dataset) == 0:
+        raise ValueError(f"{corpus_dir}: the train split has no videos")
+    model = create_model(params, multimodal=multimodal)
+    seed_everything(params.seed + dist_utils.rank())  # ranks draw different dropout masks
+    std = param_std(read_track_std(corpus_dir))  # MAEs in the file's units: the corpus is z-scored
+    complete = checkpoint_dir / COMPLETE_FILE
+    # a finished run is never resumed: `dvc repro` after a code change must train afresh
+    resume = resume and not complete.exists()
+    dist_utils.barrier()
+    if dist_utils.is_main():
+        complete.unlink(missing_ok=True)
+    # the best-val checkpoint lives beside last.pt and is copied to model_path at the end:
+    # `dvc repro` deletes a stage's outputs before it runs, also when it resumes
+    trainer = Trainer(
+        model, MultiTrackLoss(params.loss), None, loaders["train"], loaders["val"], params.train, checkpoint_dir,
+        device=device, metrics_factory=functools.partial(EditMetrics, param_std=std), seed=params.seed,
+        resume=resume, fingerprint=_fingerprint(params, kind, corpus_dir), progress=progress,
+        checkpoint_extra={"kind": kind, "params": json.dumps(params.to_dict())},
+    )  # fmt: skip
+    if resume:
+        trainer.restore()
+    return TrainingRun(kind, params, corpus_dir, device, loaders, trainer, complete,
+                       sum(p.numel() for p in model.parameters()), wall_start)  # fmt: skip
 
 
+def fit_run(run: TrainingRun) -> None:
+    """Every epoch, a checkpoint after each; an error when no epoch gave a finite loss."""
+    log.info("training %s model (%d parameters) on %s for %d epochs", run.kind, run.parameters, run.device,
+             run.params.train.epochs)  # fmt: skip
+    run.trainer.fit()
+    dist_utils.barrier()
+    if run.trainer.best_epoch < 0:  # never ship a best.pt that an earlier run left behind
+        raise TrainingError(
+            f"no epoch of the {run.kind} model gave a finite loss ({run.trainer.nan_batches} batches skipped as "
+            "non-finite): check train.lr and the loss weights in params.yaml; no model or metrics written"
+        )
+
+
+def finish_run(run: TrainingRun, model_path: Path, metrics_path: Path) -> dict[str, Any]:
+    """The best-val weights with their cut decoding (chosen on validation) saved as the model,
+    scored on test as the next stage will read them, and the metrics file written."""
+    trainer, loaders = run.trainer, run.loaders
+    best, payload = load_checkpoint(trainer.best_path)
+    trainer.raw_model.load_state_dict(best.state_dict())
+    val = trainer.evaluate(loaders["val"], desc="val") if len(loaders["val"].dataset) else {}
+    decoding = {"threshold": val.get("cut_threshold", 0.5), "spacing": val.get("cut_spacing", 1)}
+    if dist_utils.is_main():
+        save_checkpoint(model_path, trainer.raw_model, epoch=payload.get("epoch", 0),
+                        extra={**payload.get("extra", {}), "cut_decoding": decoding})  # fmt: skip
+    dist_utils.barrier()
+    # test figures come from the saved model, read back as the next stage will
+    best, _ = load_checkpoint(model_path)
+    trainer.raw_model.load_state_dict(best.state_dict())
+    test = trainer.evaluate(loaders["test"], desc="test", decoding=decoding)
+    figures = {k: v for k, v in test.items() if k not in ("frames", "batches", "nan_batches")}
+    result = _finite_or_none({"test": figures, "run": _run_record(run, val, decoding, int(test["frames"]))})
+    if dist_utils.is_main():
+        write_json(metrics_path, result)
+        trainer.live.end()
+        run.complete.parent.mkdir(parents=True, exist_ok=True)
+        run.complete.write_text("training finished; last.pt is kept for inspection and not resumed\n")
+    return result
+
+
+def _run_record(run: TrainingRun, val: dict[str, Any], decoding: dict[str, float], test_frames: int) -> dict[str, Any]:
+    trainer, wall = run.trainer, time.perf_counter() - run.wall_start
+    return {
+        "kind": run.kind,
+        "epochs": trainer.epoch,
+        "best_epoch": trainer.best_epoch + 1,
+        # the checkpoint is chosen on validation cut F1; its validation loss for reference
+        "best_val_loss": _best_val(trainer, "loss"),
+        "val_cut_f1": val.get("cut_f1"),
+        "cut_decoding": decoding,
+        "frames_seen": trainer.frames_seen,
+        "test_frames": test_frames,
+        "wall_time_s": round(wall, 3),
+        "train_time_s": round(trainer.train_seconds, 3),
+        "frames_per_s": trainer.frames_seen / trainer.train_seconds if trainer.train_seconds else 0.0,
+        "peak_memory_mb": max(dist_utils.all_gather_objects(peak_memory_mb(run.device))),
+        "nan_batches_skipped": trainer.nan_batches,
+        "device": str(run.device),
+        "world_size": dist_utils.world_size(),
+        "parameters": run.parameters,
+        # the resolved params travel in the checkpoint; a digest here keeps `dvc metrics show` readable
+        "params_sha256": hashlib.sha256(json.dumps(run.params.to_dict(), sort_keys=True).encode()).hexdigest()[:16],
+    }
 
 
 def _best_val(trainer: Trainer, name: str) -> float | None:
