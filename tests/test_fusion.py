@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.strategies.model import batches, model_kwargs
-from trackfusion.learn.fusion import FUSION_TYPES, ModalityEmbedding, ModalityFusion
+from trackfusion.learn.fusion import ModalityEmbedding, ModalityFusion
+from trackfusion.params import FUSION_TYPES
 from trackfusion.learn.model import MultimodalTransformer, with_change
 
 torch.set_num_threads(1)

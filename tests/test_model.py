@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tests.strategies.model import baseline_kwargs, batches, model_kwargs, random_frames
 from trackfusion import schema
-from trackfusion.learn.fusion import FUSION_TYPES
+from trackfusion.params import FUSION_TYPES
 from trackfusion.learn.model import (
     MultimodalTransformer,
     MultiTrackTransformer,

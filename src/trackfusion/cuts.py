@@ -33,20 +33,14 @@ from trackfusion import schema
 TOLERANCE = 5  # frames: +-0.5 s at 10 fps
 
 
-def _cols(name: str, width: int) -> slice:
-    if width == schema.TRACK_WIDTH:
-        return schema.track_columns(name)
-    return slice(schema.param_index(name), width, schema.NUM_TRACK_PARAMS)
-
-
 def layout(frames: Any) -> Any:
     """(…, N*9) track frames -> (…, N) layout key: the asset id where active, -1 where not.
 
     Works on numpy arrays and torch tensors alike (the result has the input's kind).
     """
     width = frames.shape[-1]
-    active = frames[..., _cols("active", width)] > 0.5
-    asset = frames[..., _cols("asset_id", width)]
+    active = frames[..., schema.track_columns("active", width)] > 0.5
+    asset = frames[..., schema.track_columns("asset_id", width)]
     if isinstance(frames, torch.Tensor):
         return torch.where(active, torch.nan_to_num(asset.float()).round(), torch.full_like(asset.float(), -1.0))
     return np.where(active, np.nan_to_num(np.asarray(asset, np.float64)).round(), -1.0)

@@ -111,6 +111,12 @@ AUDIO_WIDTH = len(AUDIO_INPUTS)  # 5
 VISUAL_SCALAR_WIDTH = len(VISUAL_SCALARS)  # 10
 VISUAL_WIDTH = len(VISUAL_INPUTS)  # 522
 TRACK_WIDTH = NUM_TRACKS * NUM_TRACK_PARAMS  # 180
+#: the crop parameters, in track layout order
+CROPS: tuple[str, ...] = TRACK_PARAMS[5:]
+#: the model's per-track outputs and the track parameters each one predicts (asset_id as classes)
+HEAD_PARAMS: dict[str, tuple[str, ...]] = {
+    "active": ("active",), "asset": ("asset_id",), "scale": ("scale",), "position": ("x", "y"), "crop": CROPS,
+}
 MODALITIES: tuple[str, ...] = ("audio", "visual", "track")  # order of the (T, 3) modality mask
 WIDTHS: dict[str, int] = {"audio": AUDIO_WIDTH, "visual": VISUAL_WIDTH, "track": TRACK_WIDTH}
 
@@ -124,9 +130,10 @@ def param_index(name: str) -> int:
     return TRACK_PARAMS.index(name)
 
 
-def track_columns(name: str) -> slice:
-    """Slice of the 180 track columns holding parameter `name` for all 20 tracks."""
-    return slice(param_index(name), TRACK_WIDTH, NUM_TRACK_PARAMS)
+def track_columns(name: str, width: int = TRACK_WIDTH) -> slice:
+    """Slice of the track columns holding parameter `name` for every track: of the 180
+    columns, or of any ``width = N * 9`` (a model with N track slots)."""
+    return slice(param_index(name), width, NUM_TRACK_PARAMS)
 
 
 def check_video_id(video_id: str) -> str:

@@ -12,7 +12,7 @@ import torch
 from hypothesis import strategies as st
 
 from trackfusion import schema
-from trackfusion.learn.fusion import FUSION_TYPES
+from trackfusion.params import FUSION_TYPES
 from trackfusion.params import CUT_CONTEXTS
 
 P = schema.NUM_TRACK_PARAMS

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-FUSION_TYPES = ("concat", "add", "gated", "attention")
+from trackfusion.params import FUSION_TYPES
 
 
 class ModalityEmbedding(nn.Module):

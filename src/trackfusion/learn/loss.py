@@ -34,27 +34,17 @@ from trackfusion.params import LossParams
 COMPONENTS: tuple[str, ...] = ("active", "asset", "scale", "position", "crop", "cut")
 
 
-def track_slice(name: str, width: int = schema.TRACK_WIDTH) -> slice:
-    """Columns of parameter `name` for all tracks; ``schema.track_columns`` for the standard 180."""
-    if width == schema.TRACK_WIDTH:
-        return schema.track_columns(name)
-    return slice(schema.param_index(name), width, schema.NUM_TRACK_PARAMS)
-
-
 def split_targets(frames: torch.Tensor) -> dict[str, torch.Tensor]:
     """(B, T, N*9) schema-layout frames -> active, asset, scale (B, T, N), position (B, T, N, 2), crop (B, T, N, 4)."""
     width = frames.shape[-1]
 
     def cols(name: str) -> torch.Tensor:
-        return frames[..., track_slice(name, width)]  # (B, T, N)
+        return frames[..., schema.track_columns(name, width)]  # (B, T, N)
 
-    return {
-        "active": cols("active"),
-        "asset": cols("asset_id"),
-        "scale": cols("scale"),
-        "position": torch.stack([cols("x"), cols("y")], dim=-1),
-        "crop": torch.stack([cols(c) for c in ("crop_l", "crop_r", "crop_t", "crop_b")], dim=-1),
-    }
+    out = {}
+    for head, names in schema.HEAD_PARAMS.items():  # one column -> (B, T, N); several -> (B, T, N, k)
+        out[head] = cols(names[0]) if len(names) == 1 else torch.stack([cols(n) for n in names], dim=-1)
+    return out
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:

@@ -24,12 +24,11 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from trackfusion import cuts
+from trackfusion import cuts, schema
 from trackfusion.cuts import f1_score
 from trackfusion.learn.loss import split_targets
 from trackfusion.learn.model import decode_frames
 
-CROPS: tuple[str, ...] = ("crop_l", "crop_r", "crop_t", "crop_b")
 
 
 def _t(x: Any) -> torch.Tensor:
@@ -124,7 +123,7 @@ class EditMetrics:
             self.std = {
                 "scale": std["scale"],
                 "position": torch.stack([std["x"], std["y"]], dim=-1),
-                "crop": torch.stack([std[c] for c in CROPS], dim=-1),
+                "crop": torch.stack([std[c] for c in schema.CROPS], dim=-1),
             }
         self.reset()
 

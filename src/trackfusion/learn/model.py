@@ -40,10 +40,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from trackfusion import schema
-from trackfusion.learn.fusion import FUSION_TYPES, ModalityEmbedding, ModalityFusion
-from trackfusion.params import CUT_CONTEXTS
+from trackfusion.learn.fusion import ModalityEmbedding, ModalityFusion
+from trackfusion.params import CUT_CONTEXTS, FUSION_TYPES
 
-HEAD_SIZES: dict[str, int] = {"active": 1, "asset": -1, "scale": 1, "position": 2, "crop": 4}  # -1: K classes
+HEAD_SIZES: dict[str, int] = {k: -1 if k == "asset" else len(v) for k, v in schema.HEAD_PARAMS.items()}  # -1: K classes
 #: per-track heads, then the per-frame ``cut`` logit (B, T): "the layout changes at this frame" (a cut)
 OUTPUT_KEYS: tuple[str, ...] = (*HEAD_SIZES, "cut")
 _ASSET = schema.param_index("asset_id")
