@@ -32,7 +32,7 @@ from trackfusion.learn.model import MultimodalTransformer, MultiTrackTransformer
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = 3
+MODEL_VERSION = 4  # 4: the causal encoders are `encoder` and `cut_encoder` in the state dict
 MODEL_TYPES = ("multimodal", "track_only")
 _KEYS = ("model_version", "model_type", "config", "model_state")
 

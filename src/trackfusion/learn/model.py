@@ -8,11 +8,11 @@ the content of frames <= t. They share everything after the input embedding:
     audio (B,T,5)   -> ModalityEmbedding --+                      |  (multimodal only)
     visual (B,T,522)-> ModalityEmbedding --+-> ModalityFusion <---+
                                   |                |
-                                  |  EditDecoder: positional encoding + causal encoder
+                                  |  CausalEncoder: positional encoding + causal transformer
                                   |                |
                                   |  EditHeads: active, asset, scale, position, crop (what)
                                   |
-                                  +-> content alone -> its own EditDecoder -> cut (when)
+                                  +-> content alone -> its own CausalEncoder -> cut (when)
 
 The content embeddings read each frame's features and their change from the previous
 frame (``with_change``). The multimodal cut head reads the content alone
@@ -136,7 +136,7 @@ def attention_mask(padding_mask: torch.Tensor | None, T: int, nhead: int, device
     return blocked.repeat_interleave(nhead, dim=0)  # (B*nhead, T, T), batch-major as PyTorch expects
 
 
-class EditDecoder(nn.Module):
+class CausalEncoder(nn.Module):
     """Positional encoding, causal pre-norm TransformerEncoder, final LayerNorm."""
 
     def __init__(self, d_model: int, nhead: int, num_layers: int, dim_feedforward: int, dropout: float, max_len: int):
@@ -218,7 +218,7 @@ def with_change(x: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
 
 # --- models ------------------------------------------------------------------------
 class _EditModel(nn.Module):
-    """Shared trunk: track embedding, decoder and heads."""
+    """Shared trunk: track embedding, causal encoder and heads."""
 
     def __init__(self, track_features, d_model, nhead, num_encoder_layers, dim_feedforward, dropout,
                  num_tracks, max_asset_classes, max_len):  # fmt: skip
@@ -232,7 +232,7 @@ class _EditModel(nn.Module):
             raise ValueError(f"d_model ({d_model}) must be divisible by nhead ({nhead})")
         self.track_features = track_features
         self.track_embed = TrackEmbedding(num_tracks, max_asset_classes, d_model, dropout)
-        self.decoder = EditDecoder(d_model, nhead, num_encoder_layers, dim_feedforward, dropout, max_len)
+        self.encoder = CausalEncoder(d_model, nhead, num_encoder_layers, dim_feedforward, dropout, max_len)
         self.heads = EditHeads(d_model, num_tracks, max_asset_classes)
 
     def _check_track(self, track: torch.Tensor, padding_mask: torch.Tensor | None) -> tuple[int, int]:
@@ -243,7 +243,7 @@ class _EditModel(nn.Module):
         return ref
 
     def _decode(self, x: torch.Tensor, track: torch.Tensor, padding_mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        return self.heads(self.decoder(x, padding_mask), track)
+        return self.heads(self.encoder(x, padding_mask), track)
 
 
 class MultiTrackTransformer(_EditModel):
@@ -334,7 +334,7 @@ class MultimodalTransformer(_EditModel):
         # so *when* to cut never depends on the layout it is shown (teacher-forced or its own)
         self.content_cuts = enable_multimodal and cut_context == "content"
         if self.content_cuts:
-            self.cut_decoder = EditDecoder(d_model, nhead, num_encoder_layers, dim_feedforward, dropout, max_len)
+            self.cut_encoder = CausalEncoder(d_model, nhead, num_encoder_layers, dim_feedforward, dropout, max_len)
 
     def embed(
         self,
@@ -388,8 +388,8 @@ class MultimodalTransformer(_EditModel):
         fused, _, content = self._embed(audio, visual, track, modality_mask)
         if modality_mask is not None:  # an unavailable track state must not reach the copy prior either
             track = track * modality_mask[..., 2:3].to(track.dtype)
-        h = self.decoder(fused, padding_mask)  # first: the order in which dropout draws from the seeded RNG
-        h_cut = None if content is None else self.cut_decoder(content, padding_mask)  # (B, T, D)
+        h = self.encoder(fused, padding_mask)  # first: the order in which dropout draws from the seeded RNG
+        h_cut = None if content is None else self.cut_encoder(content, padding_mask)  # (B, T, D)
         return self.heads(h, track, h_cut)
 
     def forward_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
