@@ -12,8 +12,8 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", default="data/aligned")
-    parser.add_argument("--metrics", default="metrics/alignment.json")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     params = stage_params(args.params)
     summary = align_corpus(params.data.raw_dir, args.out, params)

@@ -13,10 +13,17 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--predictions", default="data/predictions/example.npz")
-    parser.add_argument("--predict-metrics", default="metrics/predict.json")
-    parser.add_argument("--experiments", default="plots/experiments.md", help="seeds/control write-up, if present")
-    parser.add_argument("--references", default="metrics/references.json")
+    parser.add_argument("--predictions", required=True)
+    parser.add_argument("--predict-metrics", required=True)
+    parser.add_argument("--experiments", required=True, help="seeds/control write-up, if present")
+    parser.add_argument("--references", required=True)
+    parser.add_argument("--model-metrics", nargs=2, required=True, metavar=("BASELINE", "MULTIMODAL"),
+                        help="the training stages' metrics files")
+    parser.add_argument("--curves", nargs=2, required=True, metavar=("BASELINE", "MULTIMODAL"),
+                        help="the training stages' DVCLive folders")
+    parser.add_argument("--pictures", required=True, help="folder of the comparison's PNGs")
+    parser.add_argument("--results", required=True, help="the write-up (Markdown)")
+    parser.add_argument("--out", required=True, help="the comparison's metrics (JSON)")
     args = parser.parse_args()
     example = np.load(args.predictions, allow_pickle=False)
     timelines = (
@@ -27,11 +34,11 @@ if __name__ == "__main__":
     )
     rollout = {m: v["rollout"] for m, v in json.loads(Path(args.predict_metrics).read_text()).items() if m in MODELS}
     run_compare(
-        metrics_paths={m: Path(f"metrics/{m}.json") for m in MODELS},
-        live_dirs={m: Path(f"plots/{m}") for m in MODELS},
-        out_dir=Path("plots/compare"),
-        results_md=Path("plots/results.md"),
-        compare_json=Path("metrics/compare.json"),
+        metrics_paths=dict(zip(MODELS, map(Path, args.model_metrics))),
+        live_dirs=dict(zip(MODELS, map(Path, args.curves))),
+        out_dir=Path(args.pictures),
+        results_md=Path(args.results),
+        compare_json=Path(args.out),
         timelines=timelines,
         rollout=rollout,
         experiments_md=Path(args.experiments),

@@ -11,7 +11,7 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", default="data/synthetic")
+    parser.add_argument("--out", required=True)
     args = parser.parse_args()
     params = stage_params(args.params)
     summary = generate_corpus(args.out, params.synthetic, fps=params.data.fps)

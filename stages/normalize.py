@@ -11,8 +11,8 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--aligned", default="data/aligned")
-    parser.add_argument("--out", default="data/normalized")
+    parser.add_argument("--aligned", required=True)
+    parser.add_argument("--out", required=True)
     args = parser.parse_args()
     stage_params(args.params)  # fail early on invalid params, like every stage
     normalize_corpus(args.aligned, args.out)

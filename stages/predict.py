@@ -12,14 +12,16 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--corpus", default="data/normalized")
-    parser.add_argument("--out", default="data/predictions")
-    parser.add_argument("--metrics", default="metrics/predict.json")
+    parser.add_argument("--corpus", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--baseline", required=True, help="the baseline's model file")
+    parser.add_argument("--multimodal", required=True, help="the multimodal model file")
     args = parser.parse_args()
     params = stage_params(args.params)
     run_predict(
         args.corpus,
-        {kind: Path(f"models/{kind}.pt") for kind in ("baseline", "multimodal")},
+        {"baseline": Path(args.baseline), "multimodal": Path(args.multimodal)},
         args.out,
         args.metrics,
         context=min(params.predict.context, params.model.seq_len),

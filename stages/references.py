@@ -12,8 +12,8 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--corpus", default="data/aligned", help="aligned corpus: features in their own units")
-    parser.add_argument("--metrics", default="metrics/references.json")
+    parser.add_argument("--corpus", required=True, help="aligned corpus: features in their own units")
+    parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     params = stage_params(args.params)
     write_json(args.metrics, run_references(args.corpus, raw_dir=params.data.raw_dir))

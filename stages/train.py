@@ -18,11 +18,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--kind", required=True, choices=("baseline", "multimodal"))
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--corpus", default="data/normalized")
-    parser.add_argument("--live-dir", help="DVCLive folder (default plots/<kind>)")
-    parser.add_argument("--metrics", help="test metrics JSON (default metrics/<kind>.json)")
-    parser.add_argument("--model", help="best-val checkpoint (default models/<kind>.pt)")
-    parser.add_argument("--checkpoints", help="resume checkpoints (default checkpoints/<kind>)")
+    parser.add_argument("--corpus", required=True)
+    parser.add_argument("--live-dir", required=True, help="DVCLive folder")
+    parser.add_argument("--metrics", required=True, help="test metrics JSON")
+    parser.add_argument("--model", required=True, help="the best-val model file")
+    parser.add_argument("--checkpoints", required=True, help="resume checkpoints (last.pt, best.pt)")
     parser.add_argument("--no-resume", action="store_true", help="ignore a checkpoint of an interrupted run")
     args = parser.parse_args()
     params = stage_params(args.params)  # one clear error before any work starts
@@ -36,9 +36,9 @@ if __name__ == "__main__":
         params,
         args.corpus,
         args.kind,
-        live_dir=args.live_dir or f"plots/{args.kind}",
-        metrics_path=args.metrics or f"metrics/{args.kind}.json",
-        model_path=args.model or f"models/{args.kind}.pt",
-        checkpoint_dir=args.checkpoints or f"checkpoints/{args.kind}",
+        live_dir=args.live_dir,
+        metrics_path=args.metrics,
+        model_path=args.model,
+        checkpoint_dir=args.checkpoints,
         resume=not args.no_resume,
     )

@@ -13,8 +13,8 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--metrics", default="metrics/validation.json")
-    parser.add_argument("--report", default="metrics/validation.md")
+    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--report", required=True)
     args = parser.parse_args()
     params = stage_params(args.params)
     report, markdown = validate_raw(Path(params.data.raw_dir), params)

@@ -41,7 +41,9 @@ def _run(tmp: Path, corpus: Path, nproc: int, epochs: int = 2, torchrun: bool = 
     (tmp / "params.yaml").write_text(yaml.safe_dump(params))
     launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] if torchrun else []
     cmd = [sys.executable, *launcher, str(ROOT / "stages" / "train.py"), "--kind", "multimodal",
-           "--params", "params.yaml", "--corpus", str(corpus)]  # fmt: skip
+           "--params", "params.yaml", "--corpus", str(corpus), "--live-dir", "plots/multimodal",
+           "--metrics", "metrics/multimodal.json", "--model", "models/multimodal.pt",
+           "--checkpoints", "checkpoints/multimodal"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "WORLD_SIZE", "RANK")}
     env["OMP_NUM_THREADS"] = "1"
     proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=240)

@@ -105,3 +105,16 @@ def test_an_expected_condition_ends_a_stage_in_one_line(tmp_path: Path, debug: b
     else:
         assert "Traceback" not in done.stderr and done.stderr.strip().startswith("error: ")
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "stages").glob("*.py") if not p.name.startswith("_")))
+def test_stage_paths_live_only_in_dvc_yaml(script: str) -> None:
+    """Issue 13: stage paths lived in dvc.yaml, argparse defaults and literals in three scripts."""
+    tree = ast.parse((ROOT / "stages" / script).read_text(encoding="utf-8"))
+    literals = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    paths = [v for v in literals if re.match(r"(data|models|metrics|plots|checkpoints)/", v)]
+    assert not paths, f"stages/{script} names paths of its own: {paths}"
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "add_argument"):
+        default = next((k.value for k in call.keywords if k.arg == "default"), None)
+        flag = call.args[0].value if call.args and isinstance(call.args[0], ast.Constant) else "?"
+        assert default is None or flag == "--params", f"stages/{script}: {flag} has a default of its own"

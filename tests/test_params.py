@@ -58,8 +58,10 @@ def test_a_stage_refuses_bad_params_before_any_work(tmp_path: Path) -> None:
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["fusion_type"] = "sum"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    proc = subprocess.run([sys.executable, str(REPO / "stages" / "train.py"), "--kind", "multimodal"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, str(REPO / "stages" / "train.py"), "--kind", "multimodal", "--corpus",
+                           "data/normalized", "--live-dir", "plots/multimodal", "--metrics", "metrics/multimodal.json",
+                           "--model", "models/multimodal.pt", "--checkpoints", "checkpoints/multimodal"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode != 0
     assert "fusion_type" in proc.stderr and "attention" in proc.stderr
     assert not (tmp_path / "metrics").exists() and not (tmp_path / "models").exists()
