@@ -16,7 +16,6 @@ from trackfusion.learn.dataset import (
     MultimodalDataset,
     collate_windows,
     create_dataloaders,
-    create_multimodal_dataloaders,
     derangement,
     eval_stride,
     first_scored,
@@ -219,7 +218,7 @@ def test_dataloaders_eval_sees_each_frame_once_and_train_is_seeded(tmp_path: Pat
     order_a = [b["start"].tolist() + b["video_index"].tolist() for b in create_dataloaders(path, _params())["train"]]
     order_b = [b["start"].tolist() + b["video_index"].tolist() for b in loaders["train"]]
     assert order_a == order_b  # the same seed gives the same shuffled order
-    shuffled = create_multimodal_dataloaders(path, params_from_dict({"content_control": "shuffle"}), splits=("train",))
+    shuffled = create_dataloaders(path, params_from_dict({"content_control": "shuffle"}), splits=("train",), multimodal=True)
     assert shuffled["train"].dataset.content_control == "shuffle"
     assert create_dataloaders(path, params_from_dict({"content_control": "shuffle"}))["train"].dataset.content_control == "none"
 

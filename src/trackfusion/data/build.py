@@ -100,6 +100,41 @@ def _remap_assets(track: np.ndarray, vid: str, faults: dict[str, int]) -> None:
         faults["asset_id_out_of_range"] += n_bad
 
 
+@dataclasses.dataclass
+class _AlignTally:
+    """What `align_corpus` counts over its videos, kept out of the loop."""
+
+    faults: dict[str, int] = dataclasses.field(default_factory=_fault_counts)
+    frames: int = 0
+    videos_with_features: int = 0
+    files_found: dict[str, int] = dataclasses.field(default_factory=lambda: {m: 0 for m in _FEATURE_MODALITIES})
+    totals: dict[str, dict[str, float]] = dataclasses.field(
+        default_factory=lambda: {m: {"exact": 0.0, "interpolated": 0.0, "unavailable": 0.0} for m in schema.MODALITIES})
+
+    def files(self, vf: features.FeatureFiles) -> None:
+        if vf.audio is None and vf.visual is None:
+            self.faults["no_feature_files"] += 1
+        for m in _FEATURE_MODALITIES:
+            self.files_found[m] += vf.get(m) is not None
+
+    def aligned(self, stats: dict[str, Any], n: int, with_features: bool) -> None:
+        self.frames += n
+        self.videos_with_features += with_features
+        for m in schema.MODALITIES:
+            for k in self.totals[m]:
+                self.totals[m][k] += stats[m][k] * n
+        for m in _FEATURE_MODALITIES:
+            st, clip = stats[m], stats[m].get("clip", {})
+            for fault, key in (("nonfinite_samples", "missing_samples"), ("bridged_entries", "bridged_entries"),
+                               ("zero_filled_entries", "zero_filled_entries")):  # fmt: skip
+                self.faults[fault] += st.get(key, 0) + clip.get(key, 0)
+            self.faults["gaps_over_warn"] += st.get("gaps_over_warn", 0)
+
+    def modalities(self) -> dict[str, dict[str, float]]:
+        return {m: {k: round(v / self.frames, 6) if self.frames else 0.0 for k, v in self.totals[m].items()}
+                for m in schema.MODALITIES}  # fmt: skip
+
+
 def align_corpus(raw_dir: str | Path, out_dir: str | Path, params: Params) -> dict[str, Any]:
     """Align every video of `raw_dir` (SPEC section 3) into the corpus `out_dir`; returns the summary.
 
@@ -111,18 +146,13 @@ def align_corpus(raw_dir: str | Path, out_dir: str | Path, params: Params) -> di
     raw_dir = Path(raw_dir)
     fps = float(params.data.fps)
     reader = sequences.SequenceReader(raw_dir / schema.SEQUENCES_FILE)
-    faults = _fault_counts()
+    tally = _AlignTally()
     skipped: list[dict[str, str]] = []
     kept = _kept_videos(reader, skipped)
-    faults["broken_track_sequence"] = len(skipped)
+    tally.faults["broken_track_sequence"] = len(skipped)
     files = features.discover_features(raw_dir, kept)
     splits = assign_splits(kept, params.data.val_fraction, params.data.test_fraction, params.data.split_seed)
     aligner = FeatureAligner.from_params(params.align)
-
-    totals = {m: {"exact": 0.0, "interpolated": 0.0, "unavailable": 0.0} for m in schema.MODALITIES}
-    frames = 0
-    videos_with_features = 0
-    files_found = {m: 0 for m in _FEATURE_MODALITIES}
     meta = {
         "raw_dir": str(raw_dir),
         "align": dataclasses.asdict(params.align),
@@ -134,18 +164,14 @@ def align_corpus(raw_dir: str | Path, out_dir: str | Path, params: Params) -> di
         for vid in tqdm(kept, desc="align", unit="video", leave=False):
             track = reader.read(vid)  # (T, 180) float32
             start = reader.start_time(vid)
-            _remap_assets(track, vid, faults)
+            _remap_assets(track, vid, tally.faults)
             times = start + np.arange(len(track), dtype=np.float64) / fps  # (T,) frame times
-            vf = files[vid]
-            if vf.audio is None and vf.visual is None:
-                faults["no_feature_files"] += 1
-            for m in _FEATURE_MODALITIES:
-                files_found[m] += vf.get(m) is not None
-            tables = {m: _read_table(vf.get(m), m, vid, faults) for m in _FEATURE_MODALITIES}
-            if vf.missing or any(t is None for t in tables.values()):
+            tally.files(files[vid])
+            tables = {m: _read_table(files[vid].get(m), m, vid, tally.faults) for m in _FEATURE_MODALITIES}
+            if files[vid].missing or any(t is None for t in tables.values()):
                 unavailable = [m for m in _FEATURE_MODALITIES if tables[m] is None]
                 log.info("video %r kept with %s unavailable", vid, " and ".join(unavailable))
-            videos_with_features += any(t is not None for t in tables.values())
+            with_features = any(t is not None for t in tables.values())
             aligned = aligner.align_features(times, tables["audio"], tables["visual"], video_id=vid)
             del tables  # the parsed CSVs are the largest objects of a video: free them before writing
             writer.append(
@@ -153,36 +179,24 @@ def align_corpus(raw_dir: str | Path, out_dir: str | Path, params: Params) -> di
                 audio=aligned.audio, visual=aligned.visual_scalars, clip=aligned.clip,
                 track=track, mask=aligned.mask, times=times,
             )
-            n = len(times)
-            frames += n
-            for m in schema.MODALITIES:
-                st = aligned.stats[m]
-                for k in totals[m]:
-                    totals[m][k] += st[k] * n
-            for m in _FEATURE_MODALITIES:
-                st = aligned.stats[m]
-                faults["nonfinite_samples"] += st.get("missing_samples", 0) + st.get("clip", {}).get("missing_samples", 0)
-                faults["bridged_entries"] += st.get("bridged_entries", 0) + st.get("clip", {}).get("bridged_entries", 0)
-                faults["zero_filled_entries"] += st.get("zero_filled_entries", 0) + st.get("clip", {}).get(
-                    "zero_filled_entries", 0
-                )
-                faults["gaps_over_warn"] += st.get("gaps_over_warn", 0)
-        has_features = videos_with_features > 0
-        writer.meta["has_features"] = has_features
+            tally.aligned(aligned.stats, len(times), with_features)
+        writer.meta["has_features"] = tally.videos_with_features > 0
+    return _align_summary(raw_dir, reader, kept, skipped, splits, tally, fps, time.perf_counter() - started)
 
-    wall = time.perf_counter() - started
+
+def _align_summary(raw_dir: Path, reader: sequences.SequenceReader, kept: list[str], skipped: list[dict[str, str]],
+                   splits: dict[str, str], tally: _AlignTally, fps: float, wall: float) -> dict[str, Any]:  # fmt: skip
+    frames, has_features = tally.frames, tally.videos_with_features > 0
     summary: dict[str, Any] = {
         "videos_in": len(reader),
         "videos_kept": len(kept),
         "videos_skipped": len(skipped),
         "skipped": skipped,
-        "videos_with_features": videos_with_features,
-        "feature_files_found": files_found,
+        "videos_with_features": tally.videos_with_features,
+        "feature_files_found": tally.files_found,
         "has_features": has_features,
-        "faults": faults,
-        "modalities": {
-            m: {k: round(v / frames, 6) if frames else 0.0 for k, v in totals[m].items()} for m in schema.MODALITIES
-        },
+        "faults": tally.faults,
+        "modalities": tally.modalities(),
         "splits": {s: sum(1 for v in kept if splits[v] == s) for s in SPLITS},
         "frames": frames,
         "video_seconds": round(frames / fps, 3),
@@ -200,7 +214,7 @@ def align_corpus(raw_dir: str | Path, out_dir: str | Path, params: Params) -> di
         "audio %.1f %% and visual %.1f %% of frames unavailable",
         len(kept), len(reader), len(skipped), frames, frames / fps, wall, summary["frames_per_second"],
         100 * summary["modalities"]["audio"]["unavailable"], 100 * summary["modalities"]["visual"]["unavailable"],
-    )
+    )  # fmt: skip
     return summary
 
 

@@ -830,12 +830,7 @@ def export_timeline(
     """
     path = Path(path)
     adapter = _adapter_for(path)
-    frames = np.asarray(frames, dtype=np.float32)
-    if frames.ndim != 2 or frames.shape[1] != schema.TRACK_WIDTH:
-        raise ValueError(f"frames must have shape (T, {schema.TRACK_WIDTH}), got {frames.shape}")
-    if not np.isfinite(frames).all():
-        raise ValueError(f"frames hold non-finite values (first at row {int(np.argwhere(~np.isfinite(frames))[0][0])})")
-    frames, clamped = clamp_params(frames)
+    frames, clamped = clamp_params(_checked_frames(frames))
     T = len(frames)
     names = {a: default_media_name(a) for a in range(schema.NUM_ASSET_CLASSES)}
     names.update(media_names or {})
@@ -848,56 +843,19 @@ def export_timeline(
     if not (rate > 0 and otio.opentime.RationalTime.is_valid_timecode_rate(rate) and (rate / fps).is_integer()):
         raise TimelineError(f"{path}: cannot write at {rate:g} fps: an editing rate must be a SMPTE timecode rate "
                             f"(24, 25, 30, 50, 60 ...) and a whole multiple of the frames' {fps:g} fps")
-    step = rate / fps
-
-    def rt(frame: float) -> otio.opentime.RationalTime:
-        return otio.opentime.RationalTime(frame * step, rate)
-
-    # recording time, in frames at fps, of timeline frame 0
-    rec0 = start_time * fps
-    recording = names[main_asset]
-
-    def reference(asset: int) -> otio.schema.ExternalReference:
-        media = names.get(asset, default_media_name(asset))
-        url = recording_url if asset == main_asset and recording_url else media
-        ref = otio.schema.ExternalReference(
-            target_url=url, available_range=otio.opentime.TimeRange(rt(0), rt(max(rec0, 0) + T)))
-        ref.name = media
-        if asset == main_asset:  # Premiere reads clip centres in the media's own frame size
-            ref.metadata["fcp_xml"] = {"media": {"video": _fcp_format(FRAME_WIDTH, FRAME_HEIGHT, rate), "audio": {}}}
-        return ref
-
+    media = _Media(names, main_asset, recording_url, rate, rate / fps, start_time * fps, T)
     tl = otio.schema.Timeline(name=name)
     tl.metadata[METADATA_KEY] = {"version": FORMAT_VERSION, "fps": float(fps), "start_time": float(start_time), "frames": T}
     tl.metadata["fcp_xml"] = {"media": {"video": {"format": _fcp_format(FRAME_WIDTH, FRAME_HEIGHT, rate)}}}
     counts: Counter = Counter()
     for slot in range(n_tracks):
-        track = otio.schema.Track(name=f"V{slot + 1}", kind=otio.schema.TrackKind.Video)
-        track.metadata[METADATA_KEY] = {"slot": slot}
         counts["empty_tracks"] += int(not ever[slot])
-        for t0, t1, values in _runs(frames, slot, param_tolerance):
-            duration = rt(t1 - t0)
-            if values is None:
-                track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(rt(0), duration)))
-                counts["gaps"] += 1
-                continue
-            asset = int(values[1])
-            params = {p: float(v) for p, v in zip(CLIP_PARAMS, values[2:])}
-            source_start = rec0 + t0 if asset == main_asset else t0
-            ref = reference(asset)
-            clip = otio.schema.Clip(name=ref.name, media_reference=ref,
-                                    source_range=otio.opentime.TimeRange(rt(source_start), duration))
-            clip.metadata[METADATA_KEY] = {"asset_id": asset, **params}
-            if adapter != "cmx_3600":
-                clip.metadata["fcp_xml"] = {"filter": _fcp_filters(params)}
-            track.append(clip)
-            counts["clips"] += 1
-        tl.tracks.append(track)
+        tl.tracks.append(_video_track(frames, slot, param_tolerance, media, adapter != "cmx_3600", counts))
     audio = adapter != "cmx_3600"
     if audio:  # the recording's sound under the whole edit
         sound = otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio)
-        sound.append(otio.schema.Clip(name=recording, media_reference=reference(main_asset),
-                                      source_range=otio.opentime.TimeRange(rt(rec0), rt(T))))
+        sound.append(otio.schema.Clip(name=media.recording, media_reference=media.reference(main_asset),
+                                      source_range=otio.opentime.TimeRange(media.rt(media.rec0), media.rt(T))))
         tl.tracks.append(sound)
     carried = {"otio_json": "metadata+filters", "fcp_xml": "filters", "cmx_3600": "none"}[adapter]
     with atomic_path(path) as tmp:
@@ -906,9 +864,73 @@ def export_timeline(
         except Exception as exc:
             raise TimelineError(f"{path}: {adapter} cannot write this timeline ({type(exc).__name__}: {exc})") from exc
     report = {"file": str(path), "adapter": adapter, "frames": T, "fps": float(fps), "timeline_rate": float(rate),
-              "start_time": float(start_time), "recording": recording, "audio_tracks": int(audio),
+              "start_time": float(start_time), "recording": media.recording, "audio_tracks": int(audio),
               "tracks": n_tracks, "clips": counts["clips"], "gaps": counts["gaps"], "empty_tracks": counts["empty_tracks"],
               "params_carried": carried, "values_clamped": clamped}
     log.info("%s: wrote %d clips on %d tracks (%d frames at %g fps, parameters as %s)", path, report["clips"],
              n_tracks, T, rate, carried)
     return report
+
+
+def _checked_frames(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames, dtype=np.float32)
+    if frames.ndim != 2 or frames.shape[1] != schema.TRACK_WIDTH:
+        raise ValueError(f"frames must have shape (T, {schema.TRACK_WIDTH}), got {frames.shape}")
+    if not np.isfinite(frames).all():
+        raise ValueError(f"frames hold non-finite values (first at row {int(np.argwhere(~np.isfinite(frames))[0][0])})")
+    return frames
+
+
+@dataclass
+class _Media:
+    """The media an exported edit refers to, and its time: frames at fps -> the file's rate."""
+
+    names: dict[int, str]  # asset class -> media name
+    main_asset: int
+    recording_url: str | None
+    rate: float  # the file's frame rate
+    step: float  # file frames per track frame
+    rec0: float  # recording time of timeline frame 0, in track frames
+    frames: int
+
+    @property
+    def recording(self) -> str:
+        return self.names[self.main_asset]
+
+    def rt(self, frame: float) -> otio.opentime.RationalTime:
+        return otio.opentime.RationalTime(frame * self.step, self.rate)
+
+    def reference(self, asset: int) -> otio.schema.ExternalReference:
+        media = self.names.get(asset, default_media_name(asset))
+        url = self.recording_url if asset == self.main_asset and self.recording_url else media
+        ref = otio.schema.ExternalReference(
+            target_url=url, available_range=otio.opentime.TimeRange(self.rt(0), self.rt(max(self.rec0, 0) + self.frames)))
+        ref.name = media
+        if asset == self.main_asset:  # Premiere reads clip centres in the media's own frame size
+            ref.metadata["fcp_xml"] = {"media": {"video": _fcp_format(FRAME_WIDTH, FRAME_HEIGHT, self.rate), "audio": {}}}
+        return ref
+
+
+def _video_track(frames: np.ndarray, slot: int, tolerance: float | np.ndarray, media: _Media, filters: bool,
+                 counts: Counter) -> otio.schema.Track:  # fmt: skip
+    """One slot's clips and gaps; parameters as our metadata and, with `filters`, FCP filters."""
+    track = otio.schema.Track(name=f"V{slot + 1}", kind=otio.schema.TrackKind.Video)
+    track.metadata[METADATA_KEY] = {"slot": slot}
+    for t0, t1, values in _runs(frames, slot, tolerance):
+        duration = media.rt(t1 - t0)
+        if values is None:
+            track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(media.rt(0), duration)))
+            counts["gaps"] += 1
+            continue
+        asset = int(values[1])
+        params = {p: float(v) for p, v in zip(CLIP_PARAMS, values[2:])}
+        source_start = media.rec0 + t0 if asset == media.main_asset else t0
+        ref = media.reference(asset)
+        clip = otio.schema.Clip(name=ref.name, media_reference=ref,
+                                source_range=otio.opentime.TimeRange(media.rt(source_start), duration))
+        clip.metadata[METADATA_KEY] = {"asset_id": asset, **params}
+        if filters:
+            clip.metadata["fcp_xml"] = {"filter": _fcp_filters(params)}
+        track.append(clip)
+        counts["clips"] += 1
+    return track

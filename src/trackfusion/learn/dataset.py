@@ -322,16 +322,6 @@ def create_dataloaders(
     return loaders
 
 
-def create_multimodal_dataloaders(
-    corpus_dir: str | Path,
-    params: Params,
-    splits: Iterable[str] = ("train", "val", "test"),
-    distributed: bool = False,
-) -> dict[str, DataLoader]:
-    """`create_dataloaders` for the multimodal model (honours `content_control`)."""
-    return create_dataloaders(corpus_dir, params, splits, multimodal=True, distributed=distributed)
-
-
 def describe(loaders: dict[str, DataLoader]) -> dict[str, Any]:
     """Windows and frames per split, for logs and run info."""
     out = {}
