@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from trackfusion.experiment import dvc_experiments as experiments
+from trackfusion.experiment import edit
 from trackfusion.data import ingest
 from trackfusion.data import synthetic
 from trackfusion.params import ParamsError
@@ -33,6 +34,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("generate", "write the synthetic corpus (SPEC section 3 layout)", synthetic.add_arguments, synthetic.run),
     Command("ingest", "build a raw corpus from your own edited timelines (.otio, FCP 7 XML, EDL)",
             ingest.add_arguments, ingest.run),
+    Command("edit", "apply a trained model to a new recording's feature tables and write the edit as a timeline",
+            edit.add_arguments, edit.run),
     Command("experiments", "summarise the seeds and shuffle-control experiments from `dvc exp show`",
             experiments.add_arguments, experiments.run),
 )

@@ -129,6 +129,13 @@ class PredictParams:
 
 
 @dataclass(frozen=True)
+class EditParams:
+    """`trackfusion edit`: a trained model applied to a new recording."""
+
+    opening_scale: float = 100.0  # the opening layout: the recording alone on track 1, centred, at this scale (%)
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int = 0
     fusion_type: str = "gated"
@@ -143,6 +150,7 @@ class Params:
     loss: LossParams = field(default_factory=LossParams)
     timeline: TimelineParams = field(default_factory=TimelineParams)
     predict: PredictParams = field(default_factory=PredictParams)
+    edit: EditParams = field(default_factory=EditParams)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -237,7 +245,7 @@ def _check(p: Params) -> None:
         )
     if not 0 <= p.train.track_noise <= 1:
         raise ParamsError(f"params key 'train.track_noise' must be in [0, 1], got {p.train.track_noise}")
-    for section in ("data", "synthetic", "align", "model", "train", "loss", "timeline", "predict"):
+    for section in ("data", "synthetic", "align", "model", "train", "loss", "timeline", "predict", "edit"):
         for f in dataclasses.fields(getattr(p, section)):
             value = getattr(getattr(p, section), f.name)
             if isinstance(value, float) and not math.isfinite(value):
@@ -252,6 +260,7 @@ def _check(p: Params) -> None:
         )
     if not 0 <= p.model.dropout < 1:
         raise ParamsError(f"params key 'model.dropout' must be in [0, 1), got {p.model.dropout}")
+    positive("edit.opening_scale", p.edit.opening_scale)
     if p.predict.edit_rate not in EDIT_RATES or not (p.predict.edit_rate / p.data.fps).is_integer():
         raise ParamsError(
             f"params key 'predict.edit_rate' is {p.predict.edit_rate:g}; it must be an editing rate "

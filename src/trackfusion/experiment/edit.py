@@ -1,0 +1,145 @@
+"""`trackfusion edit`: a trained model applied to a recording it has never seen, written as a timeline.
+
+The recording's feature tables (SPEC section 3: ``<stem>_features.csv`` and
+``<stem>_visual_features.csv``) are aligned onto the track's frame grid as the `align`
+stage does, normalised with the training corpus' saved statistics
+(``normalization.json``), and the model is rolled out from an opening layout (the
+recording alone on track 1, full frame at ``edit.opening_scale`` percent) with the roll-out
+of the `predict` stage (`trackfusion.learn.rollout.rollout`: its own decoded output is
+the next frame's input; the cut decoding chosen on validation travels in the model file).
+The edit is exported by the project's timeline export at ``predict.edit_rate``: ``.otio``,
+FCP 7 / Premiere ``.xml`` or a one-track ``.edl``, the recording named by its stem.
+
+    trackfusion edit "my recording" --features my_features --out edit.xml
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trackfusion import cuts, schema
+from trackfusion.data.alignment import FeatureAligner
+from trackfusion.data.normalization import NORMALIZATION_FILE, load_preprocessors
+from trackfusion.io import features
+from trackfusion.io.timeline import export_timeline
+from trackfusion.learn.checkpoint import load_checkpoint
+from trackfusion.learn.rollout import decoding_of, rollout
+from trackfusion.params import Params, load_params
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".flv", ".m4v", ".ts")
+
+
+class EditError(ValueError):
+    """The recording's tables, the model or the corpus statistics cannot be used; the message says which."""
+
+
+def opening_layout(scale: float = 100.0) -> np.ndarray:
+    """(180,) the first frame of every generated edit: the recording alone on track 1, centred."""
+    frame = np.zeros(schema.TRACK_WIDTH, np.float32)
+    frame[: schema.NUM_TRACK_PARAMS] = [1.0, 0.0, scale, schema.FRAME_WIDTH / 2, schema.FRAME_HEIGHT / 2, 0, 0, 0, 0]
+    return frame
+
+
+def recording_batch(stem: str, features_dir: Path, params: Params, corpus_dir: Path) -> tuple[dict[str, torch.Tensor], float]:
+    """The recording as one whole-video batch in the training corpus' units, and its start time (s).
+
+    Frames run at ``data.fps`` over the span of its feature tables; where a table has no
+    sample near a frame the modality is unavailable there (SPEC section 5), as in training.
+    """
+    files = features.FeatureFiles(*(p if p.is_file() else None for p in (
+        features_dir / schema.audio_file_name(stem), features_dir / schema.visual_file_name(stem))))
+    if files.audio is None and files.visual is None:
+        raise EditError(
+            f"{features_dir}: no feature tables for '{stem}' (expected {schema.audio_file_name(stem)} and/or "
+            f"{schema.visual_file_name(stem)}); make them first (SPEC section 3)"
+        )
+    tables = {m: features.read_features(files.get(m), m) if files.get(m) else None for m in ("audio", "visual")}
+    spans = [(t.times[0], t.times[-1]) for t in tables.values() if t is not None and len(t.times)]
+    if not spans:
+        raise EditError(f"{features_dir}: the feature tables of '{stem}' hold no rows")
+    start, end = min(a for a, _ in spans), max(b for _, b in spans)
+    fps = float(params.data.fps)
+    start = np.ceil(start * fps - 1e-6) / fps  # on the recording's 1/fps grid, as sequences.npz frames are
+    times = start + np.arange(int(np.floor((end - start) * fps + 1e-6)) + 1) / fps  # (T,)
+    aligned = FeatureAligner.from_params(params.align).align_features(times, tables["audio"], tables["visual"], stem)
+    stats = corpus_dir / NORMALIZATION_FILE
+    if not stats.is_file():
+        raise EditError(f"{stats}: the training corpus' statistics are not there; pass --corpus (data/normalized)")
+    audio_pre, visual_pre, track_pre = load_preprocessors(stats)
+    mask = aligned.mask.copy()
+    mask[:, 2] = True  # the track is the model's own output: always there
+    audio = audio_pre.transform(aligned.audio, mask[:, 0])
+    visual = np.zeros((len(times), schema.VISUAL_WIDTH), np.float32)
+    visual[:, : schema.VISUAL_SCALAR_WIDTH] = visual_pre.transform(aligned.visual_scalars, mask[:, 1])
+    # stored as float16 in a corpus: the model sees the same precision here
+    visual[:, schema.VISUAL_SCALAR_WIDTH :] = visual_pre.transform_clip(aligned.clip, mask[:, 1]).astype(np.float16)
+    audio[~mask[:, 0]] = 0.0
+    visual[~mask[:, 1]] = 0.0
+    targets = np.zeros((len(times), schema.TRACK_WIDTH), np.float32)
+    targets[0] = track_pre.transform(opening_layout(params.edit.opening_scale)[None])[0]  # the only frame given
+    batch = {
+        "audio": torch.from_numpy(audio[None]),
+        "visual": torch.from_numpy(visual[None]),
+        "targets": torch.from_numpy(targets[None]),
+        "padding_mask": torch.ones(1, len(times), dtype=torch.bool),
+        "modality_mask": torch.from_numpy(mask[None]),
+    }
+    return batch, float(start)
+
+
+def edit_recording(stem: str, features_dir: str | Path, model_path: str | Path, out: str | Path, params: Params,
+                   corpus_dir: str | Path = "data/normalized", recording_url: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Generate the edit of one recording and write it to `out` (format by extension); returns the export report."""
+    schema.check_video_id(stem)
+    features_dir, corpus_dir = Path(features_dir), Path(corpus_dir)
+    batch, start = recording_batch(stem, features_dir, params, corpus_dir)
+    model, payload = load_checkpoint(model_path)
+    model.eval()
+    context = min(params.predict.context, params.model.seq_len)
+    _, frames = rollout(model, batch, context, decoding_of(payload), params.predict.threshold,
+                        param_tolerance=params.predict.param_tolerance)  # fmt: skip
+    _, _, track_pre = load_preprocessors(corpus_dir / NORMALIZATION_FILE)
+    edit = track_pre.inverse_transform(frames[0].numpy())
+    report = export_timeline(
+        edit, out, fps=params.data.fps, name=f"{stem} (trackfusion edit)", start_time=start,
+        media_names={0: stem}, rate=params.predict.edit_rate, recording_url=recording_url,
+        param_tolerance=params.predict.param_tolerance * track_pre.column_stats()[1],
+    )  # fmt: skip
+    report["cut_events"] = int(len(cuts.video_cut_events(edit)))
+    log.info("%s: %d frames (%.1f s) edited by %s: %d cuts, %d clips on %d tracks", out, len(edit),
+             len(edit) / params.data.fps, model_path, report["cut_events"], report["clips"], report["tracks"])
+    return report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recording", help="the recording's stem: its feature tables are <stem>_features.csv and "
+                                          "<stem>_visual_features.csv in --features")  # fmt: skip
+    parser.add_argument("--features", required=True, type=Path, help="folder of the recording's feature tables")
+    parser.add_argument("--out", required=True, type=Path, help="timeline to write: .otio, .xml (FCP 7 / Premiere) "
+                                                                "or .edl (one track)")  # fmt: skip
+    parser.add_argument("--model", default=Path("models/multimodal.pt"), type=Path, help="a trained model file")
+    parser.add_argument("--corpus", default=Path("data/normalized"), type=Path,
+                        help="the training corpus: its normalization.json puts the recording in the model's units")
+    parser.add_argument("--params", default=Path("params.yaml"), type=Path, help="params file (data, align, predict, edit)")
+    parser.add_argument("--recording-url", help="the recording's file, for the timeline's media reference")
+
+
+def run(args: argparse.Namespace) -> int:
+    if Path(args.recording).suffix.lower() in VIDEO_SUFFIXES:
+        log.error("%s: give the recording's stem (%s) and its feature tables with --features; making the tables "
+                  "from a video file (`trackfusion extract`) is not built yet", args.recording, Path(args.recording).stem)
+        return 1
+    try:
+        edit_recording(args.recording, args.features, args.model, args.out, load_params(args.params), args.corpus,
+                       args.recording_url)  # fmt: skip
+    except (EditError, features.FeatureFileError, FileNotFoundError, ValueError) as exc:
+        log.error("%s", exc)
+        return 1
+    return 0

@@ -1,0 +1,108 @@
+"""`trackfusion edit`: a trained model applied to a recording it has never seen (issue 11)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+import pytest
+import torch
+import yaml
+
+from tests.strategies.corpus import write_corpus
+from trackfusion import cli, schema
+from trackfusion.data.synthetic import generate_corpus
+from trackfusion.experiment.edit import edit_recording, opening_layout, recording_batch
+from trackfusion.io.timeline import import_timeline
+from trackfusion.learn.checkpoint import save_checkpoint
+from trackfusion.learn.model import create_model
+from trackfusion.params import SyntheticParams, params_from_dict
+
+TINY = {"model": {"d_model": 16, "nhead": 2, "num_encoder_layers": 1, "dim_feedforward": 32, "seq_len": 16},
+        "train": {"stride": 8}, "predict": {"context": 8}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> object:
+    """Tiny models: one intra-op thread is fastest, and immune to busy-waiting on shared cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("edit")
+    raw = root / "raw"
+    summary = generate_corpus(raw, SyntheticParams(seed=3, num_videos=2, min_duration_s=20, max_duration_s=25))
+    params = params_from_dict(TINY)
+    torch.manual_seed(0)
+    model_path = root / "multimodal.pt"
+    save_checkpoint(model_path, create_model(params, multimodal=True),
+                    extra={"cut_decoding": {"threshold": 0.5, "spacing": 30}})  # fmt: skip (few cuts: a quick XML)
+    corpus = write_corpus(root / "normalized", [10], ["train"], track_std=20.0)  # the training corpus' statistics
+    (root / "params.yaml").write_text(yaml.safe_dump(TINY))
+    vid = summary["video_ids"][0]
+    return {"root": root, "features": raw / "features", "model": model_path, "corpus": corpus, "params": params,
+            "vid": vid, "params_file": root / "params.yaml"}  # fmt: skip
+
+
+def test_the_recording_becomes_one_batch_on_the_frame_grid_opening_on_the_recording(setup: dict) -> None:
+    batch, start = recording_batch(setup["vid"], setup["features"], setup["params"], setup["corpus"])
+    T = batch["targets"].shape[1]
+    audio = np.loadtxt(setup["features"] / schema.audio_file_name(setup["vid"]), delimiter=",", skiprows=1,
+                       usecols=0)  # fmt: skip
+    assert start == pytest.approx(np.ceil(audio[0] * 10 - 1e-6) / 10)
+    assert 19 * 10 <= T <= 26 * 10 and batch["audio"].shape == (1, T, 5) and batch["visual"].shape == (1, T, 522)
+    assert batch["modality_mask"][..., 2].all() and batch["modality_mask"][..., :2].float().mean() > 0.8
+    first = batch["targets"][0, 0].numpy()
+    assert first[0] == 1 and first[1] == 0 and not first[schema.NUM_TRACK_PARAMS :].any()  # the recording alone
+    assert not batch["targets"][0, 1:].any()  # no true frame after the first exists
+    # unavailable content is zero, as the model saw it in training
+    assert not batch["audio"][~batch["modality_mask"][..., 0]].any()
+
+
+@pytest.mark.parametrize("suffix", [".xml", ".otio"])
+def test_edit_writes_a_timeline_the_fcp_adapter_reads_back(setup: dict, tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"edit{suffix}"
+    rc = cli.main(["edit", setup["vid"], "--features", str(setup["features"]), "--out", str(out), "--model",
+                   str(setup["model"]), "--corpus", str(setup["corpus"]), "--params", str(setup["params_file"])])
+    assert rc == 0 and out.is_file()
+    back = import_timeline(out, main_media=setup["vid"])
+    batch, start = recording_batch(setup["vid"], setup["features"], setup["params"], setup["corpus"])
+    assert back.start_time == pytest.approx(start)
+    assert len(back.frames) <= batch["targets"].shape[1]  # an XML drops trailing gaps
+    np.testing.assert_array_equal(back.frames[0, :2], opening_layout()[:2])
+    timeline = otio.adapters.read_from_file(str(out))
+    assert timeline.duration().rate == 30.0  # predict.edit_rate: an editing rate
+    assert timeline.audio_tracks()[0].find_clips()[0].name == setup["vid"]
+
+
+def test_edit_and_the_predict_stage_share_one_roll_out(setup: dict, tmp_path: Path, monkeypatch) -> None:
+    import trackfusion.experiment.edit as edit_module
+    from trackfusion.learn import rollout as rollout_module
+
+    assert edit_module.rollout is rollout_module.rollout
+    calls = []
+    real = rollout_module.rollout
+    monkeypatch.setattr(edit_module, "rollout", lambda *a, **k: calls.append(k) or real(*a, **k))
+    edit_recording(setup["vid"], setup["features"], setup["model"], tmp_path / "e.otio", setup["params"],
+                   setup["corpus"])  # fmt: skip
+    assert calls and calls[0]["param_tolerance"] == setup["params"].predict.param_tolerance
+
+
+@pytest.mark.parametrize("recording, message", [("nobody", "no feature tables for 'nobody'"),
+                                                ("clip.mp4", "not built yet")])
+def test_a_recording_without_tables_is_one_clear_error(setup: dict, tmp_path: Path, caplog, recording: str,
+                                                       message: str) -> None:  # fmt: skip
+    rc = cli.main(["edit", recording, "--features", str(setup["features"]), "--out", str(tmp_path / "e.xml"),
+                   "--model", str(setup["model"]), "--corpus", str(setup["corpus"])])
+    assert rc == 1 and message in caplog.text and not (tmp_path / "e.xml").exists()
+
+
+def test_the_default_params_say_how_an_edit_opens() -> None:
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    assert raw["edit"]["opening_scale"] == 100
+    assert json.loads(json.dumps(opening_layout(100.0).tolist()))[:5] == [1.0, 0.0, 100.0, 960.0, 540.0]
