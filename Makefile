@@ -11,10 +11,13 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch pinned to the CPU wheel: an unpinned torch pulls gigabytes of CUDA packages
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,extract]'
+	# scenedetect pulls opencv-python, which shares the cv2 folder: the contrib build (saliency, the
+	# face cascade) must be the one installed last
+	$(BIN)/python -m pip install -q --force-reinstall --no-deps 'opencv-contrib-python-headless>=4.8,<5'
 	touch $@
 
-install: $(BIN)/.installed  ## create .venv and install the package, dev extras and torch==2.13.0
+install: $(BIN)/.installed  ## create .venv and install the package, its dev and extract extras and torch==2.13.0
 
 pipeline: install  ## run the whole DVC pipeline on the default (synthetic) corpus
 	dvc repro

@@ -94,7 +94,7 @@ def test_edit_and_the_predict_stage_share_one_roll_out(setup: dict, tmp_path: Pa
 
 
 @pytest.mark.parametrize("recording, message", [("nobody", "no feature tables for 'nobody'"),
-                                                ("clip.mp4", "not built yet")])
+                                                ("clip.mp4", "trackfusion extract clip.mp4")])
 def test_a_recording_without_tables_is_one_clear_error(setup: dict, tmp_path: Path, caplog, recording: str,
                                                        message: str) -> None:  # fmt: skip
     rc = cli.main(["edit", recording, "--features", str(setup["features"]), "--out", str(tmp_path / "e.xml"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from trackfusion.experiment import dvc_experiments as experiments
 from trackfusion.experiment import edit
-from trackfusion.data import ingest
+from trackfusion.data import extract, ingest
 from trackfusion.data import synthetic
 from trackfusion.params import ParamsError
 
@@ -32,6 +32,8 @@ class Command:
 
 COMMANDS: tuple[Command, ...] = (
     Command("generate", "write the synthetic corpus (SPEC section 3 layout)", synthetic.add_arguments, synthetic.run),
+    Command("extract", "make the feature tables of recordings (video files) for the pipeline (extra: [extract])",
+            extract.add_arguments, extract.run),
     Command("ingest", "build a raw corpus from your own edited timelines (.otio, FCP 7 XML, EDL)",
             ingest.add_arguments, ingest.run),
     Command("edit", "apply a trained model to a new recording's feature tables and write the edit as a timeline",

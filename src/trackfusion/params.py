@@ -129,6 +129,19 @@ class PredictParams:
 
 
 @dataclass(frozen=True)
+class ExtractParams:
+    """`trackfusion extract`: the feature tables made from a recording."""
+
+    audio_window_s: float = 0.1  # one audio row per window: RMS and voice activity over it
+    visual_every: int = 5  # one visual row every this many video frames (every 5th of 60 fps: 12 Hz)
+    frame_width: int = 320  # frames are scaled to this width before the visual measures (speed)
+    vad_threshold: float = 0.5  # silero-vad speech probability above which a window is speech
+    clip_model: str = "ViT-B-32"  # open_clip model name
+    clip_pretrained: str = "openai"  # open_clip pretrained tag, from the user's cache
+    clip_every_s: float = 1.0  # CLIP is computed about once a second and held between
+
+
+@dataclass(frozen=True)
 class EditParams:
     """`trackfusion edit`: a trained model applied to a new recording."""
 
@@ -151,6 +164,7 @@ class Params:
     timeline: TimelineParams = field(default_factory=TimelineParams)
     predict: PredictParams = field(default_factory=PredictParams)
     edit: EditParams = field(default_factory=EditParams)
+    extract: ExtractParams = field(default_factory=ExtractParams)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -245,7 +259,7 @@ def _check(p: Params) -> None:
         )
     if not 0 <= p.train.track_noise <= 1:
         raise ParamsError(f"params key 'train.track_noise' must be in [0, 1], got {p.train.track_noise}")
-    for section in ("data", "synthetic", "align", "model", "train", "loss", "timeline", "predict", "edit"):
+    for section in ("data", "synthetic", "align", "model", "train", "loss", "timeline", "predict", "edit", "extract"):
         for f in dataclasses.fields(getattr(p, section)):
             value = getattr(getattr(p, section), f.name)
             if isinstance(value, float) and not math.isfinite(value):
@@ -261,6 +275,10 @@ def _check(p: Params) -> None:
     if not 0 <= p.model.dropout < 1:
         raise ParamsError(f"params key 'model.dropout' must be in [0, 1), got {p.model.dropout}")
     positive("edit.opening_scale", p.edit.opening_scale)
+    for key in ("audio_window_s", "visual_every", "frame_width", "clip_every_s"):
+        positive(f"extract.{key}", getattr(p.extract, key))
+    if not 0 < p.extract.vad_threshold < 1:
+        raise ParamsError(f"params key 'extract.vad_threshold' must be in (0, 1), got {p.extract.vad_threshold}")
     if p.predict.edit_rate not in EDIT_RATES or not (p.predict.edit_rate / p.data.fps).is_integer():
         raise ParamsError(
             f"params key 'predict.edit_rate' is {p.predict.edit_rate:g}; it must be an editing rate "

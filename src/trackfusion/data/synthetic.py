@@ -93,10 +93,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from trackfusion import cuts, schema
 from trackfusion.atomic import atomic_dir, write_json
+from trackfusion.io.features import write_audio_csv, write_visual_csv
 from trackfusion.io.sequences import write_sequences
 from trackfusion.params import ParamsError, SyntheticParams, load_params
 
@@ -452,11 +452,6 @@ def edit(
 
 
 # --- files ---------------------------------------------------------------------------
-def _fmt(values: np.ndarray, fmt: str) -> list[str]:
-    """Numbers as CSV cells: NaN is an empty cell, infinities stay 'inf' / '-inf'."""
-    return ["" if v != v else fmt % v for v in np.asarray(values, np.float64).tolist()]
-
-
 def _audio_times(rng: np.random.Generator, horizon: float, irregular: bool) -> np.ndarray:
     t = np.arange(int(horizon / AUDIO_STEP_S) + 1) * AUDIO_STEP_S
     jitter = 0.04 if irregular else 0.01
@@ -607,32 +602,6 @@ def _apply_plan(values: dict[str, Any], plan: _RowPlan) -> dict[str, Any]:
                     v[row] = bad
         out[name] = v[plan.order]
     return out
-
-
-def write_audio_csv(path: Path, cols: dict[str, Any]) -> None:
-    """Audio table in schema order; pandas quotes the captions (they contain commas)."""
-    names = schema.input_names(schema.AUDIO_FILE_COLUMNS)
-    if set(cols) != set(names):
-        raise ValueError(f"audio columns {sorted(cols)} do not match schema {names}")
-    fmt = {schema.TIME: "%.4f", "silence_duration_ms": "%.0f", "audio_is_speaking": "%.0f", "text_is_active": "%.0f"}
-    table = pd.DataFrame(
-        {n: cols[n] if cols[n].dtype == object else _fmt(cols[n], fmt.get(n, "%.4g")) for n in names}
-    )
-    table.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
-
-
-def write_visual_csv(path: Path, cols: dict[str, np.ndarray], hold: np.ndarray, vecs: np.ndarray) -> None:
-    """Visual table in schema order; each held CLIP vector is formatted once, not once per row."""
-    names = schema.input_names(schema.VISUAL_FILE_COLUMNS)
-    scalar_names = [schema.TIME] + schema.input_names(schema.VISUAL_SCALARS)
-    if set(cols) != set(scalar_names) or names != scalar_names + schema.input_names(schema.CLIP_COLUMNS):
-        raise ValueError(f"visual columns {sorted(cols)} do not match schema {names[: len(scalar_names)]} + clip")
-    fmt = {schema.TIME: "%.4f", schema.FACE_COUNT: "%.0f"}
-    cells = [_fmt(cols[n], fmt.get(n, "%.4g")) for n in scalar_names]
-    clip_rows = [",".join(_fmt(v, "%.4g")) for v in vecs]
-    lines = [",".join(names)]
-    lines += [",".join(row) + "," + clip_rows[h] for row, h in zip(zip(*cells), hold.tolist())]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 # --- corpus --------------------------------------------------------------------------

@@ -133,8 +133,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if Path(args.recording).suffix.lower() in VIDEO_SUFFIXES:
-        log.error("%s: give the recording's stem (%s) and its feature tables with --features; making the tables "
-                  "from a video file (`trackfusion extract`) is not built yet", args.recording, Path(args.recording).stem)
+        log.error("%s: give the recording's stem (%s) and its feature tables with --features; make them with "
+                  "`trackfusion extract %s --out DIR --no-clip` (tables in DIR/features)", args.recording,
+                  Path(args.recording).stem, args.recording)
         return 1
     try:
         edit_recording(args.recording, args.features, args.model, args.out, load_params(args.params), args.corpus,

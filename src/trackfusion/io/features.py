@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass, field
 from io import BytesIO, StringIO
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -463,3 +463,35 @@ def discover_features(raw_dir: str | Path, video_ids: Iterable[str]) -> dict[str
                 extra={"video_id": vid, "missing": list(files.missing)},
             )
     return found
+
+
+# --- writing -----------------------------------------------------------------
+def _cells(values: np.ndarray, fmt: str) -> list[str]:
+    """Numbers as CSV cells: NaN is an empty cell, infinities stay 'inf' / '-inf'."""
+    return ["" if v != v else fmt % v for v in np.asarray(values, np.float64).tolist()]
+
+
+def write_audio_csv(path: Path, cols: dict[str, Any]) -> None:
+    """Audio table in schema order; pandas quotes the captions (they contain commas)."""
+    names = schema.input_names(schema.AUDIO_FILE_COLUMNS)
+    if set(cols) != set(names):
+        raise ValueError(f"audio columns {sorted(cols)} do not match schema {names}")
+    fmt = {schema.TIME: "%.4f", "silence_duration_ms": "%.0f", "audio_is_speaking": "%.0f", "text_is_active": "%.0f"}
+    table = pd.DataFrame(
+        {n: cols[n] if cols[n].dtype == object else _cells(cols[n], fmt.get(n, "%.4g")) for n in names}
+    )
+    table.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
+
+
+def write_visual_csv(path: Path, cols: dict[str, np.ndarray], hold: np.ndarray, vecs: np.ndarray) -> None:
+    """Visual table in schema order; each held CLIP vector is formatted once, not once per row."""
+    names = schema.input_names(schema.VISUAL_FILE_COLUMNS)
+    scalar_names = [schema.TIME] + schema.input_names(schema.VISUAL_SCALARS)
+    if set(cols) != set(scalar_names) or names != scalar_names + schema.input_names(schema.CLIP_COLUMNS):
+        raise ValueError(f"visual columns {sorted(cols)} do not match schema {names[: len(scalar_names)]} + clip")
+    fmt = {schema.TIME: "%.4f", schema.FACE_COUNT: "%.0f"}
+    cells = [_cells(cols[n], fmt.get(n, "%.4g")) for n in scalar_names]
+    clip_rows = [",".join(_cells(v, "%.4g")) for v in vecs]
+    lines = [",".join(names)]
+    lines += [",".join(row) + "," + clip_rows[h] for row, h in zip(zip(*cells), hold.tolist())]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,301 @@
+"""`trackfusion extract`: the feature tables of the data contract made from a recording.
+
+Each recording is decoded once, in one pass over its packets (PyAV), never held whole:
+
+- audio, resampled to 16 kHz mono: ``audio_energy_rms`` per ``extract.audio_window_s``
+  (0.1 s) window; ``audio_is_speaking`` where silero-vad (its model ships in its package)
+  gives a speech probability above ``extract.vad_threshold`` in the window;
+  ``silence_duration_ms`` since the last speech; ``speaker_id``, ``text_word`` and
+  ``text_is_active`` empty (no diarizer or transcriber is configured), as the contract
+  allows, and counted;
+- video, every ``extract.visual_every``-th frame scaled to ``extract.frame_width``:
+  ``scene_change`` from PySceneDetect's content score (``ContentDetector``: 0 for a still,
+  1 at or above twice its cut threshold), ``visual_motion`` the mean absolute difference
+  from the previous sampled frame (0..1), ``saliency_x/y`` the centre of OpenCV's
+  spectral-residual saliency map (contrib), ``face_count`` and the largest face's centre
+  and size from OpenCV's frontal-face Haar cascade (shipped in its wheel), mouth and
+  eyebrow fields empty (the detector cannot give them); ``clip_0..511`` empty with
+  ``--no-clip`` (open_clip needs torchvision, which the pinned torch cannot load here).
+
+Tables are written atomically as ``<stem>_features.csv`` and ``<stem>_visual_features.csv``
+in ``--out/features/`` (the raw layout of SPEC section 3), and pass the project's readers.
+A file that cannot be decoded, has no audio or no video, or no frames is one error line
+naming it; the other recordings go on.
+
+    trackfusion extract recordings/*.mp4 --out my_raw --no-clip
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from trackfusion import schema
+from trackfusion.atomic import atomic_path
+from trackfusion.io.features import write_audio_csv, write_visual_csv
+from trackfusion.params import ExtractParams, load_params
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+VAD_CHUNK = 512  # samples per silero-vad step at 16 kHz (32 ms)
+#: where each column of the tables comes from (printed in the summary)
+SOURCES: dict[str, str] = {
+    "audio_energy_rms": "RMS of the 16 kHz mono samples per window (PyAV decode + resample)",
+    "audio_is_speaking": "silero-vad speech probability > extract.vad_threshold within the window",
+    "silence_duration_ms": "time since the last speech window",
+    "speaker_id": "empty: no diarizer configured",
+    "text_is_active": "empty: no transcriber configured",
+    "text_word": "empty: no transcriber configured",
+    "scene_change": "PySceneDetect ContentDetector score / (2 x its threshold), clipped to 1",
+    "visual_motion": "mean |frame - previous sampled frame| / 255 (grey)",
+    "saliency_x": "OpenCV StaticSaliencySpectralResidual: saliency-weighted centre x (0..1)",
+    "saliency_y": "OpenCV StaticSaliencySpectralResidual: saliency-weighted centre y (0..1)",
+    "face_count": "OpenCV Haar frontal-face cascade: faces found",
+    "face_center_x": "largest face's centre x (0..1), empty without a face",
+    "face_center_y": "largest face's centre y (0..1), empty without a face",
+    "face_size": "largest face's width / frame width, empty without a face",
+    "face_mouth_open": "empty: the detector cannot give it",
+    "face_eyebrow_raise": "empty: the detector cannot give it",
+    "clip_0..511": "empty (--no-clip)",
+}
+
+
+class ExtractError(ValueError):
+    """A recording cannot be turned into feature tables; the message names the file."""
+
+
+def _require(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ExtractError(f"{module} is not installed: pip install -e '.[extract]' ({exc})") from exc
+
+
+@dataclass
+class _Audio:
+    """Streaming audio measures: windows of RMS and voice activity."""
+
+    window: int  # samples per row
+    vad: Any  # the silero-vad model
+    threshold: float
+    pending: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    vad_pending: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    rms: list[float] = field(default_factory=list)
+    vad_probs: list[float] = field(default_factory=list)  # one per VAD_CHUNK
+
+    def add(self, samples: np.ndarray) -> None:
+        import torch
+
+        self.pending = np.concatenate([self.pending, samples])
+        n = len(self.pending) // self.window
+        if n:
+            rows = self.pending[: n * self.window].reshape(n, self.window).astype(np.float64)
+            self.rms += np.sqrt((rows**2).mean(axis=1)).tolist()
+            self.pending = self.pending[n * self.window :]
+        self.vad_pending = np.concatenate([self.vad_pending, samples])
+        m = len(self.vad_pending) // VAD_CHUNK
+        with torch.no_grad():
+            for i in range(m):
+                chunk = torch.from_numpy(np.ascontiguousarray(self.vad_pending[i * VAD_CHUNK : (i + 1) * VAD_CHUNK]))
+                self.vad_probs.append(float(self.vad(chunk, SAMPLE_RATE)))
+        self.vad_pending = self.vad_pending[m * VAD_CHUNK :]
+
+    def columns(self, window_s: float) -> dict[str, Any]:
+        n = len(self.rms)
+        t = np.arange(n) * window_s
+        probs = np.asarray(self.vad_probs)
+        speaking = np.zeros(n, bool)
+        if len(probs):
+            chunk_rows = (np.arange(len(probs)) * VAD_CHUNK // self.window).astype(int)
+            keep = chunk_rows < n
+            np.maximum.at(speaking, chunk_rows[keep], probs[keep] > self.threshold)
+        silence = np.zeros(n)
+        last = -math.inf
+        for i in range(n):
+            last = t[i] if speaking[i] else last
+            silence[i] = 0.0 if speaking[i] else (t[i] - last) * 1000 if math.isfinite(last) else t[i] * 1000
+        empty_text = np.array([""] * n, dtype=object)
+        return {
+            schema.TIME: t, "audio_energy_rms": np.asarray(self.rms), "audio_is_speaking": speaking.astype(float),
+            "silence_duration_ms": silence, "speaker_id": empty_text, "text_is_active": np.full(n, np.nan),
+            "text_word": empty_text,
+        }  # fmt: skip
+
+
+@dataclass
+class _Visual:
+    """Visual measures of the sampled frames."""
+
+    width: int
+    cv2: Any
+    detector: Any  # scenedetect ContentDetector
+    saliency: Any
+    faces: Any
+    fps: float
+    rows: dict[str, list[float]] = field(default_factory=lambda: {
+        n: [] for n in [schema.TIME] + [c.name for c in schema.VISUAL_SCALARS]})
+    prev: np.ndarray | None = None
+    index: int = 0
+
+    def add(self, bgr: np.ndarray, time_s: float) -> None:
+        from scenedetect import FrameTimecode
+
+        cv2 = self.cv2
+        h, w = bgr.shape[:2]
+        small = cv2.resize(bgr, (self.width, max(1, round(h * self.width / w))), interpolation=cv2.INTER_AREA)
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        # the detector's per-frame content score (its `content_val` metric); process_frame would also
+        # run its cut logic, which the model does not need: the model learns its own threshold
+        score = self.detector._calculate_frame_score(FrameTimecode(self.index, self.fps), small)
+        self.index += 1
+        threshold = float(getattr(self.detector, "_threshold", 27.0))
+        scene = 0.0 if score is None or self.prev is None else min(1.0, float(score) / (2 * threshold))
+        motion = 0.0 if self.prev is None else float(np.abs(grey.astype(np.int16) - self.prev).mean() / 255.0)
+        self.prev = grey.astype(np.int16)
+        ok, sal = self.saliency.computeSaliency(small)
+        sal = np.asarray(sal, np.float64) if ok else np.ones(grey.shape)
+        total = sal.sum()
+        ys, xs = np.indices(sal.shape)
+        sx = float((sal * xs).sum() / total / max(sal.shape[1] - 1, 1)) if total > 0 else 0.5
+        sy = float((sal * ys).sum() / total / max(sal.shape[0] - 1, 1)) if total > 0 else 0.5
+        found = self.faces.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5)
+        found = list(found) if len(found) else []
+        if found:
+            x, y, fw, fh = max(found, key=lambda f: f[2] * f[3])
+            face = ((x + fw / 2) / grey.shape[1], (y + fh / 2) / grey.shape[0], fw / grey.shape[1])
+        else:
+            face = (math.nan, math.nan, math.nan)
+        values = [time_s, scene, motion, sx, sy, float(len(found)), *face, math.nan, math.nan]
+        for name, v in zip(self.rows, values):
+            self.rows[name].append(v)
+
+
+@dataclass
+class ExtractResult:
+    recording: str
+    audio_rows: int
+    visual_rows: int
+    seconds: float
+    files: list[str]
+
+
+def extract_recording(video: str | Path, out_dir: str | Path, params: ExtractParams, clip: bool = False,
+                      progress: bool = True) -> ExtractResult:  # fmt: skip
+    """Decode `video` once and write its two feature tables to ``out_dir/features/``."""
+    video = Path(video)
+    stem = schema.check_video_id(video.stem)
+    if clip:
+        raise ExtractError(
+            f"{video}: CLIP columns need open_clip, which needs torchvision, which the project's pinned torch "
+            "2.13.0 cannot load; run with --no-clip (the CLIP columns are then left empty and counted)"
+        )
+    av = _require("av")
+    cv2 = _require("cv2")
+    cascade = Path(getattr(getattr(cv2, "data", None), "haarcascades", "")) / "haarcascade_frontalface_default.xml"
+    if not hasattr(cv2, "saliency") or not cascade.is_file():
+        raise ExtractError(f"OpenCV {cv2.__version__} lacks the saliency module or the face cascade: run "
+                           "pip install --force-reinstall --no-deps 'opencv-contrib-python-headless<5' (another "
+                           "OpenCV package, such as scenedetect's opencv-python, has replaced it)")
+    detectors = _require("scenedetect.detectors")
+    silero = _require("silero_vad")
+    if not video.is_file():
+        raise ExtractError(f"{video}: no such file")
+    try:
+        container = av.open(str(video))
+    except Exception as exc:  # PyAV raises its own error types for every kind of bad file
+        raise ExtractError(f"{video}: not a readable recording ({type(exc).__name__}: {exc})") from exc
+    with container:
+        if not container.streams.audio:
+            raise ExtractError(f"{video}: has no audio stream (the audio table needs one)")
+        if not container.streams.video:
+            raise ExtractError(f"{video}: has no video stream")
+        a_stream, v_stream = container.streams.audio[0], container.streams.video[0]
+        fps = float(v_stream.average_rate or v_stream.guessed_rate or 30)
+        duration = float(container.duration / 1e6) if container.duration else None
+        vad = silero.load_silero_vad()
+        audio = _Audio(round(params.audio_window_s * SAMPLE_RATE), vad, params.vad_threshold)
+        visual = _Visual(params.frame_width, cv2, detectors.ContentDetector(), 
+                         cv2.saliency.StaticSaliencySpectralResidual_create(),
+                         cv2.CascadeClassifier(str(cascade)),
+                         fps / params.visual_every)  # fmt: skip
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        frame_no = 0
+        bar = tqdm(total=duration, desc=stem[:40], unit="s", disable=not progress, leave=False,
+                   bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s")  # fmt: skip
+        try:
+            for packet in container.demux(a_stream, v_stream):
+                for frame in packet.decode():
+                    if packet.stream.type == "audio":
+                        for out in resampler.resample(frame):
+                            audio.add(out.to_ndarray().reshape(-1).astype(np.float32))
+                    else:
+                        if frame_no % params.visual_every == 0:
+                            visual.add(frame.to_ndarray(format="bgr24"), float(frame.time or 0.0))
+                            if frame.time is not None:
+                                bar.n = min(float(frame.time), bar.total or math.inf)
+                                bar.refresh()
+                        frame_no += 1
+            for out in resampler.resample(None):
+                audio.add(out.to_ndarray().reshape(-1).astype(np.float32))
+        except Exception as exc:
+            raise ExtractError(f"{video}: decoding failed ({type(exc).__name__}: {exc})") from exc
+        finally:
+            bar.close()
+    if not audio.rms or not visual.rows[schema.TIME]:
+        raise ExtractError(f"{video}: no {'audio' if not audio.rms else 'video'} frames could be decoded")
+    folder = Path(out_dir) / schema.FEATURES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    audio_path, visual_path = folder / schema.audio_file_name(stem), folder / schema.visual_file_name(stem)
+    cols = audio.columns(params.audio_window_s)
+    with atomic_path(audio_path) as tmp:
+        write_audio_csv(Path(tmp), cols)
+    rows = {k: np.asarray(v, np.float64) for k, v in visual.rows.items()}
+    n = len(rows[schema.TIME])
+    with atomic_path(visual_path) as tmp:
+        write_visual_csv(Path(tmp), rows, np.zeros(n, np.int64), np.full((1, schema.CLIP_DIM), np.nan))
+    return ExtractResult(stem, len(cols[schema.TIME]), n, len(cols[schema.TIME]) * params.audio_window_s,
+                         [str(audio_path), str(visual_path)])  # fmt: skip
+
+
+def extract_recordings(videos: list[Path], out_dir: Path, params: ExtractParams, clip: bool = False,
+                       progress: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Every recording in turn; a bad one is logged in one line and counted, the others go on."""
+    done, failed = [], {}
+    for video in tqdm(videos, desc="extract", unit="recording", disable=not progress or len(videos) < 2):
+        try:
+            result = extract_recording(video, out_dir, params, clip, progress)
+        except ExtractError as exc:
+            log.error("%s", exc)
+            failed[str(video)] = str(exc)
+            continue
+        done.append(result)
+        log.info("%s: %d audio rows, %d visual rows (%.1f s)", video, result.audio_rows, result.visual_rows,
+                 result.seconds)  # fmt: skip
+    return {"recordings": len(videos), "extracted": [r.recording for r in done], "failed": failed,
+            "rows": {r.recording: {"audio": r.audio_rows, "visual": r.visual_rows} for r in done},
+            "sources": SOURCES, "clip": "empty (--no-clip)"}  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("videos", nargs="+", type=Path, help="recordings (any format FFmpeg reads)")
+    parser.add_argument("--out", required=True, type=Path, help="raw folder: tables go to OUT/features/")
+    parser.add_argument("--params", default=Path("params.yaml"), type=Path, help="params file (extract.*)")
+    parser.add_argument("--no-clip", action="store_true", help="leave the CLIP columns empty (counted)")
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = extract_recordings(args.videos, args.out, load_params(args.params).extract, clip=not args.no_clip)
+    width = max(len(k) for k in SOURCES)
+    print("column sources:\n" + "\n".join(f"  {k:<{width}}  {v}" for k, v in SOURCES.items()))
+    print(f"extracted {len(summary['extracted'])} of {summary['recordings']} recordings to {args.out}"
+          + (f"; failed: {', '.join(summary['failed'])}" if summary["failed"] else ""))  # fmt: skip
+    return 1 if summary["failed"] else 0

@@ -1,0 +1,134 @@
+"""`trackfusion extract`: feature tables from a recording generated here (issue 11)."""
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trackfusion import cli, schema
+from trackfusion.data.extract import ExtractError, extract_recording, extract_recordings
+from trackfusion.data.validation import validate_raw
+from trackfusion.io.features import read_audio_csv, read_visual_csv
+from trackfusion.io.sequences import write_sequences
+from trackfusion.params import ExtractParams, params_from_dict
+
+av = pytest.importorskip("av", reason="the [extract] extra")  # CI installs it (make install)
+
+FPS, W, H, SR, SECONDS = 30, 160, 120, 16_000, 6.0
+CUTS = (2.0, 4.0)  # hard cuts between three coloured scenes
+BLOCK = (2.5, 3.5)  # a white block moves across the frame
+BURSTS = ((1.0, 2.0), (4.0, 5.0))  # a 440 Hz tone, silence elsewhere
+
+
+def make_recording(path: Path, audio: bool = True, video: bool = True) -> Path:
+    """A 6 s recording with known events, encoded by PyAV."""
+    out = av.open(str(path), "w")
+    if video:
+        vs = out.add_stream("mpeg4", rate=FPS)
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+    if audio:
+        aus = out.add_stream("aac", rate=SR)
+        aus.layout = "mono"
+    if video:
+        colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
+        for i in range(int(SECONDS * FPS)):
+            t = i / FPS
+            img = np.zeros((H, W, 3), np.uint8)
+            img[:] = colours[sum(t >= c for c in CUTS)]
+            if BLOCK[0] <= t < BLOCK[1]:
+                x = int((t - BLOCK[0]) / (BLOCK[1] - BLOCK[0]) * (W - 20))
+                img[50:70, x : x + 20] = 255
+            for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+    if audio:
+        t = np.arange(int(SECONDS * SR)) / SR
+        on = np.zeros(len(t), bool)
+        for a, b in BURSTS:
+            on |= (t >= a) & (t < b)
+        x = np.where(on, 0.5 * np.sin(2 * np.pi * 440 * t), 0.0).astype(np.float32)
+        for k in range(0, len(x), 1024):
+            frame = av.AudioFrame.from_ndarray(x[None, k : k + 1024], format="flt", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = SR, k, Fraction(1, SR)
+            for packet in aus.encode(frame):
+                out.mux(packet)
+        for packet in aus.encode():
+            out.mux(packet)
+    out.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("extract")
+    video = make_recording(root / "my recording 01.mp4")
+    params = ExtractParams(visual_every=3)  # 10 visual rows per second
+    result = extract_recording(video, root / "raw", params, progress=False)
+    return {"root": root, "raw": root / "raw", "result": result, "stem": "my recording 01"}
+
+
+def test_the_tables_follow_the_recordings_events(extracted: dict) -> None:
+    audio = read_audio_csv(extracted["raw"] / "features" / schema.audio_file_name(extracted["stem"]))
+    visual = read_visual_csv(extracted["raw"] / "features" / schema.visual_file_name(extracted["stem"]))
+    names = [c.name for c in schema.VISUAL_SCALARS]
+    scene, motion = visual.values[:, names.index("scene_change")], visual.values[:, names.index("visual_motion")]
+    t = visual.times
+    step = float(np.median(np.diff(t)))
+    for cut in CUTS:  # a scene change lands within one sample of each cut, nowhere else
+        near = np.abs(t - cut) <= step + 1e-6
+        assert scene[near].max() > 0.25
+    far = np.all([np.abs(t - c) > step + 1e-6 for c in CUTS], axis=0) & ~((t >= BLOCK[0]) & (t <= BLOCK[1] + step))
+    assert scene[far].max() < 0.05
+    moving = (t > BLOCK[0] + step) & (t < BLOCK[1] - step) & np.all([np.abs(t - c) > step for c in CUTS], axis=0)
+    still = far
+    assert motion[moving].min() > 5 * max(motion[still].max(), 1e-3)  # motion rises while the block moves
+    rms = audio.values[:, [c.name for c in schema.AUDIO_INPUTS].index("audio_energy_rms")]
+    at = audio.times
+    inside = np.any([(at >= a + 0.1) & (at < b - 0.1) for a, b in BURSTS], axis=0)
+    outside = ~np.any([(at >= a - 0.15) & (at < b + 0.1) for a, b in BURSTS], axis=0)
+    assert rms[inside].min() > 0.3 and rms[outside].max() < 0.02  # RMS follows the bursts (0.5 sine: 0.354)
+    speaking = audio.values[:, [c.name for c in schema.AUDIO_INPUTS].index("audio_is_speaking")]
+    assert speaking.mean() < 0.2  # tones and silence are not speech
+    assert np.isnan(visual.clip.astype(np.float32)).all()  # --no-clip: empty, never made up
+    assert audio.issues.nonfinite["text_is_active"] == len(at)  # no transcriber: empty and counted
+
+
+def test_the_tables_pass_validate_unchanged(extracted: dict) -> None:
+    n = int(SECONDS * 10)
+    frames = np.zeros((n, schema.TRACK_WIDTH), np.float32)
+    frames[:, 0] = 1.0  # the recording on track 1
+    frames[:, 2], frames[:, 3], frames[:, 4] = 100.0, 960.0, 540.0
+    write_sequences(extracted["raw"] / schema.SEQUENCES_FILE, [(extracted["stem"], 0.0, frames)])
+    report, _ = validate_raw(extracted["raw"], params_from_dict({}))
+    s = report["summary"]
+    assert (s["videos_ok"], s["read_errors"], s["audio_dim_mismatches"], s["visual_dim_mismatches"]) == (1, 0, 0, 0)
+    assert s["audio_coverage_pct"] == 100.0 and s["visual_coverage_pct"] == 100.0
+
+
+def test_a_bad_file_is_one_error_line_and_the_others_go_on(tmp_path: Path, extracted: dict, caplog) -> None:
+    silent = make_recording(tmp_path / "no audio.mp4", audio=False)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video" * 10)
+    good = make_recording(tmp_path / "good.mp4")
+    summary = extract_recordings([silent, empty, corrupt, good], tmp_path / "out", ExtractParams(), progress=False)
+    assert summary["extracted"] == ["good"]
+    assert set(summary["failed"]) == {str(silent), str(empty), str(corrupt)}
+    assert "has no audio stream" in summary["failed"][str(silent)]
+    for path in (silent, empty, corrupt):
+        lines = [r.getMessage() for r in caplog.records if r.levelname == "ERROR" and str(path) in r.getMessage()]
+        assert len(lines) == 1 and "\n" not in lines[0]
+    assert sorted(p.name for p in (tmp_path / "out" / "features").iterdir()) == [
+        schema.audio_file_name("good"), schema.visual_file_name("good")]
+
+
+def test_clip_without_open_clip_says_so_in_one_line(tmp_path: Path, extracted: dict, capsys) -> None:
+    video = make_recording(tmp_path / "clip.mp4")
+    with pytest.raises(ExtractError, match="--no-clip"):
+        extract_recording(video, tmp_path / "out", ExtractParams(), clip=True, progress=False)
+    rc = cli.main(["extract", str(video), "--out", str(tmp_path / "o2"), "--no-clip"])
+    assert rc == 0 and "column sources" in capsys.readouterr().out
