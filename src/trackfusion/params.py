@@ -135,6 +135,7 @@ class ExtractParams:
     audio_window_s: float = 0.1  # one audio row per window: RMS and voice activity over it
     visual_every: int = 5  # one visual row every this many video frames (every 5th of 60 fps: 12 Hz)
     frame_width: int = 320  # frames are scaled to this width before the visual measures (speed)
+    face_every_s: float = 0.5  # faces are detected this often and held between (the slowest measure)
     vad_threshold: float = 0.5  # silero-vad speech probability above which a window is speech
     clip_model: str = "ViT-B-32"  # open_clip model name
     clip_pretrained: str = "openai"  # open_clip pretrained tag, from the user's cache
@@ -275,7 +276,7 @@ def _check(p: Params) -> None:
     if not 0 <= p.model.dropout < 1:
         raise ParamsError(f"params key 'model.dropout' must be in [0, 1), got {p.model.dropout}")
     positive("edit.opening_scale", p.edit.opening_scale)
-    for key in ("audio_window_s", "visual_every", "frame_width", "clip_every_s"):
+    for key in ("audio_window_s", "visual_every", "frame_width", "face_every_s", "clip_every_s"):
         positive(f"extract.{key}", getattr(p.extract, key))
     if not 0 < p.extract.vad_threshold < 1:
         raise ParamsError(f"params key 'extract.vad_threshold' must be in (0, 1), got {p.extract.vad_threshold}")

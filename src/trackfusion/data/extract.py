@@ -57,7 +57,7 @@ SOURCES: dict[str, str] = {
     "visual_motion": "mean |frame - previous sampled frame| / 255 (grey)",
     "saliency_x": "OpenCV StaticSaliencySpectralResidual: saliency-weighted centre x (0..1)",
     "saliency_y": "OpenCV StaticSaliencySpectralResidual: saliency-weighted centre y (0..1)",
-    "face_count": "OpenCV Haar frontal-face cascade: faces found",
+    "face_count": "OpenCV Haar frontal-face cascade: faces found (every extract.face_every_s, held between)",
     "face_center_x": "largest face's centre x (0..1), empty without a face",
     "face_center_y": "largest face's centre y (0..1), empty without a face",
     "face_size": "largest face's width / frame width, empty without a face",
@@ -143,8 +143,11 @@ class _Visual:
     fps: float
     rows: dict[str, list[float]] = field(default_factory=lambda: {
         n: [] for n in [schema.TIME] + [c.name for c in schema.VISUAL_SCALARS]})
+    face_every_s: float = 0.5
     prev: np.ndarray | None = None
     index: int = 0
+    face: tuple[float, ...] | None = None  # the last detection: count, centre x, y, size
+    face_time: float = -math.inf
 
     def add(self, bgr: np.ndarray, time_s: float) -> None:
         from scenedetect import FrameTimecode
@@ -167,14 +170,17 @@ class _Visual:
         ys, xs = np.indices(sal.shape)
         sx = float((sal * xs).sum() / total / max(sal.shape[1] - 1, 1)) if total > 0 else 0.5
         sy = float((sal * ys).sum() / total / max(sal.shape[0] - 1, 1)) if total > 0 else 0.5
-        found = self.faces.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5)
-        found = list(found) if len(found) else []
-        if found:
-            x, y, fw, fh = max(found, key=lambda f: f[2] * f[3])
-            face = ((x + fw / 2) / grey.shape[1], (y + fh / 2) / grey.shape[0], fw / grey.shape[1])
-        else:
-            face = (math.nan, math.nan, math.nan)
-        values = [time_s, scene, motion, sx, sy, float(len(found)), *face, math.nan, math.nan]
+        if self.face is None or time_s - self.face_time >= self.face_every_s:  # held between detections
+            side = max(12, grey.shape[1] // 16)  # a face cam is not smaller than 1/16 of the frame
+            found = self.faces.detectMultiScale(grey, scaleFactor=1.2, minNeighbors=5, minSize=(side, side))
+            found = list(found) if len(found) else []
+            if found:
+                x, y, fw, fh = max(found, key=lambda f: f[2] * f[3])
+                place = ((x + fw / 2) / grey.shape[1], (y + fh / 2) / grey.shape[0], fw / grey.shape[1])
+            else:
+                place = (math.nan, math.nan, math.nan)
+            self.face, self.face_time = (float(len(found)), *place), time_s
+        values = [time_s, scene, motion, sx, sy, *self.face, math.nan, math.nan]
         for name, v in zip(self.rows, values):
             self.rows[name].append(v)
 
@@ -226,7 +232,7 @@ def extract_recording(video: str | Path, out_dir: str | Path, params: ExtractPar
         visual = _Visual(params.frame_width, cv2, detectors.ContentDetector(), 
                          cv2.saliency.StaticSaliencySpectralResidual_create(),
                          cv2.CascadeClassifier(str(cascade)),
-                         fps / params.visual_every)  # fmt: skip
+                         fps / params.visual_every, face_every_s=params.face_every_s)  # fmt: skip
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         frame_no = 0
         bar = tqdm(total=duration, desc=stem[:40], unit="s", disable=not progress, leave=False,

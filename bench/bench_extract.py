@@ -1,0 +1,115 @@
+"""`trackfusion extract` throughput as a multiple of real time, against plain decoding of the same file.
+
+    .venv/bin/python bench/bench_extract.py [--quick] [--seconds 60]
+
+Generates a recording (640x360 at 60 fps, 16 kHz mono audio with tone bursts, PyAV),
+then measures in this one run: plain decoding of every packet of it (the floor: no
+feature can be faster than reading the file), and `extract_recording` (decode once, audio
+RMS + silero-vad, visual measures every 5th frame; CLIP off: open_clip cannot load beside
+the pinned torch). Prints both as x real time and their ratio, and the peak RSS of an
+extract of the recording and of one twice as long (each in a subprocess of its own), whose
+ratio shows whether memory stays flat in video length.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def make_recording(path: Path, seconds: float, fps: int = 60, w: int = 640, h: int = 360, sr: int = 16_000) -> Path:
+    import av
+
+    out = av.open(str(path), "w")
+    vs = out.add_stream("mpeg4", rate=fps)
+    vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+    aus = out.add_stream("aac", rate=sr)
+    aus.layout = "mono"
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    for i in range(int(seconds * fps)):
+        img = np.roll(base, (i * 3) % w, axis=1) if (i // (4 * fps)) % 2 else base  # scenes that move and stand still
+        for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            out.mux(packet)
+    for packet in vs.encode():
+        out.mux(packet)
+    t = np.arange(int(seconds * sr)) / sr
+    x = np.where((t % 3) < 1, 0.3 * np.sin(2 * np.pi * 440 * t), 0.0).astype(np.float32)
+    for k in range(0, len(x), 1024):
+        frame = av.AudioFrame.from_ndarray(x[None, k : k + 1024], format="flt", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = sr, k, Fraction(1, sr)
+        for packet in aus.encode(frame):
+            out.mux(packet)
+    for packet in aus.encode():
+        out.mux(packet)
+    out.close()
+    return path
+
+
+def plain_decode(path: Path) -> float:
+    import av
+
+    start = time.perf_counter()
+    with av.open(str(path)) as c:
+        for packet in c.demux(c.streams.audio[0], c.streams.video[0]):
+            for _ in packet.decode():
+                pass
+    return time.perf_counter() - start
+
+
+def extract_once(path: Path, out: Path) -> float:
+    from trackfusion.data.extract import extract_recording
+    from trackfusion.params import ExtractParams
+
+    start = time.perf_counter()
+    extract_recording(path, out, ExtractParams(), clip=False, progress=False)
+    return time.perf_counter() - start
+
+
+def peak_rss_mb(path: Path, out: Path) -> float:
+    """Peak RSS of one extract in a fresh process (MB)."""
+    code = ("import resource, sys; sys.path.insert(0, sys.argv[3]); from pathlib import Path;"
+            "from trackfusion.data.extract import extract_recording; from trackfusion.params import ExtractParams;"
+            "extract_recording(Path(sys.argv[1]), Path(sys.argv[2]), ExtractParams(), progress=False);"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code, str(path), str(out), str(ROOT / "src")], capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def run(quick: bool = False, seconds: float | None = None) -> dict[str, float]:
+    seconds = seconds or (10.0 if quick else 60.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        short = make_recording(tmp / "short.mp4", seconds)
+        long = make_recording(tmp / "long.mp4", 2 * seconds)
+        floor = min(plain_decode(short) for _ in range(2))
+        work = extract_once(short, tmp / "out")
+        rss_short, rss_long = peak_rss_mb(short, tmp / "o1"), peak_rss_mb(long, tmp / "o2")
+    return {
+        "seconds_of_recording": seconds,
+        "plain_decode_x_real_time": seconds / floor,
+        "extract_x_real_time": seconds / work,
+        "extract_vs_plain_decode": work / floor,
+        "peak_rss_mb": rss_short,
+        "peak_rss_mb_twice_as_long": rss_long,
+        "rss_ratio_twice_as_long": rss_long / rss_short,
+    }
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a 10 s recording (and 20 s for memory)")
+    ap.add_argument("--seconds", type=float, default=None)
+    args = ap.parse_args()
+    print(json.dumps(run(args.quick, args.seconds), indent=2))
