@@ -64,10 +64,10 @@ def test_property_20_infers_multimodal_and_track_only(kw: dict, data: st.DataObj
     # multimodal inference: the trained model as saved
     _assert_same(full.forward_batch(b), model.forward_batch(b))
     # track-only inference: needs no audio or visual at all, and equals the full model with both unavailable
-    out = track_only(None, None, b["track"], b["padding_mask"])
+    out = track_only(None, None, b["prev_track"], b["padding_mask"])
     masked = b["modality_mask"].clone()
     masked[..., :2] = False
-    expected = model(b["audio"], b["visual"], b["track"], b["padding_mask"], masked)
+    expected = model(b["audio"], b["visual"], b["prev_track"], b["padding_mask"], masked)
     for k in out:
         torch.testing.assert_close(out[k], expected[k], atol=1e-6, rtol=1e-5)
     # content still matters for the full model (where any is available)

@@ -137,7 +137,7 @@ def windows_of(track: np.ndarray, probs_: np.ndarray, seq_len: int, context: int
                    "asset": torch.nn.functional.one_hot(prev.reshape(n, N, 9)[..., 1].long(), 10).float()[None] * 5,
                    "scale": torch.zeros(B, n, N), "position": torch.zeros(B, n, N, 2),
                    "crop": torch.zeros(B, n, N, 4), "cut": logits[None]}  # fmt: skip
-        batch = {"targets": targets[None], "track": prev[None], "padding_mask": torch.ones(1, n, dtype=torch.bool),
+        batch = {"targets": targets[None], "prev_track": prev[None], "padding_mask": torch.ones(1, n, dtype=torch.bool),
                  "frame_mask": frame_mask[None], "scored": scored[None], "video_index": torch.tensor([0]),
                  "start": torch.tensor([s])}
         out.append((outputs, batch))

@@ -94,10 +94,10 @@ def test_property_windows_stay_in_one_video_and_track_is_the_shifted_targets(
             rows = full_track[video.offset : video.offset + video.length]  # the video's own frames
             np.testing.assert_array_equal(item["targets"].numpy(), rows[s : s + n])
             expected_prev = np.concatenate([np.zeros((1, schema.TRACK_WIDTH), np.float32), rows[:-1]])[s : s + n]
-            np.testing.assert_array_equal(item["track"].numpy(), expected_prev)  # frame t holds t-1
+            np.testing.assert_array_equal(item["prev_track"].numpy(), expected_prev)  # frame t holds t-1
             assert item["frame_mask"][0].item() == (s > 0)
             assert item["frame_mask"][1:].all()
-            for key in ("audio", "visual", "track", "targets", "padding_mask", "modality_mask", "frame_mask"):
+            for key in ("audio", "visual", "prev_track", "targets", "padding_mask", "modality_mask", "frame_mask"):
                 assert item[key].shape[0] == T  # SPEC property 16
         # every frame of every video is a target of at least one window (stride <= seq_len)
         if stride <= seq_len:
@@ -131,7 +131,7 @@ def test_collate_pads_with_zeros_and_false() -> None:
         return {
             "audio": torch.full((n, 5), fill),
             "visual": torch.full((n, 522), fill),
-            "track": torch.full((n, 180), fill),
+            "prev_track": torch.full((n, 180), fill),
             "targets": torch.full((n, 180), fill),
             "padding_mask": torch.ones(n, dtype=torch.bool),
             "modality_mask": torch.ones(n, 3, dtype=torch.bool),
@@ -144,7 +144,7 @@ def test_collate_pads_with_zeros_and_false() -> None:
     assert batch["audio"].shape == (3, 7, 5) and batch["visual"].shape == (3, 7, 522)
     assert batch["padding_mask"].sum(1).tolist() == [3, 7, 1]
     assert batch["padding_mask"].dtype == torch.bool
-    for key in ("audio", "visual", "track", "targets"):
+    for key in ("audio", "visual", "prev_track", "targets"):
         assert (batch[key][0, 3:] == 0).all() and (batch[key][0, :3] == 1).all()
         assert (batch[key][2, 1:] == 0).all() and (batch[key][2, 0] == 3).all()
     assert not batch["modality_mask"][0, 3:].any() and not batch["frame_mask"][2, 1:].any()
@@ -177,7 +177,7 @@ def test_shuffle_control_pairs_track_with_another_videos_content(tmp_path: Path)
     mask = np.asarray(corpus.array("mask"))
     for i, (v, s, n) in enumerate(_windows_of(shuffled)):
         a, b = plain[i], shuffled[i]
-        np.testing.assert_array_equal(a["track"], b["track"])  # the track and targets are the video's own
+        np.testing.assert_array_equal(a["prev_track"], b["prev_track"])  # the track and targets are the video's own
         np.testing.assert_array_equal(a["targets"], b["targets"])
         donor = corpus.videos[int(shuffled.donor[v])]
         m = max(0, min(n, donor.length - s))  # the donor's frames in this window

@@ -44,13 +44,13 @@ def test_property_11_embedding_outputs_d_model(input_dim: int, d_model: int, see
 def test_property_11_every_model_embedding_outputs_d_model(kw: dict, data: st.DataObject) -> None:
     model = MultimodalTransformer(**kw).eval()
     batch = data.draw(batches(model.config))
-    B, T = batch["track"].shape[:2]
+    B, T = batch["prev_track"].shape[:2]
     D = kw["d_model"]
     avail = batch["modality_mask"].bool()
     assert model.audio_embed(with_change(batch["audio"], avail[..., 0])).shape == (B, T, D)
     assert model.visual_embed(with_change(batch["visual"], avail[..., 1])).shape == (B, T, D)
-    assert model.track_embed(batch["track"]).shape == (B, T, D)
-    fused, _ = model.embed(batch["audio"], batch["visual"], batch["track"], batch["modality_mask"])
+    assert model.track_embed(batch["prev_track"]).shape == (B, T, D)
+    fused, _ = model.embed(batch["audio"], batch["visual"], batch["prev_track"], batch["modality_mask"])
     assert fused.shape == (B, T, D)
 
 
@@ -108,11 +108,11 @@ def test_property_13_model_attention_fusion_precedes_positional_encoding(kw: dic
     """
     model = MultimodalTransformer(**kw).eval()
     b = data.draw(batches(model.config, max_len=8))
-    _, w = model.embed(b["audio"], b["visual"], b["track"], b["modality_mask"])
+    _, w = model.embed(b["audio"], b["visual"], b["prev_track"], b["modality_mask"])
     sums = w.sum(-1)
     torch.testing.assert_close(sums, torch.ones_like(sums), atol=1e-5, rtol=0)
-    rolled = {k: torch.roll(b[k], 1, dims=1) for k in ("audio", "visual", "track", "modality_mask")}
-    _, w_rolled = model.embed(rolled["audio"], rolled["visual"], rolled["track"], rolled["modality_mask"])
+    rolled = {k: torch.roll(b[k], 1, dims=1) for k in ("audio", "visual", "prev_track", "modality_mask")}
+    _, w_rolled = model.embed(rolled["audio"], rolled["visual"], rolled["prev_track"], rolled["modality_mask"])
     torch.testing.assert_close(w_rolled[:, 2:], w[:, 1:-1], atol=1e-6, rtol=1e-5)
 
 

@@ -33,9 +33,9 @@ def _assert_same(a: dict, b: dict, t: int | None = None) -> None:
 def test_property_10_accepts_valid_widths(kw: dict, data: st.DataObject) -> None:
     model = MultimodalTransformer(**kw).eval()
     b = data.draw(batches(model.config))
-    B, T = b["track"].shape[:2]
+    B, T = b["prev_track"].shape[:2]
     N, K = kw["num_tracks"], kw["max_asset_classes"]
-    out = model(b["audio"], b["visual"], b["track"], b["padding_mask"], b["modality_mask"])
+    out = model(b["audio"], b["visual"], b["prev_track"], b["padding_mask"], b["modality_mask"])
     expected = {"active": (B, T, N), "asset": (B, T, N, K), "scale": (B, T, N), "position": (B, T, N, 2),
                 "crop": (B, T, N, 4), "cut": (B, T)}  # fmt: skip
     assert {k: tuple(v.shape) for k, v in out.items()} == expected
@@ -44,7 +44,7 @@ def test_property_10_accepts_valid_widths(kw: dict, data: st.DataObject) -> None
     # one column too many is refused with both shapes named
     wide = torch.cat([b["visual"], b["visual"][..., :1]], dim=-1)
     with pytest.raises(ValueError, match=rf"visual: expected \(B, T, {kw['visual_features']}\), got \({B}, {T}, "):
-        model(b["audio"], wide, b["track"])
+        model(b["audio"], wide, b["prev_track"])
 
 
 def test_property_10_standard_widths_and_error_message() -> None:
@@ -63,7 +63,7 @@ def test_property_10_standard_widths_and_error_message() -> None:
 def test_property_16_batch_shares_sequence_length(kw: dict, data: st.DataObject) -> None:
     model = MultimodalTransformer(**kw).eval()
     b = data.draw(batches(model.config, max_len=8))
-    B, T = b["track"].shape[:2]
+    B, T = b["prev_track"].shape[:2]
     name = data.draw(st.sampled_from(["audio", "visual", "padding_mask", "modality_mask"]))
     other_T = data.draw(st.integers(1, 10).filter(lambda n: n != T))
     bad = dict(b)
@@ -118,16 +118,16 @@ def test_property_31_masked_features_zero_and_no_effect(kw: dict, data: st.DataO
     if data.draw(st.booleans()):  # sometimes the track itself is unavailable on some frames
         mm = mm.clone()
         mm[..., 2] = torch.rand(mm.shape[:2]) < 0.7
-    out = model(b["audio"], b["visual"], b["track"], b["padding_mask"], mm)
+    out = model(b["audio"], b["visual"], b["prev_track"], b["padding_mask"], mm)
     gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
     noisy = {}
-    for i, name in enumerate(("audio", "visual", "track")):
+    for i, name in enumerate(("audio", "visual", "prev_track")):
         x = b[name]
         noisy[name] = torch.where(mm[..., i : i + 1], x, torch.randn(x.shape, generator=gen) * 100)
     seen = {}
     hooks = [getattr(model, f"{m}_embed").register_forward_hook(lambda mod, inp, out, m=m: seen.__setitem__(m, inp[0]))
              for m in ("audio", "visual")]  # fmt: skip
-    noisy_out = model(noisy["audio"], noisy["visual"], noisy["track"], b["padding_mask"], mm)
+    noisy_out = model(noisy["audio"], noisy["visual"], noisy["prev_track"], b["padding_mask"], mm)
     for hook in hooks:
         hook.remove()
     # what reaches the embeddings is zero where the modality is unavailable, whatever the input held
@@ -142,11 +142,11 @@ def test_no_leakage_from_future_frames(kind: str, data: st.DataObject) -> None:
     model = MultiTrackTransformer(**baseline_kwargs(kw)) if kind == "baseline" else MultimodalTransformer(**kw)
     model.eval()
     b = data.draw(batches(model.config, max_len=10))
-    T = b["track"].shape[1]
+    T = b["prev_track"].shape[1]
     t = data.draw(st.integers(0, T - 1))
     gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
     future = dict(b)
-    for k in ("audio", "visual", "track"):
+    for k in ("audio", "visual", "prev_track"):
         x = b[k].clone()
         x[:, t + 1 :] = torch.randn(x[:, t + 1 :].shape, generator=gen) * 10
         future[k] = x
@@ -218,7 +218,7 @@ def test_strategy_batches_follow_the_dataset_contract(kw: dict, data: st.DataObj
     """The shared strategy itself: shifted track, right padding, zero features where unavailable."""
     b = data.draw(batches(kw))
     B, T = b["padding_mask"].shape
-    assert (b["track"][:, 0] == 0).all() and torch.equal(b["track"][:, 1:], b["targets"][:, :-1])
+    assert (b["prev_track"][:, 0] == 0).all() and torch.equal(b["prev_track"][:, 1:], b["targets"][:, :-1])
     lengths = b["padding_mask"].sum(1)
     assert (lengths >= 1).all() and torch.equal(b["padding_mask"], torch.arange(T) < lengths[:, None])
     assert (b["audio"][~b["modality_mask"][..., 0]] == 0).all()
@@ -239,13 +239,13 @@ def test_content_cut_head_never_reads_the_layout(kw: dict, data: st.DataObject) 
     (its own in a roll-out, the true one teacher-forced); "all" reads the layout."""
     model = MultimodalTransformer(**kw).eval()
     b = data.draw(batches(model.config))
-    other = random_frames(torch.Generator().manual_seed(data.draw(st.integers(0, 99))), *b["track"].shape[:2],
+    other = random_frames(torch.Generator().manual_seed(data.draw(st.integers(0, 99))), *b["prev_track"].shape[:2],
                           kw["num_tracks"], kw["max_asset_classes"])  # fmt: skip
-    out = model(b["audio"], b["visual"], b["track"], b["padding_mask"], b["modality_mask"])
+    out = model(b["audio"], b["visual"], b["prev_track"], b["padding_mask"], b["modality_mask"])
     out_other = model(b["audio"], b["visual"], other, b["padding_mask"], b["modality_mask"])
     if kw["cut_context"] == "content":
         torch.testing.assert_close(out_other["cut"], out["cut"], atol=1e-6, rtol=1e-5)
-    elif not torch.equal(other, b["track"]) and b["modality_mask"][..., 2].all():
+    elif not torch.equal(other, b["prev_track"]) and b["modality_mask"][..., 2].all():
         assert not torch.allclose(out_other["cut"], out["cut"], atol=1e-6)
 
 

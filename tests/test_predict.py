@@ -50,7 +50,7 @@ def test_rollout_never_reads_a_true_frame_after_the_first(seed: int, kind: str, 
     corrupted = {k: v.clone() for k, v in batch.items()}
     gen = torch.Generator().manual_seed(seed + 1)
     corrupted["targets"][:, 1:] = torch.randint(0, 3, corrupted["targets"][:, 1:].shape, generator=gen).float()
-    corrupted["track"] = torch.randn(corrupted["track"].shape, generator=gen) * 50  # the teacher-forcing input
+    corrupted["prev_track"] = torch.randn(corrupted["prev_track"].shape, generator=gen) * 50  # the teacher-forcing input
     out2, inputs2 = rollout(model, corrupted, context, DECODING, progress=False)
     for k in out:
         torch.testing.assert_close(out[k], out2[k], atol=0, rtol=0)

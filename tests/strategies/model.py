@@ -78,7 +78,7 @@ def make_batch(
 ) -> dict[str, torch.Tensor]:
     """A dataset-style batch fitting `config` (a model's ``.config``).
 
-    Keys: audio, visual, track, targets, padding_mask (B, T) True = real, modality_mask (B, T, 3).
+    Keys: audio, visual, prev_track, targets, padding_mask (B, T) True = real, modality_mask (B, T, 3).
     The track input is the targets shifted by one frame (zeros first); masked-out
     features are zero, as the dataset delivers them.
     """
@@ -92,7 +92,7 @@ def make_batch(
         mm[..., :2] = torch.rand(B, T, 2, generator=gen) < 0.7
     audio = torch.randn(B, T, config.get("audio_features", schema.AUDIO_WIDTH), generator=gen) * mm[..., :1]
     visual = torch.randn(B, T, config.get("visual_features", schema.VISUAL_WIDTH), generator=gen) * mm[..., 1:2]
-    return dict(audio=audio, visual=visual, track=track, targets=targets, padding_mask=padding, modality_mask=mm)
+    return dict(audio=audio, visual=visual, prev_track=track, targets=targets, padding_mask=padding, modality_mask=mm)
 
 
 @st.composite

@@ -6,7 +6,7 @@ the memory-mapped arrays of `trackfusion.data.corpus.Corpus`, so an epoch never 
 re-aligns a file.
 
 The learning task (SPEC 5) predicts frame t's track state from content <= t and track
-states <= t-1, so the `track` input of a window starting at frame s is the video's
+states <= t-1, so the `prev_track` input of a window starting at frame s is the video's
 frames s-1 .. s+T-2 (zeros before the video's first frame) and `targets` are frames
 s .. s+T-1.
 """
@@ -29,7 +29,7 @@ from trackfusion.params import CONTENT_CONTROLS, Params
 log = logging.getLogger(__name__)
 
 #: items' keys that have a time axis (padded by `collate_windows`)
-TIME_KEYS = ("audio", "visual", "track", "targets", "padding_mask", "modality_mask", "frame_mask", "prev_true",
+TIME_KEYS = ("audio", "visual", "prev_track", "targets", "padding_mask", "modality_mask", "frame_mask", "prev_true",
              "scored")
 #: tracks the wrong layouts of `track_noise` are drawn on, and the asset each shows when switched on
 NOISE_ASSETS = {0: (0, 4, 5, 6), 1: (1,), 2: (2,), 3: (3,), 4: (5, 6, 7, 8)}
@@ -220,7 +220,7 @@ class MultimodalDataset(Dataset):
             **noisy,
             "audio": torch.from_numpy(audio),
             "visual": torch.from_numpy(visual),
-            "track": torch.from_numpy(track),
+            "prev_track": torch.from_numpy(track),
             "targets": torch.from_numpy(targets),
             "padding_mask": torch.ones(n, dtype=torch.bool),
             "modality_mask": torch.from_numpy(mask),

@@ -209,7 +209,7 @@ class VideoCuts:
 
     @torch.no_grad()
     def add(self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]) -> None:
-        targets, prev = batch["targets"].float(), batch["track"].float()
+        targets, prev = batch["targets"].float(), batch["prev_track"].float()
         real = batch["padding_mask"].bool()
         frame_mask = batch.get("frame_mask")
         counts = real if frame_mask is None else real & frame_mask.bool()

@@ -274,7 +274,7 @@ class MultiTrackTransformer(_EditModel):
         return self._decode(self.track_embed(track), track, padding_mask)
 
     def forward_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self(batch["track"], batch.get("padding_mask"))
+        return self(batch["prev_track"], batch.get("padding_mask"))
 
 
 class MultimodalTransformer(_EditModel):
@@ -393,7 +393,7 @@ class MultimodalTransformer(_EditModel):
         return self.heads(h, track, h_cut)
 
     def forward_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self(batch.get("audio"), batch.get("visual"), batch["track"], batch.get("padding_mask"),
+        return self(batch.get("audio"), batch.get("visual"), batch["prev_track"], batch.get("padding_mask"),
                     batch.get("modality_mask"))  # fmt: skip
 
 

@@ -90,7 +90,7 @@ def rollout(
         rows = torch.nonzero(lengths > t).squeeze(1)  # videos still running: no all-padding window
         lo = max(0, t + 1 - context)
         window = {k: v[rows, lo : t + 1] for k, v in batch.items() if v.dim() >= 2 and k != "targets"}
-        window["track"] = inputs[rows, lo : t + 1]
+        window["prev_track"] = inputs[rows, lo : t + 1]
         out = model.forward_batch(window)
         step = {k: out[k][:, -1] for k in OUTPUT_KEYS}  # (b, ...): causal, so frame t saw frames <= t only
         for k in OUTPUT_KEYS:
