@@ -115,7 +115,10 @@ def test_a_bad_file_is_one_error_line_and_the_others_go_on(tmp_path: Path, extra
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video" * 10)
     good = make_recording(tmp_path / "good.mp4")
-    summary = extract_recordings([silent, empty, corrupt, good], tmp_path / "out", ExtractParams(), progress=False)
+    # two worker processes (extract.workers): each recording is its own job; the order of the result is kept
+    summary = extract_recordings([silent, empty, corrupt, good], tmp_path / "out", ExtractParams(workers=2),
+                                 progress=False)  # fmt: skip
+    assert summary["workers"] == 2
     assert summary["extracted"] == ["good"]
     assert set(summary["failed"]) == {str(silent), str(empty), str(corrupt)}
     assert "has no audio stream" in summary["failed"][str(silent)]

@@ -140,6 +140,7 @@ class ExtractParams:
     clip_model: str = "ViT-B-32"  # open_clip model name
     clip_pretrained: str = "openai"  # open_clip pretrained tag, from the user's cache
     clip_every_s: float = 1.0  # CLIP is computed about once a second and held between
+    workers: int = 2  # recordings extracted at once, one process each
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,7 @@ def _check(p: Params) -> None:
     if not 0 <= p.model.dropout < 1:
         raise ParamsError(f"params key 'model.dropout' must be in [0, 1), got {p.model.dropout}")
     positive("edit.opening_scale", p.edit.opening_scale)
-    for key in ("audio_window_s", "visual_every", "frame_width", "face_every_s", "clip_every_s"):
+    for key in ("audio_window_s", "visual_every", "frame_width", "face_every_s", "clip_every_s", "workers"):
         positive(f"extract.{key}", getattr(p.extract, key))
     if not 0 < p.extract.vad_threshold < 1:
         raise ParamsError(f"params key 'extract.vad_threshold' must be in (0, 1), got {p.extract.vad_threshold}")

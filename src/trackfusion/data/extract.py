@@ -272,23 +272,48 @@ def extract_recording(video: str | Path, out_dir: str | Path, params: ExtractPar
                          [str(audio_path), str(visual_path)])  # fmt: skip
 
 
+def _extract_one(job: tuple[Path, Path, ExtractParams, bool]) -> ExtractResult | str:
+    """One recording in a worker process: its result, or its error line."""
+    video, out_dir, params, clip = job
+    try:
+        return extract_recording(video, out_dir, params, clip, progress=False)
+    except ExtractError as exc:
+        return str(exc)
+
+
 def extract_recordings(videos: list[Path], out_dir: Path, params: ExtractParams, clip: bool = False,
                        progress: bool = True) -> dict[str, Any]:  # fmt: skip
-    """Every recording in turn; a bad one is logged in one line and counted, the others go on."""
+    """Every recording, `extract.workers` at a time in a process pool (each decodes one file
+    start to end); a bad one is logged in one line and counted, the others go on."""
+    import concurrent.futures
+    import multiprocessing
+
+    jobs = [(Path(v), Path(out_dir), params, clip) for v in videos]
+    workers = min(params.workers, len(jobs))
+    if workers > 1:  # spawn: torch and PyAV hold threads that a forked child must not inherit
+        pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        with pool:
+            results = list(tqdm(pool.map(_extract_one, jobs), total=len(jobs), desc="extract", unit="recording",
+                                disable=not progress))  # fmt: skip
+    else:  # one at a time, in this process, with a progress bar per recording
+        results = []
+        for job in tqdm(jobs, desc="extract", unit="recording", disable=not progress or len(jobs) < 2):
+            try:
+                results.append(extract_recording(*job, progress=progress))
+            except ExtractError as exc:
+                results.append(str(exc))
     done, failed = [], {}
-    for video in tqdm(videos, desc="extract", unit="recording", disable=not progress or len(videos) < 2):
-        try:
-            result = extract_recording(video, out_dir, params, clip, progress)
-        except ExtractError as exc:
-            log.error("%s", exc)
-            failed[str(video)] = str(exc)
+    for (video, *_), result in zip(jobs, results):
+        if isinstance(result, str):
+            log.error("%s", result)
+            failed[str(video)] = result
             continue
         done.append(result)
         log.info("%s: %d audio rows, %d visual rows (%.1f s)", video, result.audio_rows, result.visual_rows,
                  result.seconds)  # fmt: skip
     return {"recordings": len(videos), "extracted": [r.recording for r in done], "failed": failed,
             "rows": {r.recording: {"audio": r.audio_rows, "visual": r.visual_rows} for r in done},
-            "sources": SOURCES, "clip": "empty (--no-clip)"}  # fmt: skip
+            "sources": SOURCES, "clip": "empty (--no-clip)", "workers": workers}  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
