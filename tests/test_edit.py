@@ -94,7 +94,7 @@ def test_edit_and_the_predict_stage_share_one_roll_out(setup: dict, tmp_path: Pa
 
 
 @pytest.mark.parametrize("recording, message", [("nobody", "no feature tables for 'nobody'"),
-                                                ("clip.mp4", "trackfusion extract clip.mp4")])
+                                                ("clip.mp4", "clip.mp4: no such file")])
 def test_a_recording_without_tables_is_one_clear_error(setup: dict, tmp_path: Path, caplog, recording: str,
                                                        message: str) -> None:  # fmt: skip
     rc = cli.main(["edit", recording, "--features", str(setup["features"]), "--out", str(tmp_path / "e.xml"),
@@ -106,3 +106,21 @@ def test_the_default_params_say_how_an_edit_opens() -> None:
     raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
     assert raw["edit"]["opening_scale"] == 100
     assert json.loads(json.dumps(opening_layout(100.0).tolist()))[:5] == [1.0, 0.0, 100.0, 960.0, 540.0]
+
+
+def test_edit_of_a_video_file_extracts_its_tables_first(setup: dict, tmp_path: Path) -> None:
+    """RECORDING may be a video file: `extract` makes its tables (CLIP empty), then the same edit runs."""
+    pytest.importorskip("av", reason="the [extract] extra")
+    from tests.test_extract import make_recording
+
+    import tempfile
+
+    video = make_recording(tmp_path / "new take.mp4")
+    out = tmp_path / "edit.xml"
+    before = set(Path(tempfile.gettempdir()).glob("trackfusion-edit-*"))
+    rc = cli.main(["edit", str(video), "--out", str(out), "--model", str(setup["model"]), "--corpus",
+                   str(setup["corpus"]), "--params", str(setup["params_file"])])  # fmt: skip
+    assert rc == 0
+    back = import_timeline(out, main_media="new take")
+    assert 0 < len(back.frames) <= 60 and back.report["time_base"] in ("main_clip", "main_audio")
+    assert set(Path(tempfile.gettempdir()).glob("trackfusion-edit-*")) == before  # the tables were temporary

@@ -11,6 +11,7 @@ The edit is exported by the project's timeline export at ``predict.edit_rate``: 
 FCP 7 / Premiere ``.xml`` or a one-track ``.edl``, the recording named by its stem.
 
     trackfusion edit "my recording" --features my_features --out edit.xml
+    trackfusion edit recording.mp4 --out edit.xml     # its tables extracted first (CLIP empty)
 """
 from __future__ import annotations
 
@@ -119,28 +120,40 @@ def edit_recording(stem: str, features_dir: str | Path, model_path: str | Path, 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recording", help="the recording's stem: its feature tables are <stem>_features.csv and "
-                                          "<stem>_visual_features.csv in --features")  # fmt: skip
-    parser.add_argument("--features", required=True, type=Path, help="folder of the recording's feature tables")
+    parser.add_argument("recording", help="a video file (its tables are extracted first, CLIP empty), or the stem of "
+                                          "feature tables <stem>_features.csv / <stem>_visual_features.csv in --features")  # fmt: skip
+    parser.add_argument("--features", type=Path, help="folder of the recording's feature tables (for a stem)")
     parser.add_argument("--out", required=True, type=Path, help="timeline to write: .otio, .xml (FCP 7 / Premiere) "
                                                                 "or .edl (one track)")  # fmt: skip
     parser.add_argument("--model", default=Path("models/multimodal.pt"), type=Path, help="a trained model file")
     parser.add_argument("--corpus", default=Path("data/normalized"), type=Path,
                         help="the training corpus: its normalization.json puts the recording in the model's units")
-    parser.add_argument("--params", default=Path("params.yaml"), type=Path, help="params file (data, align, predict, edit)")
+    parser.add_argument("--params", default=Path("params.yaml"), type=Path, help="params file (data, align, predict, "
+                                                                                 "edit, extract)")  # fmt: skip
     parser.add_argument("--recording-url", help="the recording's file, for the timeline's media reference")
 
 
 def run(args: argparse.Namespace) -> int:
-    if Path(args.recording).suffix.lower() in VIDEO_SUFFIXES:
-        log.error("%s: give the recording's stem (%s) and its feature tables with --features; make them with "
-                  "`trackfusion extract %s --out DIR --no-clip` (tables in DIR/features)", args.recording,
-                  Path(args.recording).stem, args.recording)
+    import tempfile
+
+    from trackfusion.data.extract import ExtractError, extract_recording
+
+    recording = Path(args.recording)
+    is_video = recording.suffix.lower() in VIDEO_SUFFIXES
+    if not is_video and args.features is None:
+        log.error("%s: give --features (the folder of its feature tables), or a video file", args.recording)
         return 1
     try:
-        edit_recording(args.recording, args.features, args.model, args.out, load_params(args.params), args.corpus,
-                       args.recording_url)  # fmt: skip
-    except (EditError, features.FeatureFileError, FileNotFoundError, ValueError) as exc:
+        params = load_params(args.params)
+        with tempfile.TemporaryDirectory(prefix="trackfusion-edit-") as tmp:
+            features_dir, stem, url = args.features, args.recording, args.recording_url
+            if is_video:  # the tables of the contract, made by extract into a folder that is removed after
+                extract_recording(recording, tmp, params.extract, clip=False)
+                features_dir, stem = Path(tmp) / schema.FEATURES_DIR, recording.stem
+                url = url or recording.resolve().as_uri()
+                log.info("%s: extracted (CLIP columns empty: the model sees no CLIP for this recording)", recording)
+            edit_recording(stem, features_dir, args.model, args.out, params, args.corpus, url)
+    except (EditError, ExtractError, features.FeatureFileError, FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)
         return 1
     return 0
