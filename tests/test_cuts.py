@@ -129,8 +129,8 @@ def windows_of(track: np.ndarray, probs_: np.ndarray, seq_len: int, context: int
         window_p = np.where(scored.numpy(), probs_[s : s + n], 1 - probs_[s : s + n])
         targets = torch.from_numpy(track[s : s + n])
         prev = torch.from_numpy(track[s - 1 : s + n - 1] if s else np.concatenate([np.zeros_like(track[:1]), track[: n - 1]]))
-        frame_mask = torch.ones(n, dtype=torch.bool)
-        frame_mask[0] = s > 0
+        has_prev = torch.ones(n, dtype=torch.bool)
+        has_prev[0] = s > 0
         B, N = 1, schema.NUM_TRACKS
         logits = torch.logit(torch.from_numpy(window_p).clamp(1e-4, 1 - 1e-4)).float()
         outputs = {"active": torch.where(prev.reshape(n, N, 9)[..., 0] > 0.5, 5.0, -5.0)[None],
@@ -138,7 +138,7 @@ def windows_of(track: np.ndarray, probs_: np.ndarray, seq_len: int, context: int
                    "scale": torch.zeros(B, n, N), "position": torch.zeros(B, n, N, 2),
                    "crop": torch.zeros(B, n, N, 4), "cut": logits[None]}  # fmt: skip
         batch = {"targets": targets[None], "prev_track": prev[None], "padding_mask": torch.ones(1, n, dtype=torch.bool),
-                 "frame_mask": frame_mask[None], "scored": scored[None], "video_index": torch.tensor([0]),
+                 "has_prev": has_prev[None], "scored": scored[None], "video_index": torch.tensor([0]),
                  "start": torch.tensor([s])}
         out.append((outputs, batch))
     return out

@@ -95,9 +95,9 @@ def test_property_windows_stay_in_one_video_and_track_is_the_shifted_targets(
             np.testing.assert_array_equal(item["targets"].numpy(), rows[s : s + n])
             expected_prev = np.concatenate([np.zeros((1, schema.TRACK_WIDTH), np.float32), rows[:-1]])[s : s + n]
             np.testing.assert_array_equal(item["prev_track"].numpy(), expected_prev)  # frame t holds t-1
-            assert item["frame_mask"][0].item() == (s > 0)
-            assert item["frame_mask"][1:].all()
-            for key in ("audio", "visual", "prev_track", "targets", "padding_mask", "modality_mask", "frame_mask"):
+            assert item["has_prev"][0].item() == (s > 0)
+            assert item["has_prev"][1:].all()
+            for key in ("audio", "visual", "prev_track", "targets", "padding_mask", "modality_mask", "has_prev"):
                 assert item[key].shape[0] == T  # SPEC property 16
         # every frame of every video is a target of at least one window (stride <= seq_len)
         if stride <= seq_len:
@@ -135,7 +135,7 @@ def test_collate_pads_with_zeros_and_false() -> None:
             "targets": torch.full((n, 180), fill),
             "padding_mask": torch.ones(n, dtype=torch.bool),
             "modality_mask": torch.ones(n, 3, dtype=torch.bool),
-            "frame_mask": torch.ones(n, dtype=torch.bool),
+            "has_prev": torch.ones(n, dtype=torch.bool),
             "video_index": torch.tensor(n),
             "start": torch.tensor(0),
         }
@@ -147,7 +147,7 @@ def test_collate_pads_with_zeros_and_false() -> None:
     for key in ("audio", "visual", "prev_track", "targets"):
         assert (batch[key][0, 3:] == 0).all() and (batch[key][0, :3] == 1).all()
         assert (batch[key][2, 1:] == 0).all() and (batch[key][2, 0] == 3).all()
-    assert not batch["modality_mask"][0, 3:].any() and not batch["frame_mask"][2, 1:].any()
+    assert not batch["modality_mask"][0, 3:].any() and not batch["has_prev"][2, 1:].any()
     assert batch["video_index"].tolist() == [3, 7, 1]
     same = collate_windows([item(4, 1.0), item(4, 2.0)])  # nothing to pad
     assert same["targets"].shape == (2, 4, 180) and same["padding_mask"].all()

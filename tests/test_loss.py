@@ -19,13 +19,13 @@ WEIGHTS = dict(active=1.0, asset=0.7, scale=0.5, position=0.3, crop=0.2, cut=0.4
 
 
 def reference_cut(outputs: dict, targets: torch.Tensor, prev: torch.Tensor, padding: torch.Tensor,
-                  frame_mask: torch.Tensor, pos_weight: float) -> float:
+                  has_prev: torch.Tensor, pos_weight: float) -> float:
     """The cut term frame by frame: BCE against "the active set or an active track's asset changed"."""
     num = den = 0.0
     B, T = padding.shape
     for b in range(B):
         for t in range(T):
-            if not (padding[b, t] and frame_mask[b, t]):
+            if not (padding[b, t] and has_prev[b, t]):
                 continue
             y = 0.0
             for n in range(targets.shape[-1] // 9):
@@ -93,9 +93,9 @@ def test_cut_term_matches_reference(inp, seed: int) -> None:
     prev4 = prev.reshape(B, T, N, 9)
     prev4[..., 0] = torch.where(flip, 1 - prev4[..., 0].round(), prev4[..., 0])
     outputs = {**outputs, "cut": torch.randn(B, T, generator=gen) * 3}
-    frame_mask = torch.rand(B, T, generator=gen) < 0.8
-    loss = MultiTrackLoss(WEIGHTS)(outputs, targets, padding, prev, frame_mask)
-    ref = reference_cut(outputs, targets, prev, padding, frame_mask, WEIGHTS["cut_pos_weight"])
+    has_prev = torch.rand(B, T, generator=gen) < 0.8
+    loss = MultiTrackLoss(WEIGHTS)(outputs, targets, padding, prev, has_prev)
+    ref = reference_cut(outputs, targets, prev, padding, has_prev, WEIGHTS["cut_pos_weight"])
     assert float(loss["cut"]) == pytest.approx(ref, rel=1e-4, abs=1e-5)
 
 

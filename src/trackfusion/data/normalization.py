@@ -160,7 +160,7 @@ class _ZScorer:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def _frame_mask(mask: np.ndarray | None, n: int) -> np.ndarray:
+def _available(mask: np.ndarray | None, n: int) -> np.ndarray:
     if mask is None:
         return np.ones(n, dtype=bool)
     mask = np.asarray(mask, dtype=bool)
@@ -190,7 +190,7 @@ class AudioFeaturePreprocessor(_ZScorer):
 
     def partial_fit(self, values: np.ndarray, mask: np.ndarray | None = None) -> "AudioFeaturePreprocessor":
         values = _check_width(values, (schema.AUDIO_WIDTH,), "audio")
-        m = _frame_mask(mask, len(values))
+        m = _available(mask, len(values))
         self._update(values[m], np.isfinite(values[m]))
         return self
 
@@ -198,14 +198,14 @@ class AudioFeaturePreprocessor(_ZScorer):
         mean, std = self._check_fitted()
         values = _check_width(values, (schema.AUDIO_WIDTH,), "audio")
         out = ((values.astype(np.float32) - mean) / std).astype(np.float32)  # (T, 5); untouched: mean 0, std 1
-        out[~_frame_mask(mask, len(values))] = 0.0
+        out[~_available(mask, len(values))] = 0.0
         return out
 
     def inverse_transform(self, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         mean, std = self._check_fitted()
         values = _check_width(values, (schema.AUDIO_WIDTH,), "audio")
         out = (values.astype(np.float32) * std + mean).astype(np.float32)
-        out[~_frame_mask(mask, len(values))] = 0.0
+        out[~_available(mask, len(values))] = 0.0
         return out
 
 
@@ -222,7 +222,7 @@ class VisualFeaturePreprocessor(_ZScorer):
 
     def partial_fit(self, values: np.ndarray, mask: np.ndarray | None = None) -> "VisualFeaturePreprocessor":
         values = _check_width(values, (schema.VISUAL_SCALAR_WIDTH, schema.VISUAL_WIDTH), "visual")
-        m = _frame_mask(mask, len(values))
+        m = _available(mask, len(values))
         x = values[m, : schema.VISUAL_SCALAR_WIDTH]  # (n, 10)
         valid = np.isfinite(x)
         valid[:, _FACE] &= (x[:, _FACE_COUNT] != 0)[:, None]  # face fields describe a face: fit where one is seen
@@ -238,7 +238,7 @@ class VisualFeaturePreprocessor(_ZScorer):
         out[:, _FACE] *= (x[:, _FACE_COUNT] != 0)[:, None]  # no face: face fields 0
         if values.shape[1] == schema.VISUAL_WIDTH:
             out[:, schema.VISUAL_SCALAR_WIDTH :] = self.transform_clip(values[:, schema.VISUAL_SCALAR_WIDTH :])
-        out[~_frame_mask(mask, len(values))] = 0.0
+        out[~_available(mask, len(values))] = 0.0
         return out
 
     def inverse_transform(self, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -249,14 +249,14 @@ class VisualFeaturePreprocessor(_ZScorer):
         x[:] = x * std + mean
         # face_count is an integer count: a round trip lands within float error of it
         out[:, _FACE] *= (np.abs(x[:, _FACE_COUNT]) >= 0.5)[:, None]
-        out[~_frame_mask(mask, len(values))] = 0.0
+        out[~_available(mask, len(values))] = 0.0
         return out
 
     def transform_clip(self, clip: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """CLIP rows re-L2-normalised (the aligned ones are unit length up to float16 rounding)."""
         out = l2_normalize(np.asarray(clip))
         if mask is not None:
-            out[~_frame_mask(mask, len(out))] = 0
+            out[~_available(mask, len(out))] = 0
         return out
 
 
@@ -276,7 +276,7 @@ class TrackPreprocessor(_ZScorer):
 
     def partial_fit(self, values: np.ndarray, mask: np.ndarray | None = None) -> "TrackPreprocessor":
         per_track, active = self._split(values)
-        m = _frame_mask(mask, len(values))
+        m = _available(mask, len(values))
         x = per_track[m].reshape(-1, schema.NUM_TRACK_PARAMS)  # (n * 20, 9) one row per track-frame
         valid = np.zeros(x.shape, dtype=bool)
         valid[:, _CONT_PARAMS] = active[m].reshape(-1, 1) & np.isfinite(x[:, _CONT_PARAMS])

@@ -29,7 +29,7 @@ from trackfusion.params import CONTENT_CONTROLS, Params
 log = logging.getLogger(__name__)
 
 #: items' keys that have a time axis (padded by `collate_windows`)
-TIME_KEYS = ("audio", "visual", "prev_track", "targets", "padding_mask", "modality_mask", "frame_mask", "prev_true",
+TIME_KEYS = ("audio", "visual", "prev_track", "targets", "padding_mask", "modality_mask", "has_prev", "prev_true",
              "scored")
 #: tracks the wrong layouts of `track_noise` are drawn on, and the asset each shows when switched on
 NOISE_ASSETS = {0: (0, 4, 5, 6), 1: (1,), 2: (2,), 3: (3,), 4: (5, 6, 7, 8)}
@@ -207,9 +207,9 @@ class MultimodalDataset(Dataset):
             visual[~mask[:, 1]] = 0.0
 
         scored = np.arange(n) >= int(self.window_scored[index])  # frames no earlier window holds
-        frame_mask = np.ones(n, dtype=bool)
+        has_prev = np.ones(n, dtype=bool)
         if s == 0:
-            frame_mask[0] = False  # a video's first frame has no previous frame to cut from
+            has_prev[0] = False  # a video's first frame has no previous frame to cut from
         noisy = {}
         if self.track_noise > 0:  # the loss reads targets against the true previous frame, `prev_true`
             noisy["prev_true"] = torch.from_numpy(track)
@@ -224,7 +224,7 @@ class MultimodalDataset(Dataset):
             "targets": torch.from_numpy(targets),
             "padding_mask": torch.ones(n, dtype=torch.bool),
             "modality_mask": torch.from_numpy(mask),
-            "frame_mask": torch.from_numpy(frame_mask),
+            "has_prev": torch.from_numpy(has_prev),
             "scored": torch.from_numpy(scored),
             "video_index": torch.tensor(v, dtype=torch.long),
             "start": torch.tensor(s, dtype=torch.long),

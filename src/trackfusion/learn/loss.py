@@ -9,7 +9,7 @@
   loss once the model copies the previous frame; 1 gives the plain means.
 - ``cut``: BCE of the per-frame cut logit against "the layout changes at this frame"
   (``trackfusion.cuts``), cut frames weighted by ``cut_pos_weight``; a video's first
-  frame (no previous frame, ``frame_mask`` False) does not count.
+  frame (no previous frame, ``has_prev`` False) does not count.
 - Padding never counts. Each component is the mean over the elements it counts
   (a position term averages x and y, a crop term the four crops) and is 0, not NaN,
   when nothing counts. ``total`` is the weighted sum with weights from params.
@@ -76,10 +76,10 @@ class MultiTrackLoss(nn.Module):
         targets: torch.Tensor,
         padding_mask: torch.Tensor | None = None,
         prev_track: torch.Tensor | None = None,
-        frame_mask: torch.Tensor | None = None,
+        has_prev: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """`prev_track` (B, T, N*9), the previous frame's state, is needed for `change_weight` != 1
-        and for the cut term; `frame_mask` (B, T) is False where a frame has no previous frame."""
+        and for the cut term; `has_prev` (B, T) is False where a frame has no previous frame."""
         B, T, N = outputs["active"].shape
         if targets.shape != (B, T, N * schema.NUM_TRACK_PARAMS):
             raise ValueError(
@@ -111,7 +111,7 @@ class MultiTrackLoss(nn.Module):
 
         cut = zero
         if "cut" in outputs and prev_track is not None:
-            counts = padding_mask.bool() if frame_mask is None else padding_mask.bool() & frame_mask.bool()  # (B, T)
+            counts = padding_mask.bool() if has_prev is None else padding_mask.bool() & has_prev.bool()  # (B, T)
             cut_t = cut_flags(clean, prev_track.float()).float()
             bce = F.binary_cross_entropy_with_logits(outputs["cut"].float(), cut_t, reduction="none")
             cut = _masked_mean(bce, counts, 1.0 + (self.cut_pos_weight - 1.0) * cut_t)

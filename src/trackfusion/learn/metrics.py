@@ -35,7 +35,7 @@ def _t(x: Any) -> torch.Tensor:
     return x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
 
 
-def _frame_mask(mask: Any, shape: torch.Size, device: torch.device) -> torch.Tensor:
+def _counted(mask: Any, shape: torch.Size, device: torch.device) -> torch.Tensor:
     """(…, N) track-frame mask from an optional frame mask (…)."""
     if mask is None:
         return torch.ones(shape, dtype=torch.bool, device=device)
@@ -43,28 +43,28 @@ def _frame_mask(mask: Any, shape: torch.Size, device: torch.device) -> torch.Ten
 
 
 # --- counts (shared by the functions and the accumulator) ---------------------------
-def _active_counts(pred: Any, true: Any, frame_mask: Any = None) -> tuple[int, int, int]:
+def _active_counts(pred: Any, true: Any, counted: Any = None) -> tuple[int, int, int]:
     pred, true = _t(pred).bool(), _t(true).bool()
-    m = _frame_mask(frame_mask, true.shape, true.device)
+    m = _counted(counted, true.shape, true.device)
     tp = int((pred & true & m).sum())
     fp = int((pred & ~true & m).sum())
     fn = int((~pred & true & m).sum())
     return tp, fp, fn
 
 
-def _asset_counts(pred: Any, true: Any, true_active: Any, frame_mask: Any = None) -> tuple[int, int]:
+def _asset_counts(pred: Any, true: Any, true_active: Any, counted: Any = None) -> tuple[int, int]:
     pred, true = _t(pred).long(), _t(true).round().long()
-    on = _t(true_active).bool() & _frame_mask(frame_mask, true.shape, true.device)
+    on = _t(true_active).bool() & _counted(counted, true.shape, true.device)
     return int(((pred == true) & on).sum()), int(on.sum())
 
 
-def _abs_error(pred: Any, true: Any, true_active: Any, frame_mask: Any = None, std: Any = None) -> tuple[float, int]:
+def _abs_error(pred: Any, true: Any, true_active: Any, counted: Any = None, std: Any = None) -> tuple[float, int]:
     """Sum of |pred - true| (* std) over true-active track-frames and the number of values summed.
 
     pred/true are (…, N, P); std broadcasts to (N, P) or (P,).
     """
     pred, true = _t(pred).double(), _t(true).double()
-    on = _t(true_active).bool() & _frame_mask(frame_mask, true.shape[:-1], true.device)  # (…, N)
+    on = _t(true_active).bool() & _counted(counted, true.shape[:-1], true.device)  # (…, N)
     err = (pred - true).abs()  # (…, N, P)
     if std is not None:
         err = err * _t(std).double().to(err.device)
@@ -73,13 +73,13 @@ def _abs_error(pred: Any, true: Any, true_active: Any, frame_mask: Any = None, s
 
 
 # --- public per-metric functions ------------------------------------------------------
-def active_f1(pred_active: Any, true_active: Any, frame_mask: Any = None) -> float:
-    """F1 of active flags (…, N) over real track-frames; frame_mask (…) True = real frame."""
-    return f1_score(*_active_counts(pred_active, true_active, frame_mask))
+def active_f1(pred_active: Any, true_active: Any, counted: Any = None) -> float:
+    """F1 of active flags (…, N) over real track-frames; counted (…) True = real frame."""
+    return f1_score(*_active_counts(pred_active, true_active, counted))
 
 
-def asset_accuracy(pred_asset: Any, true_asset: Any, true_active: Any, frame_mask: Any = None) -> float:
-    correct, total = _asset_counts(pred_asset, true_asset, true_active, frame_mask)
+def asset_accuracy(pred_asset: Any, true_asset: Any, true_active: Any, counted: Any = None) -> float:
+    correct, total = _asset_counts(pred_asset, true_asset, true_active, counted)
     return correct / total if total else 0.0
 
 
@@ -88,20 +88,20 @@ def _mae(*args: Any) -> float:
     return total / count if count else 0.0
 
 
-def scale_mae(pred: Any, true: Any, true_active: Any, frame_mask: Any = None, std: Any = None) -> float:
+def scale_mae(pred: Any, true: Any, true_active: Any, counted: Any = None, std: Any = None) -> float:
     """pred/true (…, N); std a scalar or (N,)."""
     std = None if std is None else _t(std).double().unsqueeze(-1)
-    return _mae(_t(pred).unsqueeze(-1), _t(true).unsqueeze(-1), true_active, frame_mask, std)
+    return _mae(_t(pred).unsqueeze(-1), _t(true).unsqueeze(-1), true_active, counted, std)
 
 
-def position_mae(pred: Any, true: Any, true_active: Any, frame_mask: Any = None, std: Any = None) -> float:
+def position_mae(pred: Any, true: Any, true_active: Any, counted: Any = None, std: Any = None) -> float:
     """pred/true (…, N, 2) as (x, y); std (2,) or (N, 2)."""
-    return _mae(pred, true, true_active, frame_mask, std)
+    return _mae(pred, true, true_active, counted, std)
 
 
-def crop_mae(pred: Any, true: Any, true_active: Any, frame_mask: Any = None, std: Any = None) -> float:
+def crop_mae(pred: Any, true: Any, true_active: Any, counted: Any = None, std: Any = None) -> float:
     """pred/true (…, N, 4) as (l, r, t, b); std (4,) or (N, 4)."""
-    return _mae(pred, true, true_active, frame_mask, std)
+    return _mae(pred, true, true_active, counted, std)
 
 
 # --- accumulator --------------------------------------------------------------------------
@@ -211,8 +211,8 @@ class VideoCuts:
     def add(self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]) -> None:
         targets, prev = batch["targets"].float(), batch["prev_track"].float()
         real = batch["padding_mask"].bool()
-        frame_mask = batch.get("frame_mask")
-        counts = real if frame_mask is None else real & frame_mask.bool()
+        has_prev = batch.get("has_prev")
+        counts = real if has_prev is None else real & has_prev.bool()
         prob = torch.sigmoid(outputs["cut"].float()) * counts  # never a cut on a video's first frame
         fired = decode_frames(outputs, self.threshold, prev, torch.ones_like(real))
         rows = {

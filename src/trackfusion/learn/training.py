@@ -252,7 +252,7 @@ class Trainer:
                 outputs = forward(batch)
                 # targets, cuts included, are changes from the TRUE previous frame (the input may be corrupted)
                 losses = self.loss_fn(outputs, batch["targets"], counted,
-                                      batch.get("prev_true", batch["prev_track"]), batch.get("frame_mask"))
+                                      batch.get("prev_true", batch["prev_track"]), batch.get("has_prev"))
             if keys is None:
                 keys = ["loss"] + [k for k in losses if k != "total"]
             values = torch.stack([losses["total"].detach().float()] + [losses[k].detach().float() for k in keys[1:]])
