@@ -365,16 +365,24 @@ class _Importer:
             self.unreadable["asset_id"] += 1
         if _matches_media(names, self.main_media):
             return self.main_asset
-        for n in names:
-            m = _EXPORT_NAME_RE.match(n)
-            if m:
-                return self._in_range(int(m.group(1)), item)
-        for pattern, asset in self.patterns:
-            if any(fnmatch.fnmatchcase(n.lower(), pattern) for n in names):
-                return asset
+        named = self._asset_named(names)
+        if named is not None:
+            return self._in_range(named, item)
         self.counts["unknown_media"] += 1
         log.debug("%s: clip '%s' (%s) matches no asset pattern; class %d", self.path, item.name, names, self.unmatched_asset)
         return self.unmatched_asset
+
+    def _asset_named(self, names: Sequence[str]) -> int | None:
+        """The class our export's naming (``trackfusion_asset<k>``) or the first matching asset
+        pattern gives these names, else None."""
+        for n in names:
+            m = _EXPORT_NAME_RE.match(n)
+            if m:
+                return int(m.group(1))
+        for pattern, asset in self.patterns:
+            if any(fnmatch.fnmatchcase(n.lower(), pattern) for n in names):
+                return asset
+        return None
 
     def _in_range(self, asset: int, item: otio.core.Item) -> int:
         if 0 <= asset < schema.NUM_ASSET_CLASSES:
@@ -552,14 +560,7 @@ class _Importer:
         by our export or by the first asset pattern it matches."""
         if self.main_media:
             return _matches_media(names, self.main_media)
-        for n in names:
-            m = _EXPORT_NAME_RE.match(n)
-            if m:
-                return int(m.group(1)) == self.main_asset
-        for pattern, asset in self.patterns:
-            if any(fnmatch.fnmatchcase(n.lower(), pattern) for n in names):
-                return asset == self.main_asset
-        return False
+        return self._asset_named(names) == self.main_asset
 
     def _edl_source_times(self, spans: list, audio_mains: list) -> tuple[list, list]:
         """An EDL's source timecode is the recording's own timecode, not its time: recorders and
