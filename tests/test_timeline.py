@@ -506,6 +506,8 @@ def _fcp_with(old: str, new: str) -> str:
     return FCP_XML.replace(old, new)
 
 
+#: the face cam's <file> definition in FCP_XML, which the multicam clip below takes over
+FACE_FILE = FCP_XML[FCP_XML.index('<file id="file-2">'):FCP_XML.index("</file>", FCP_XML.index('<file id="file-2">')) + 7]
 MULTICAM = """<clipitem id="clipitem-9">
       <name>Multicam 1</name>
       <rate><timebase>30</timebase><ntsc>FALSE</ntsc></rate>
@@ -513,28 +515,19 @@ MULTICAM = """<clipitem id="clipitem-9">
       <multiclip id="multiclip-1"><name>Multicam 1</name><collapsed>FALSE</collapsed>
        <clip id="angle-1"><name>Angle 1</name><media><video><track><clipitem id="clipitem-10">
         <name>facecam.mov</name><start>0</start><end>15</end><in>0</in><out>15</out>
-        <file id="file-2">
-         <name>facecam.mov</name>
-         <pathurl>file:///C:/rec/facecam.mov</pathurl>
-         <rate><timebase>30</timebase><ntsc>FALSE</ntsc></rate>
-         <duration>9000</duration>
-         <media><video/></media>
-        </file>
+        {definition}
        </clipitem></track></video></media></clip>
       </multiclip>
      </clipitem>
-     <clipitem id="clipitem-2">"""
+     """
 
 
 def test_a_multicam_clip_is_skipped_and_counted_and_the_rest_imports(tmp_path):
     """Issue 10: one multicam clip made the adapter reject the whole edit (3 of 67 real
     exports). Here it also holds the definition of a file a later clip refers to by id."""
-    xml = _fcp_with('<clipitem id="clipitem-2">', MULTICAM)
-    face_file = xml[xml.index('<file id="file-2">', xml.index("clipitem-2\">")):]
-    face_file = face_file[:face_file.index("</file>") + len("</file>")]
-    xml = xml.replace(face_file, '<file id="file-2"/>', 1) if xml.count(face_file) == 1 else xml
-    xml = xml[:xml.index('<clipitem id="clipitem-2">')] + xml[xml.index('<clipitem id="clipitem-2">'):].replace(
-        face_file, '<file id="file-2"/>', 1)
+    xml = FCP_XML.replace(FACE_FILE, '<file id="file-2"/>')  # the face cam clip refers to the file by id ...
+    xml = xml.replace('<clipitem id="clipitem-2">',  # ... defined inside the multicam clip before it
+                      MULTICAM.format(definition=FACE_FILE) + '<clipitem id="clipitem-2">')
     path = tmp_path / f"{VIDEO_ID}.xml"
     path.write_text(xml, encoding="utf-8")
     got = import_timeline(path, main_media=VIDEO_ID)
