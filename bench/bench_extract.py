@@ -18,42 +18,28 @@ import subprocess
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))  # tests.strategies: the recording generator shared with the tests
+
+from tests.strategies import media  # noqa: E402
 
 
-def make_recording(path: Path, seconds: float, fps: int = 60, w: int = 640, h: int = 360, sr: int = 16_000) -> Path:
-    import av
+def make_recording(path: Path, seconds: float, fps: int = 60, w: int = 640, h: int = 360) -> Path:
+    """Scenes of noise that alternately stand still and scroll (4 s each), a 440 Hz tone one second in three."""
+    base = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
 
-    out = av.open(str(path), "w")
-    vs = out.add_stream("mpeg4", rate=fps)
-    vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-    aus = out.add_stream("aac", rate=sr)
-    aus.layout = "mono"
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
-    for i in range(int(seconds * fps)):
-        img = np.roll(base, (i * 3) % w, axis=1) if (i // (4 * fps)) % 2 else base  # scenes that move and stand still
-        for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-            out.mux(packet)
-    for packet in vs.encode():
-        out.mux(packet)
-    t = np.arange(int(seconds * sr)) / sr
-    x = np.where((t % 3) < 1, 0.3 * np.sin(2 * np.pi * 440 * t), 0.0).astype(np.float32)
-    for k in range(0, len(x), 1024):
-        frame = av.AudioFrame.from_ndarray(x[None, k : k + 1024], format="flt", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = sr, k, Fraction(1, sr)
-        for packet in aus.encode(frame):
-            out.mux(packet)
-    for packet in aus.encode():
-        out.mux(packet)
-    out.close()
-    return path
+    def frame(i: int, t: float) -> np.ndarray:
+        return np.roll(base, (i * 3) % w, axis=1) if (i // (4 * fps)) % 2 else base
+
+    def sound(t: np.ndarray) -> np.ndarray:
+        return np.where((t % 3) < 1, 0.3 * np.sin(2 * np.pi * 440 * t), 0.0)
+
+    return media.make_recording(path, seconds, frame, sound, fps, w, h)
 
 
 def plain_decode(path: Path) -> float:

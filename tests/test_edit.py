@@ -23,13 +23,7 @@ TINY = {"model": {"d_model": 16, "nhead": 2, "num_encoder_layers": 1, "dim_feedf
         "train": {"stride": 8}, "predict": {"context": 8}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> object:
-    """Tiny models: one intra-op thread is fastest, and immune to busy-waiting on shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +44,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_the_recording_becomes_one_batch_on_the_frame_grid_opening_on_the_recording(setup: dict) -> None:
-    batch, start = recording_batch(setup["vid"], setup["features"], setup["params"], setup["corpus"])
+    batch, start, _ = recording_batch(setup["vid"], setup["features"], setup["params"], setup["corpus"])
     T = batch["targets"].shape[1]
     audio = np.loadtxt(setup["features"] / schema.audio_file_name(setup["vid"]), delimiter=",", skiprows=1,
                        usecols=0)  # fmt: skip
@@ -71,7 +65,7 @@ def test_edit_writes_a_timeline_the_fcp_adapter_reads_back(setup: dict, tmp_path
                    str(setup["model"]), "--corpus", str(setup["corpus"]), "--params", str(setup["params_file"])])
     assert rc == 0 and out.is_file()
     back = import_timeline(out, main_media=setup["vid"])
-    batch, start = recording_batch(setup["vid"], setup["features"], setup["params"], setup["corpus"])
+    batch, start, _ = recording_batch(setup["vid"], setup["features"], setup["params"], setup["corpus"])
     assert back.start_time == pytest.approx(start)
     assert len(back.frames) <= batch["targets"].shape[1]  # an XML drops trailing gaps
     np.testing.assert_array_equal(back.frames[0, :2], opening_layout()[:2])

@@ -1,12 +1,12 @@
 """`trackfusion extract`: feature tables from a recording generated here (issue 11)."""
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.strategies import media
 from trackfusion import cli, schema
 from trackfusion.data.extract import ExtractError, extract_recording, extract_recordings
 from trackfusion.data.validation import validate_raw
@@ -14,7 +14,7 @@ from trackfusion.io.features import read_audio_csv, read_visual_csv
 from trackfusion.io.sequences import write_sequences
 from trackfusion.params import ExtractParams, params_from_dict
 
-av = pytest.importorskip("av", reason="the [extract] extra")  # CI installs it (make install)
+pytest.importorskip("av", reason="the [extract] extra")  # CI installs it (make install)
 
 FPS, W, H, SR, SECONDS = 30, 160, 120, 16_000, 6.0
 CUTS = (2.0, 4.0)  # hard cuts between three coloured scenes
@@ -22,43 +22,23 @@ BLOCK = (2.5, 3.5)  # a white block moves across the frame
 BURSTS = ((1.0, 2.0), (4.0, 5.0))  # a 440 Hz tone, silence elsewhere
 
 
+def _picture(i: int, t: float) -> np.ndarray:
+    img = np.zeros((H, W, 3), np.uint8)
+    img[:] = [(200, 30, 30), (30, 200, 30), (30, 30, 200)][sum(t >= c for c in CUTS)]
+    if BLOCK[0] <= t < BLOCK[1]:
+        x = int((t - BLOCK[0]) / (BLOCK[1] - BLOCK[0]) * (W - 20))
+        img[50:70, x : x + 20] = 255
+    return img
+
+
+def _tones(t: np.ndarray) -> np.ndarray:
+    on = np.any([(t >= a) & (t < b) for a, b in BURSTS], axis=0)
+    return np.where(on, 0.5 * np.sin(2 * np.pi * 440 * t), 0.0)
+
+
 def make_recording(path: Path, audio: bool = True, video: bool = True) -> Path:
-    """A 6 s recording with known events, encoded by PyAV."""
-    out = av.open(str(path), "w")
-    if video:
-        vs = out.add_stream("mpeg4", rate=FPS)
-        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
-    if audio:
-        aus = out.add_stream("aac", rate=SR)
-        aus.layout = "mono"
-    if video:
-        colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
-        for i in range(int(SECONDS * FPS)):
-            t = i / FPS
-            img = np.zeros((H, W, 3), np.uint8)
-            img[:] = colours[sum(t >= c for c in CUTS)]
-            if BLOCK[0] <= t < BLOCK[1]:
-                x = int((t - BLOCK[0]) / (BLOCK[1] - BLOCK[0]) * (W - 20))
-                img[50:70, x : x + 20] = 255
-            for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(packet)
-        for packet in vs.encode():
-            out.mux(packet)
-    if audio:
-        t = np.arange(int(SECONDS * SR)) / SR
-        on = np.zeros(len(t), bool)
-        for a, b in BURSTS:
-            on |= (t >= a) & (t < b)
-        x = np.where(on, 0.5 * np.sin(2 * np.pi * 440 * t), 0.0).astype(np.float32)
-        for k in range(0, len(x), 1024):
-            frame = av.AudioFrame.from_ndarray(x[None, k : k + 1024], format="flt", layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = SR, k, Fraction(1, SR)
-            for packet in aus.encode(frame):
-                out.mux(packet)
-        for packet in aus.encode():
-            out.mux(packet)
-    out.close()
-    return path
+    """A 6 s recording with known events."""
+    return media.make_recording(path, SECONDS, _picture if video else None, _tones if audio else None, FPS, W, H, SR)
 
 
 @pytest.fixture(scope="module")

@@ -42,13 +42,7 @@ def tiny_params(**overrides: object) -> Params:
     return params_from_dict(raw)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> object:
-    """Tiny models: one intra-op thread is fastest, and immune to busy-waiting on shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
