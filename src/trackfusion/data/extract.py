@@ -167,9 +167,9 @@ class _Visual:
         ok, sal = self.saliency.computeSaliency(small)
         sal = np.asarray(sal, np.float64) if ok else np.ones(grey.shape)
         total = sal.sum()
-        ys, xs = np.indices(sal.shape)
-        sx = float((sal * xs).sum() / total / max(sal.shape[1] - 1, 1)) if total > 0 else 0.5
-        sy = float((sal * ys).sum() / total / max(sal.shape[0] - 1, 1)) if total > 0 else 0.5
+        h_s, w_s = sal.shape  # the centre from the map's row and column sums: no coordinate grids per frame
+        sx = float(sal.sum(axis=0) @ np.arange(w_s) / total / max(w_s - 1, 1)) if total > 0 else 0.5
+        sy = float(sal.sum(axis=1) @ np.arange(h_s) / total / max(h_s - 1, 1)) if total > 0 else 0.5
         if self.face is None or time_s - self.face_time >= self.face_every_s:  # held between detections
             side = max(12, grey.shape[1] // 16)  # a face cam is not smaller than 1/16 of the frame
             found = self.faces.detectMultiScale(grey, scaleFactor=1.2, minNeighbors=5, minSize=(side, side))

@@ -25,7 +25,7 @@ import torch
 
 from trackfusion import cuts, schema
 from trackfusion.data.alignment import FeatureAligner
-from trackfusion.data.normalization import NORMALIZATION_FILE, load_preprocessors
+from trackfusion.data.normalization import NORMALIZATION_FILE, TrackPreprocessor, load_preprocessors
 from trackfusion.io import features
 from trackfusion.io.timeline import export_timeline
 from trackfusion.learn.checkpoint import load_checkpoint
@@ -48,8 +48,10 @@ def opening_layout(scale: float = 100.0) -> np.ndarray:
     return frame
 
 
-def recording_batch(stem: str, features_dir: Path, params: Params, corpus_dir: Path) -> tuple[dict[str, torch.Tensor], float]:
-    """The recording as one whole-video batch in the training corpus' units, and its start time (s).
+def recording_batch(stem: str, features_dir: Path, params: Params,
+                    corpus_dir: Path) -> tuple[dict[str, torch.Tensor], float, TrackPreprocessor]:  # fmt: skip
+    """The recording as one whole-video batch in the training corpus' units, its start time (s)
+    and the corpus' track preprocessor (which turns the edit back into the file's units).
 
     Frames run at ``data.fps`` over the span of its feature tables; where a table has no
     sample near a frame the modality is unavailable there (SPEC section 5), as in training.
@@ -92,7 +94,7 @@ def recording_batch(stem: str, features_dir: Path, params: Params, corpus_dir: P
         "padding_mask": torch.ones(1, len(times), dtype=torch.bool),
         "modality_mask": torch.from_numpy(mask[None]),
     }
-    return batch, float(start)
+    return batch, float(start), track_pre
 
 
 def edit_recording(stem: str, features_dir: str | Path, model_path: str | Path, out: str | Path, params: Params,
@@ -100,13 +102,12 @@ def edit_recording(stem: str, features_dir: str | Path, model_path: str | Path, 
     """Generate the edit of one recording and write it to `out` (format by extension); returns the export report."""
     schema.check_video_id(stem)
     features_dir, corpus_dir = Path(features_dir), Path(corpus_dir)
-    batch, start = recording_batch(stem, features_dir, params, corpus_dir)
+    batch, start, track_pre = recording_batch(stem, features_dir, params, corpus_dir)
     model, payload = load_checkpoint(model_path)
     model.eval()
     context = min(params.predict.context, params.model.seq_len)
     _, frames = rollout(model, batch, context, decoding_of(payload), params.predict.threshold,
                         param_tolerance=params.predict.param_tolerance)  # fmt: skip
-    _, _, track_pre = load_preprocessors(corpus_dir / NORMALIZATION_FILE)
     edit = track_pre.inverse_transform(frames[0].numpy())
     report = export_timeline(
         edit, out, fps=params.data.fps, name=f"{stem} (trackfusion edit)", start_time=start,
