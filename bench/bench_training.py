@@ -21,7 +21,6 @@ import copy
 import logging
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,9 @@ sys.path.insert(0, str(ROOT))  # tests.strategies: the random corpus writer shar
 from tests.strategies.corpus import write_corpus  # noqa: E402
 from trackfusion.learn.dataset import create_dataloaders  # noqa: E402
 from trackfusion.learn.loss import MultiTrackLoss  # noqa: E402
-from trackfusion.learn.model import create_model  # noqa: E402
+from trackfusion.learn.model import EditTransformer, ModelConfig  # noqa: E402
 from trackfusion.params import Params, params_from_dict  # noqa: E402
-from trackfusion.learn.training import Trainer, build_optimizer, seed_everything  # noqa: E402
+from trackfusion.learn.training import RunCheckpoints, Trainer, build_optimizer, seed_everything  # noqa: E402
 from timing import best_of  # bench/ is on sys.path when a benchmark runs
 
 LARGE = {"d_model": 256, "nhead": 8, "num_encoder_layers": 6, "dim_feedforward": 1024}
@@ -68,9 +67,10 @@ def _row(name: str, value: float, unit: str, reference: float | None = None, tar
 def _trainer(params: Params, corpus: Path, ckpt: Path, multimodal: bool) -> tuple[Trainer, dict[str, Any]]:
     seed_everything(0)
     loaders = create_dataloaders(corpus, params, splits=("train",), multimodal=multimodal)
-    model = create_model(params, multimodal=multimodal)
-    trainer = Trainer(model, MultiTrackLoss(params.loss), None, loaders["train"], None, params.train, ckpt,
-                      device="cpu", progress=True)  # fmt: skip
+    model = EditTransformer(ModelConfig.from_params(params, "multimodal" if multimodal else "baseline"))
+    optimizer = build_optimizer(model, params.train, torch.device("cpu"))
+    trainer = Trainer(model, MultiTrackLoss(params.loss), optimizer, loaders["train"], None, params.train,
+                      RunCheckpoints(ckpt), device="cpu", progress=True)  # fmt: skip
     return trainer, loaders
 
 

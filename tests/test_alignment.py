@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tests.strategies.alignment import Table, audio_tables, frame_times, sample_times, visual_tables
+from tests.strategies.alignment import Table, audio_samples, frame_times, irregular_times, visual_samples
 from trackfusion import schema
 from trackfusion.data.alignment import AlignedFeatures, FeatureAligner
 from trackfusion.io.features import speaker_turns
@@ -117,8 +117,8 @@ def test_property_02_within_tolerance_is_exact(data):
     frame just outside, a tolerance three times wider passed)."""
     steps = data.draw(st.lists(st.floats(0.4, MAX_GAP), min_size=1, max_size=25))  # bracketed: interpolable
     s = 0.3 + np.concatenate([[0.0], np.cumsum(steps)])
-    audio = data.draw(audio_tables(times=s, missing_fraction=0.0))
-    visual = data.draw(visual_tables(times=s, missing_fraction=0.0, missing_clip_rows=False))
+    audio = data.draw(audio_samples(times=s, missing_fraction=0.0))
+    visual = data.draw(visual_samples(times=s, missing_fraction=0.0, missing_clip_rows=False))
     pick = np.array(sorted(set(data.draw(st.lists(st.integers(0, len(s) - 1), min_size=1, max_size=len(s))))))
     inside = np.array(data.draw(st.lists(st.booleans(), min_size=len(pick), max_size=len(pick))))
     inside[0] = True
@@ -145,7 +145,7 @@ def test_property_02_within_tolerance_is_exact(data):
                                atol=2e-3)
 
 
-@given(t=frame_times(max_frames=30), audio=audio_tables(max_size=25), visual=visual_tables(max_size=25))
+@given(t=frame_times(max_frames=30), audio=audio_samples(max_size=25), visual=visual_samples(max_size=25))
 def test_property_03_interpolation_by_kind(t, audio, visual):
     """Every column of every kind equals the slow per-frame reference (gaps, NaN bridging, events, CLIP)."""
     out = align(t, audio, visual)
@@ -158,10 +158,10 @@ def test_property_03_interpolation_by_kind(t, audio, visual):
     np.testing.assert_allclose(out.clip.astype(np.float64), ref_clip(visual, t), atol=2e-3)
 
 
-@given(s=sample_times(min_size=2, max_size=20, min_step=0.12, max_step=0.9, gap_probability=0), data=st.data())
+@given(s=irregular_times(min_size=2, max_size=20, min_step=0.12, max_step=0.9, gap_probability=0), data=st.data())
 def test_property_04_forward_fill_equals_last_known(s, data):
     """At an interpolated frame a binary column holds the last sample before the frame."""
-    audio = data.draw(audio_tables(times=s, missing_fraction=0.0))
+    audio = data.draw(audio_samples(times=s, missing_fraction=0.0))
     t = np.arange(s[0] - 0.3, s[-1] + 0.3, 0.1)
     out = align(t, audio, None)
     binary = [i for i, c in enumerate(schema.AUDIO_INPUTS) if c.kind == Kind.BINARY]
@@ -176,7 +176,7 @@ def test_property_04_forward_fill_equals_last_known(s, data):
     assert checked == round(interp * len(t))
 
 
-@given(t=frame_times(max_frames=30), audio=st.none() | audio_tables(), visual=st.none() | visual_tables(), data=st.data())
+@given(t=frame_times(max_frames=30), audio=st.none() | audio_samples(), visual=st.none() | visual_samples(), data=st.data())
 def test_property_05_concatenated_width_and_mask_shape(t, audio, visual, data):
     """audio | visual | track concatenates to 5 + 522 + 180 in that order; the mask is (T, 3) and zeroes what it hides."""
     out = align(t, audio, visual)
@@ -197,7 +197,7 @@ def test_property_05_concatenated_width_and_mask_shape(t, audio, visual, data):
         assert not out.mask[:, 1].any()
 
 
-@given(t=frame_times(max_frames=30), visual=visual_tables(max_size=25))
+@given(t=frame_times(max_frames=30), visual=visual_samples(max_size=25))
 def test_property_08_clip_unit_norm(t, visual):
     """Aligned CLIP vectors have unit length (float16 storage: within 2e-3) where they are given, else zero."""
     out = align(t, None, visual)
@@ -218,7 +218,7 @@ def test_property_08_clip_unit_norm(t, visual):
     np.testing.assert_allclose(np.linalg.norm(l2_normalize(out.clip.astype(np.float32)), axis=1)[given_rows], 1.0, atol=1e-6)
 
 
-@given(t=frame_times(max_frames=30), visual=visual_tables(max_size=25))
+@given(t=frame_times(max_frames=30), visual=visual_samples(max_size=25))
 def test_property_09_face_fields_zero_without_face(t, visual):
     """Face fields are 0 wherever the aligned face_count is 0, and the mask stays True there."""
     out = align(t, None, visual)
@@ -262,7 +262,7 @@ def test_property_23_failure_logs_video_and_ranges(before, gap, after, video_id)
     assert f"{t[off[0]]:.2f}-{t[off[-1]]:.2f} s" in listed[0]
 
 
-@given(t=frame_times(max_frames=30), audio=audio_tables(max_size=25), frac=st.sampled_from([0.0, 0.2, 0.5, 0.9]))
+@given(t=frame_times(max_frames=30), audio=audio_samples(max_size=25), frac=st.sampled_from([0.0, 0.2, 0.5, 0.9]))
 def test_property_24_logs_interpolated_percentage(t, audio, frac):
     """The percentage of interpolated frames is logged per video and modality; over the threshold it is a warning."""
     handler = _Capture()
@@ -285,7 +285,7 @@ def test_property_24_logs_interpolated_percentage(t, audio, frac):
         assert f"{pct:.1f} %" in warned[0] and repr(VIDEO) in warned[0]
 
 
-@given(t=frame_times(min_frames=2, max_frames=30), audio=audio_tables(), swap=st.integers(0, 28))
+@given(t=frame_times(min_frames=2, max_frames=30), audio=audio_samples(), swap=st.integers(0, 28))
 def test_property_26_aligned_times_strictly_increasing(t, audio, swap):
     """Aligned times are the frame times, strictly increasing; a non-increasing grid is refused."""
     out = align(t, audio, None)
@@ -298,7 +298,7 @@ def test_property_26_aligned_times_strictly_increasing(t, audio, swap):
         align(bad, audio, None)
 
 
-@given(t=frame_times(max_frames=30), audio=audio_tables(max_size=25), visual=visual_tables(max_size=25))
+@given(t=frame_times(max_frames=30), audio=audio_samples(max_size=25), visual=visual_samples(max_size=25))
 def test_property_30_interpolated_between_neighbours(t, audio, visual):
     """An interpolated continuous value lies between the two valid neighbouring samples of its column."""
     out = align(t, audio, visual)
@@ -442,7 +442,7 @@ def test_missing_modalities_are_unavailable_and_zero():
 
 
 # --- the shared strategies themselves --------------------------------------------------------------------
-@given(s=sample_times(), t=frame_times(), audio=audio_tables(), visual=visual_tables())
+@given(s=irregular_times(), t=frame_times(), audio=audio_samples(), visual=visual_samples())
 def test_strategies_give_valid_inputs(s, t, audio, visual):
     for times in (s, t, audio.times, visual.times):
         assert np.all(np.diff(times) > 0) and np.isfinite(times).all()
@@ -476,9 +476,9 @@ def test_opposite_clip_neighbours_give_zero_not_a_crash():
 # --- the CLIP fast path (held vectors gathered, not interpolated) ----------------------------------------
 @given(
     t=frame_times(max_frames=40),
-    visual=visual_tables(max_size=30, held_clip=True)
-    | visual_tables(max_size=30, held_clip=True, missing_clip_rows=True)
-    | visual_tables(max_size=30),
+    visual=visual_samples(max_size=30, held_clip=True)
+    | visual_samples(max_size=30, held_clip=True, missing_clip_rows=True)
+    | visual_samples(max_size=30),
 )
 def test_clip_fast_path_equals_interpolating_every_frame(t, visual):
     """Gathering a held vector's unit vector gives exactly what interpolating and renormalising every frame gives

@@ -1,6 +1,7 @@
 """Checkpoints: properties 20 and 21, round trips, resuming and the error cases."""
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -9,9 +10,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.strategies.model import baseline_kwargs, batches, make_batch, model_kwargs
+from tests.strategies.model import batches, make_batch, model_configs
 from trackfusion.learn.checkpoint import MODEL_VERSION, CheckpointError, load_checkpoint, save_checkpoint
-from trackfusion.learn.model import MultimodalTransformer, MultiTrackTransformer
+from trackfusion.learn.model import EditTransformer, ModelConfig
 
 torch.set_num_threads(1)
 
@@ -21,45 +22,44 @@ def _assert_same(a: dict, b: dict) -> None:
         torch.testing.assert_close(a[k], b[k], atol=0, rtol=0, msg=lambda m: f"{k}: {m}")
 
 
-def _tiny(multimodal: bool = True, **kw) -> torch.nn.Module:
+def _tiny(multimodal: bool = True, **kw) -> EditTransformer:
     torch.manual_seed(0)
-    kw = dict(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8, **kw)
-    return MultimodalTransformer(**kw) if multimodal else MultiTrackTransformer(**kw)
+    return EditTransformer(ModelConfig(enable_multimodal=multimodal, d_model=8, nhead=2, num_encoder_layers=1,
+                                       dim_feedforward=8, **kw))  # fmt: skip
 
 
-@given(kw=model_kwargs(), multimodal=st.booleans(), data=st.data())
-def test_property_21_checkpoint_type_detected(kw: dict, multimodal: bool, data: st.DataObject) -> None:
-    """Every kind of multimodal config is drawn, content switched off included (issue 13: with
-    only two kinds drawn, reading the type from `enable_multimodal` passed)."""
-    if multimodal:
-        kw = {**kw, "enable_multimodal": data.draw(st.booleans()), "use_audio": data.draw(st.booleans()),
-              "use_visual": data.draw(st.booleans())}
-    model = (MultimodalTransformer(**kw) if multimodal else MultiTrackTransformer(**baseline_kwargs(kw))).eval()
-    b = data.draw(batches(kw))
+@given(config=model_configs(), data=st.data())
+def test_property_21_checkpoint_type_detected(config: ModelConfig, data: st.DataObject) -> None:
+    """Every kind of config is drawn: baseline, multimodal, one or both modalities off (issue 13:
+    with only two kinds drawn, a detection that ignored the modality flags passed)."""
+    config = dataclasses.replace(config, enable_multimodal=data.draw(st.booleans()),
+                                 use_audio=data.draw(st.booleans()), use_visual=data.draw(st.booleans()))  # fmt: skip
+    model = EditTransformer(config).eval()
+    b = data.draw(batches(config))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "my model (epoch 1).pt"
         save_checkpoint(path, model, epoch=3, extra={"val_loss": 1.5})
         loaded, payload = load_checkpoint(path)
         assert [p.name for p in Path(tmp).iterdir()] == [path.name]  # no temporary file left behind
-    assert type(loaded) is type(model)
-    assert payload["model_type"] == ("multimodal" if multimodal else "track_only")
+    assert payload["kind"] == config.kind and loaded.config == config and payload["config"] == config
     assert payload["model_version"] == MODEL_VERSION and payload["epoch"] == 3 and payload["extra"] == {"val_loss": 1.5}
-    assert loaded.config == model.config
+    for part in ("audio_embed", "visual_embed", "fusion", "cut_encoder"):  # the same network, module for module
+        assert hasattr(loaded, part) == hasattr(model, part), part
     loaded.eval()
     _assert_same(loaded.forward_batch(b), model.forward_batch(b))  # round trip: identical outputs
 
 
-@given(kw=model_kwargs(), data=st.data())
-def test_property_20_infers_multimodal_and_track_only(kw: dict, data: st.DataObject) -> None:
-    model = MultimodalTransformer(**kw).eval()
-    b = data.draw(batches(kw))
+@given(config=model_configs(), data=st.data())
+def test_property_20_infers_multimodal_and_track_only(config: ModelConfig, data: st.DataObject) -> None:
+    model = EditTransformer(config).eval()
+    b = data.draw(batches(config))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "multimodal.pt"
         save_checkpoint(path, model)
         full, _ = load_checkpoint(path)
-        track_only, payload = load_checkpoint(path, track_only=True)
+        track_only, payload = load_checkpoint(path, without_content=True)
     full.eval(), track_only.eval()
-    assert payload["model_type"] == "multimodal"
+    assert payload["kind"] == "multimodal"
     assert not hasattr(track_only, "audio_embed") and not hasattr(track_only, "visual_embed")
     # multimodal inference: the trained model as saved
     _assert_same(full.forward_batch(b), model.forward_batch(b))
@@ -98,7 +98,7 @@ def test_compiled_or_wrapped_model_saves_the_bare_model(tmp_path: Path) -> None:
     model = _tiny(multimodal=False)
     save_checkpoint(tmp_path / "c.pt", torch.nn.DataParallel(model))
     loaded, payload = load_checkpoint(tmp_path / "c.pt")
-    assert payload["model_type"] == "track_only" and set(loaded.state_dict()) == set(model.state_dict())
+    assert payload["kind"] == "baseline" and set(loaded.state_dict()) == set(model.state_dict())
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_wrong_model_version_is_refused(tmp_path: Path) -> None:
         load_checkpoint(path)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "not_a_dict", "wrong_type"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "not_a_dict", "wrong_type", "unknown_config_key"])
 def test_corrupt_file_is_named(tmp_path: Path, damage: str) -> None:
     path = tmp_path / "bad ckpt.pt"
     save_checkpoint(path, _tiny())
@@ -126,9 +126,13 @@ def test_corrupt_file_is_named(tmp_path: Path, damage: str) -> None:
         path.write_bytes(b"\x00not a checkpoint" * 10)
     elif damage == "not_a_dict":
         torch.save([1, 2, 3], path)
+    elif damage == "wrong_type":
+        payload = torch.load(path, weights_only=True)
+        payload["kind"] = "baseline"  # a multimodal config
+        torch.save(payload, path)
     else:
         payload = torch.load(path, weights_only=True)
-        payload["model_type"] = "track_only"
+        payload["config"]["heads"] = 3
         torch.save(payload, path)
     with pytest.raises(CheckpointError, match="bad ckpt.pt"):
         load_checkpoint(path)
@@ -136,7 +140,7 @@ def test_corrupt_file_is_named(tmp_path: Path, damage: str) -> None:
 
 def test_unsafe_pickle_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "unsafe.pt"
-    torch.save({"model_version": MODEL_VERSION, "model_type": "track_only", "config": {}, "model_state": {},
+    torch.save({"model_version": MODEL_VERSION, "kind": "baseline", "config": {}, "model_state": {},
                 "evil": Path("x")}, path)  # fmt: skip
     with pytest.raises(CheckpointError, match="unsafe.pt: not a readable checkpoint"):
         load_checkpoint(path)
@@ -145,7 +149,7 @@ def test_unsafe_pickle_is_refused(tmp_path: Path) -> None:
 def test_the_same_weights_give_the_same_bytes(tmp_path: Path) -> None:
     """Issue 12: the temporary file's name ended up inside the zip, so identical weights changed the md5."""
     torch.manual_seed(0)
-    model = MultiTrackTransformer(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8)
+    model = _tiny(multimodal=False)
     a = save_checkpoint(tmp_path / "a" / "model.pt", model, extra={"kind": "baseline"})
     b = save_checkpoint(tmp_path / "b" / "model.pt", model, extra={"kind": "baseline"})
     assert a.read_bytes() == b.read_bytes()

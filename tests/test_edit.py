@@ -16,7 +16,7 @@ from trackfusion.data.synthetic import generate_corpus
 from trackfusion.experiment.edit import edit_recording, opening_layout, recording_batch
 from trackfusion.io.timeline import import_timeline
 from trackfusion.learn.checkpoint import save_checkpoint
-from trackfusion.learn.model import create_model
+from trackfusion.learn.model import EditTransformer, ModelConfig
 from trackfusion.params import SyntheticParams, params_from_dict
 
 TINY = {"model": {"d_model": 16, "nhead": 2, "num_encoder_layers": 1, "dim_feedforward": 32, "seq_len": 16},
@@ -34,7 +34,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     params = params_from_dict(TINY)
     torch.manual_seed(0)
     model_path = root / "multimodal.pt"
-    save_checkpoint(model_path, create_model(params, multimodal=True),
+    save_checkpoint(model_path, EditTransformer(ModelConfig.from_params(params, "multimodal")),
                     extra={"cut_decoding": {"threshold": 0.5, "spacing": 30}})  # fmt: skip (few cuts: a quick XML)
     corpus = write_corpus(root / "normalized", [10], ["train"], track_std=20.0)  # the training corpus' statistics
     (root / "params.yaml").write_text(yaml.safe_dump(TINY))

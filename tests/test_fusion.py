@@ -6,10 +6,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.strategies.model import batches, model_kwargs
+from tests.strategies.model import batches, model_configs
 from trackfusion.learn.fusion import ModalityEmbedding, ModalityFusion
 from trackfusion.params import FUSION_TYPES
-from trackfusion.learn.model import MultimodalTransformer, with_change
+from trackfusion.learn.model import EditTransformer, ModelConfig, with_change
 
 torch.set_num_threads(1)
 
@@ -40,12 +40,12 @@ def test_property_11_embedding_outputs_d_model(input_dim: int, d_model: int, see
     torch.testing.assert_close(out, x @ emb.proj.weight.T + emb.proj.bias)
 
 
-@given(kw=model_kwargs(), data=st.data())
-def test_property_11_every_model_embedding_outputs_d_model(kw: dict, data: st.DataObject) -> None:
-    model = MultimodalTransformer(**kw).eval()
+@given(config=model_configs(), data=st.data())
+def test_property_11_every_model_embedding_outputs_d_model(config: ModelConfig, data: st.DataObject) -> None:
+    model = EditTransformer(config).eval()
     batch = data.draw(batches(model.config))
     B, T = batch["prev_track"].shape[:2]
-    D = kw["d_model"]
+    D = config.d_model
     avail = batch["modality_mask"].bool()
     assert model.audio_embed(with_change(batch["audio"], avail[..., 0])).shape == (B, T, D)
     assert model.visual_embed(with_change(batch["visual"], avail[..., 1])).shape == (B, T, D)
@@ -98,15 +98,15 @@ def test_property_13_attention_weights_sum_to_one_before_positional(inp, nhead: 
         torch.testing.assert_close(f1, fused[:, t : t + 1], atol=1e-6, rtol=1e-5)
 
 
-@given(kw=model_kwargs(fusion_types=("attention",)), data=st.data())
-def test_property_13_model_attention_fusion_precedes_positional_encoding(kw: dict, data: st.DataObject) -> None:
+@given(config=model_configs(fusion_types=("attention",)), data=st.data())
+def test_property_13_model_attention_fusion_precedes_positional_encoding(config: ModelConfig, data: st.DataObject) -> None:
     """In the model, a frame's fusion weights do not depend on its position in the window.
 
     A frame's embedding reads its own content and its change from the previous frame, so
     shifting the window by one frame shifts the weights of every frame that keeps its
     predecessor (all but the first two of the shifted window).
     """
-    model = MultimodalTransformer(**kw).eval()
+    model = EditTransformer(config).eval()
     b = data.draw(batches(model.config, max_len=8))
     _, w = model.embed(b["audio"], b["visual"], b["prev_track"], b["modality_mask"])
     sums = w.sum(-1)

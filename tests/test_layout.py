@@ -61,7 +61,7 @@ def test_imports_only_go_down_the_data_path(module: str, path: Path) -> None:
 
 def test_the_rule_catches_an_import_from_a_later_layer() -> None:
     """The checker itself can fail: a corpus builder that reaches for the model."""
-    bad = "from trackfusion.learn.model import create_model\ndef f():\n    from trackfusion.experiment import compare\n"
+    bad = "from trackfusion.learn.model import EditTransformer\ndef f():\n    from trackfusion.experiment import compare\n"
     assert violations("trackfusion.data.build", bad) == [
         "trackfusion.data.build imports trackfusion.experiment",
         "trackfusion.data.build imports trackfusion.learn.model",

@@ -8,10 +8,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.strategies.model import baseline_kwargs, batches, edit_outputs, make_batch, model_kwargs
+from tests.strategies.model import baseline_of, batches, edit_outputs, make_batch, model_configs
 from trackfusion import schema
 from trackfusion.learn.loss import COMPONENTS, MultiTrackLoss
-from trackfusion.learn.model import MultimodalTransformer, MultiTrackTransformer
+from trackfusion.learn.model import EditTransformer, ModelConfig
 from trackfusion.params import LossParams
 
 torch.set_num_threads(1)
@@ -145,31 +145,30 @@ def test_weights_from_params_or_dict() -> None:
         MultiTrackLoss()({"active": torch.zeros(1, 3, 2)}, torch.zeros(1, 3, 180))
 
 
-@given(kw=model_kwargs(), data=st.data())
-def test_property_17_same_loss_for_both_models(kw: dict, data: st.DataObject) -> None:
-    base_kw = baseline_kwargs(kw)
-    baseline = MultiTrackTransformer(**base_kw).eval()
-    multimodal = MultimodalTransformer(**kw, enable_multimodal=False).eval()
-    multimodal.load_state_dict(baseline.state_dict())  # the same trunk and heads, parameter for parameter
-    full = MultimodalTransformer(**kw).eval()
-    b = data.draw(batches(full.config))
+@given(config=model_configs(), data=st.data())
+def test_property_17_same_loss_for_both_models(config: ModelConfig, data: st.DataObject) -> None:
+    baseline = EditTransformer(baseline_of(config)).eval()
+    full = EditTransformer(config).eval()
+    b = data.draw(batches(config))
     loss_fn = MultiTrackLoss(WEIGHTS)
-    lb = loss_fn(baseline.forward_batch(b), b["targets"], b["padding_mask"])
-    lm = loss_fn(multimodal.forward_batch(b), b["targets"], b["padding_mask"])
-    for k in lb:
-        torch.testing.assert_close(lm[k], lb[k], msg=k)
-    # and a content-fusing model's outputs go through the very same function
     with torch.no_grad():
-        out = full.forward_batch(b)
-    ref = reference_loss(out, b["targets"], b["padding_mask"], WEIGHTS)
-    assert float(loss_fn(out, b["targets"], b["padding_mask"])["total"]) == pytest.approx(ref["total"], rel=1e-4)
+        outputs = {"baseline": baseline.forward_batch(b), "multimodal": full.forward_batch(b)}
+    for kind, out in outputs.items():  # both kinds' outputs go through the very same function
+        ref = reference_loss(out, b["targets"], b["padding_mask"], WEIGHTS)
+        got = loss_fn(out, b["targets"], b["padding_mask"])
+        assert float(got["total"]) == pytest.approx(ref["total"], rel=1e-4), kind
+    # and on equal predictions the two models' losses are equal
+    same = loss_fn({k: v.clone() for k, v in outputs["baseline"].items()}, b["targets"], b["padding_mask"])
+    for k, v in loss_fn(outputs["baseline"], b["targets"], b["padding_mask"]).items():
+        torch.testing.assert_close(same[k], v, msg=k)
 
 
 @pytest.mark.parametrize("kind", ["baseline", "concat", "add", "gated", "attention"])
 def test_few_optimizer_steps_lower_the_loss(kind: str) -> None:
     torch.manual_seed(0)
-    kw = dict(d_model=16, nhead=2, num_encoder_layers=1, dim_feedforward=32, dropout=0.0)
-    model = MultiTrackTransformer(**kw) if kind == "baseline" else MultimodalTransformer(fusion_type=kind, **kw)
+    config = ModelConfig(enable_multimodal=kind != "baseline", fusion_type=kind if kind != "baseline" else "gated",
+                         d_model=16, nhead=2, num_encoder_layers=1, dim_feedforward=32, dropout=0.0)  # fmt: skip
+    model = EditTransformer(config)
     b = make_batch(model.config, B=2, T=12, seed=0)
     loss_fn = MultiTrackLoss()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)

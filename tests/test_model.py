@@ -1,6 +1,7 @@
 """Models: properties 10, 16, 19, 31, no leakage of the future, decoding and construction."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -8,17 +9,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.strategies.model import baseline_kwargs, batches, model_kwargs, random_frames
+from tests.strategies.model import baseline_of, batches, model_configs, random_frames
 from trackfusion import schema
-from trackfusion.params import FUSION_TYPES
-from trackfusion.learn.model import (
-    MultimodalTransformer,
-    MultiTrackTransformer,
-    create_model,
-    decode_frames,
-    with_change,
-)
-from trackfusion.params import params_from_dict
+from trackfusion.learn.model import EditTransformer, ModelConfig, decode_frames, with_change
+from trackfusion.params import FUSION_TYPES, params_from_dict
 
 torch.set_num_threads(1)
 
@@ -29,12 +23,12 @@ def _assert_same(a: dict, b: dict, t: int | None = None) -> None:
         torch.testing.assert_close(x, y, atol=1e-6, rtol=1e-5, msg=lambda m: f"{k}: {m}")
 
 
-@given(kw=model_kwargs(), data=st.data())
-def test_property_10_accepts_valid_widths(kw: dict, data: st.DataObject) -> None:
-    model = MultimodalTransformer(**kw).eval()
+@given(config=model_configs(), data=st.data())
+def test_property_10_accepts_valid_widths(config: ModelConfig, data: st.DataObject) -> None:
+    model = EditTransformer(config).eval()
     b = data.draw(batches(model.config))
     B, T = b["prev_track"].shape[:2]
-    N, K = kw["num_tracks"], kw["max_asset_classes"]
+    N, K = config.num_tracks, config.max_asset_classes
     out = model(b["audio"], b["visual"], b["prev_track"], b["padding_mask"], b["modality_mask"])
     expected = {"active": (B, T, N), "asset": (B, T, N, K), "scale": (B, T, N), "position": (B, T, N, 2),
                 "crop": (B, T, N, 4), "cut": (B, T)}  # fmt: skip
@@ -43,25 +37,27 @@ def test_property_10_accepts_valid_widths(kw: dict, data: st.DataObject) -> None
     _assert_same(model.forward_batch(b), out)
     # one column too many is refused with both shapes named
     wide = torch.cat([b["visual"], b["visual"][..., :1]], dim=-1)
-    with pytest.raises(ValueError, match=rf"visual: expected \(B, T, {kw['visual_features']}\), got \({B}, {T}, "):
+    with pytest.raises(ValueError, match=rf"visual: expected \(B, T, {config.visual_features}\), got \({B}, {T}, "):
         model(b["audio"], wide, b["prev_track"])
 
 
 def test_property_10_standard_widths_and_error_message() -> None:
-    model = MultimodalTransformer(d_model=16, nhead=2, num_encoder_layers=1, dim_feedforward=16).eval()
+    model = EditTransformer(ModelConfig(d_model=16, nhead=2, num_encoder_layers=1, dim_feedforward=16)).eval()
     out = model(torch.randn(2, 7, 5), torch.randn(2, 7, 522), torch.zeros(2, 7, 180))
     assert out["asset"].shape == (2, 7, 20, 10)
     with pytest.raises(ValueError, match=r"^visual: expected \(B, T, 522\), got \(2, 7, 500\)$"):
         model(torch.randn(2, 7, 5), torch.randn(2, 7, 500), torch.zeros(2, 7, 180))
     with pytest.raises(ValueError, match=r"track: expected \(B, T, 180\), got \(2, 7\)"):
         model(torch.randn(2, 7, 5), torch.randn(2, 7, 522), torch.zeros(2, 7))
-    with pytest.raises(ValueError, match="track_features"):
-        MultiTrackTransformer(track_features=179)
+    with pytest.raises(ValueError, match=r"d_model \(10\) must be divisible by nhead \(4\)"):
+        ModelConfig(d_model=10)
+    with pytest.raises(ValueError, match="fusion_type is 'sum'; allowed values: concat"):
+        ModelConfig(fusion_type="sum")
 
 
-@given(kw=model_kwargs(), data=st.data())
-def test_property_16_batch_shares_sequence_length(kw: dict, data: st.DataObject) -> None:
-    model = MultimodalTransformer(**kw).eval()
+@given(config=model_configs(), data=st.data())
+def test_property_16_batch_shares_sequence_length(config: ModelConfig, data: st.DataObject) -> None:
+    model = EditTransformer(config).eval()
     b = data.draw(batches(model.config, max_len=8))
     B, T = b["prev_track"].shape[:2]
     name = data.draw(st.sampled_from(["audio", "visual", "padding_mask", "modality_mask"]))
@@ -78,9 +74,9 @@ def test_property_16_batch_shares_sequence_length(kw: dict, data: st.DataObject)
 
 @pytest.mark.parametrize("flags", [dict(use_audio=False), dict(use_visual=False),
                                    dict(use_audio=False, use_visual=False), dict(enable_multimodal=False)])  # fmt: skip
-@given(kw=model_kwargs(), data=st.data())
-def test_property_19_disabled_modalities_have_no_influence(flags: dict, kw: dict, data: st.DataObject) -> None:
-    model = MultimodalTransformer(**kw, **flags).eval()
+@given(config=model_configs(), data=st.data())
+def test_property_19_disabled_modalities_have_no_influence(flags: dict, config: ModelConfig, data: st.DataObject) -> None:
+    model = EditTransformer(dataclasses.replace(config, **flags)).eval()
     b = data.draw(batches(model.config))
     off_audio = not flags.get("use_audio", True) or not flags.get("enable_multimodal", True)
     off_visual = not flags.get("use_visual", True) or not flags.get("enable_multimodal", True)
@@ -101,18 +97,17 @@ def test_property_19_disabled_modalities_have_no_influence(flags: dict, kw: dict
     none = {k: v for k, v in b.items() if not (k == "audio" and off_audio or k == "visual" and off_visual)}
     _assert_same(model.forward_batch(none), out)
     if flags.get("enable_multimodal", True) is False:
-        # the track-only multimodal model is the baseline: same modules, same outputs
-        baseline = MultiTrackTransformer(**baseline_kwargs(kw)).eval()
-        baseline.load_state_dict(model.state_dict())
-        _assert_same(baseline.forward_batch(b), out)
+        # the baseline reads the track alone: no content module exists, content inputs may be absent
+        assert model.config.kind == "baseline" and not hasattr(model, "fusion") and not hasattr(model, "cut_encoder")
+        _assert_same(model(None, None, b["prev_track"], b["padding_mask"]), out)
 
 
-@given(kw=model_kwargs(), data=st.data())
-def test_property_31_masked_features_zero_and_no_effect(kw: dict, data: st.DataObject) -> None:
+@given(config=model_configs(), data=st.data())
+def test_property_31_masked_features_zero_and_no_effect(config: ModelConfig, data: st.DataObject) -> None:
     """Garbage at masked positions reaches the embeddings as zeros and changes no output
     (issue 13: fed only batches the helper had already zeroed, removing the model's own
     zeroing passed)."""
-    model = MultimodalTransformer(**kw).eval()
+    model = EditTransformer(config).eval()
     b = data.draw(batches(model.config))
     mm = b["modality_mask"]
     if data.draw(st.booleans()):  # sometimes the track itself is unavailable on some frames
@@ -138,9 +133,8 @@ def test_property_31_masked_features_zero_and_no_effect(kw: dict, data: st.DataO
 @pytest.mark.parametrize("kind", [*FUSION_TYPES, "baseline"])
 @given(data=st.data())
 def test_no_leakage_from_future_frames(kind: str, data: st.DataObject) -> None:
-    kw = data.draw(model_kwargs(fusion_types=(kind,) if kind != "baseline" else FUSION_TYPES))
-    model = MultiTrackTransformer(**baseline_kwargs(kw)) if kind == "baseline" else MultimodalTransformer(**kw)
-    model.eval()
+    config = data.draw(model_configs(fusion_types=(kind,) if kind != "baseline" else FUSION_TYPES))
+    model = EditTransformer(baseline_of(config) if kind == "baseline" else config).eval()
     b = data.draw(batches(model.config, max_len=10))
     T = b["prev_track"].shape[1]
     t = data.draw(st.integers(0, T - 1))
@@ -158,7 +152,7 @@ def test_no_leakage_from_future_frames(kind: str, data: st.DataObject) -> None:
 
 
 def test_padding_frames_never_produce_nan_even_in_front() -> None:
-    model = MultimodalTransformer(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8)
+    model = EditTransformer(ModelConfig(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8))
     b = dict(audio=torch.randn(2, 5, 5), visual=torch.randn(2, 5, 522), track=torch.zeros(2, 5, 180))
     pad = torch.tensor([[False, False, True, True, True], [False] * 5])  # left padding and an all-padding row
     out = model(**b, padding_mask=pad)
@@ -169,10 +163,11 @@ def test_padding_frames_never_produce_nan_even_in_front() -> None:
 
 def test_padding_does_not_change_real_frames() -> None:
     torch.manual_seed(0)
-    model = MultiTrackTransformer(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8).eval()
+    config = ModelConfig(enable_multimodal=False, d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8)
+    model = EditTransformer(config).eval()
     track = random_frames(torch.Generator().manual_seed(0), 1, 6, 20, 10)
-    full = model(track[:, :4])
-    padded = model(torch.cat([track[:, :4], torch.randn(1, 2, 180)], dim=1),
+    full = model(None, None, track[:, :4])
+    padded = model(None, None, torch.cat([track[:, :4], torch.randn(1, 2, 180)], dim=1),
                    torch.tensor([[True] * 4 + [False] * 2]))  # fmt: skip
     _assert_same({k: v[:, :4] for k, v in padded.items()}, full)
 
@@ -199,51 +194,62 @@ def test_decode_frames_layout(data: st.DataObject) -> None:
                     assert (row == 0).all()
 
 
-def test_create_model_from_params_and_config_is_json() -> None:
+def test_model_config_from_params_and_json() -> None:
     params = params_from_dict({"fusion_type": "attention", "use_visual": False,
                                "model": {"d_model": 16, "nhead": 2, "num_encoder_layers": 1}})  # fmt: skip
-    mm = create_model(params, multimodal=True)
-    base = create_model(params, multimodal=False)
-    assert isinstance(mm, MultimodalTransformer) and isinstance(base, MultiTrackTransformer)
-    assert mm.config["fusion_type"] == "attention" and mm.config["use_visual"] is False
-    assert mm.config["d_model"] == 16 and base.config["d_model"] == 16
+    mm = EditTransformer(ModelConfig.from_params(params, "multimodal"))
+    base = EditTransformer(ModelConfig.from_params(params, "baseline"))
+    assert mm.config.kind == "multimodal" and base.config.kind == "baseline"
+    assert mm.config.fusion_type == "attention" and mm.config.use_visual is False
+    assert mm.config.d_model == 16 and base.config.d_model == 16
     assert not hasattr(mm, "visual_embed") and hasattr(mm, "audio_embed")
+    assert not hasattr(base, "audio_embed") and not hasattr(base, "fusion")
     for m in (mm, base):
-        assert type(m)(**json.loads(json.dumps(m.config))).config == m.config
-    assert base.config["track_features"] == schema.TRACK_WIDTH
+        assert ModelConfig.from_dict(json.loads(json.dumps(m.config.to_dict()))) == m.config
+    assert base.config.track_features == schema.TRACK_WIDTH
+    with pytest.raises(ValueError, match="kind is 'track_only'; allowed values: baseline, multimodal"):
+        ModelConfig.from_params(params, "track_only")
+    with pytest.raises(ValueError, match=r"unknown model config keys \['heads'\]"):
+        ModelConfig.from_dict({"heads": 3})
 
 
-@given(kw=model_kwargs(), data=st.data())
-def test_strategy_batches_follow_the_dataset_contract(kw: dict, data: st.DataObject) -> None:
+def test_model_config_defaults_are_the_params_defaults() -> None:
+    """One source of defaults: a config built from default params is the default config."""
+    assert ModelConfig.from_params(params_from_dict({}), "multimodal") == ModelConfig()
+
+
+@given(config=model_configs(), data=st.data())
+def test_strategy_batches_follow_the_dataset_contract(config: ModelConfig, data: st.DataObject) -> None:
     """The shared strategy itself: shifted track, right padding, zero features where unavailable."""
-    b = data.draw(batches(kw))
+    b = data.draw(batches(config))
     B, T = b["padding_mask"].shape
     assert (b["prev_track"][:, 0] == 0).all() and torch.equal(b["prev_track"][:, 1:], b["targets"][:, :-1])
     lengths = b["padding_mask"].sum(1)
     assert (lengths >= 1).all() and torch.equal(b["padding_mask"], torch.arange(T) < lengths[:, None])
     assert (b["audio"][~b["modality_mask"][..., 0]] == 0).all()
     assert (b["visual"][~b["modality_mask"][..., 1]] == 0).all()
-    assert b["visual"].shape == (B, T, kw["visual_features"]) and b["targets"].shape == (B, T, kw["track_features"])
+    assert b["visual"].shape == (B, T, config.visual_features) and b["targets"].shape == (B, T, config.track_features)
 
 
 def test_sequences_longer_than_max_len_extend_the_position_code() -> None:
     torch.manual_seed(0)
-    model = MultiTrackTransformer(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8, max_len=4).eval()
+    config = ModelConfig(enable_multimodal=False, d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8, max_len=4)
+    model = EditTransformer(config).eval()
     track = random_frames(torch.Generator().manual_seed(1), 1, 7, 20, 10)
-    _assert_same({k: v[:, :4] for k, v in model(track).items()}, model(track[:, :4]))
+    _assert_same({k: v[:, :4] for k, v in model(None, None, track).items()}, model(None, None, track[:, :4]))
 
 
-@given(kw=model_kwargs(), data=st.data())
-def test_content_cut_head_never_reads_the_layout(kw: dict, data: st.DataObject) -> None:
+@given(config=model_configs(), data=st.data())
+def test_content_cut_head_never_reads_the_layout(config: ModelConfig, data: st.DataObject) -> None:
     """cut_context="content": *when* to cut is the same whatever layout the model is shown
     (its own in a roll-out, the true one teacher-forced); "all" reads the layout."""
-    model = MultimodalTransformer(**kw).eval()
+    model = EditTransformer(config).eval()
     b = data.draw(batches(model.config))
     other = random_frames(torch.Generator().manual_seed(data.draw(st.integers(0, 99))), *b["prev_track"].shape[:2],
-                          kw["num_tracks"], kw["max_asset_classes"])  # fmt: skip
+                          config.num_tracks, config.max_asset_classes)  # fmt: skip
     out = model(b["audio"], b["visual"], b["prev_track"], b["padding_mask"], b["modality_mask"])
     out_other = model(b["audio"], b["visual"], other, b["padding_mask"], b["modality_mask"])
-    if kw["cut_context"] == "content":
+    if config.cut_context == "content":
         torch.testing.assert_close(out_other["cut"], out["cut"], atol=1e-6, rtol=1e-5)
     elif not torch.equal(other, b["prev_track"]) and b["modality_mask"][..., 2].all():
         assert not torch.allclose(out_other["cut"], out["cut"], atol=1e-6)

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trackfusion import schema
+from tests.strategies.tracks import random_track
 from trackfusion.data.embeddings import l2_normalize
 from trackfusion.data.normalization import (
     AudioFeaturePreprocessor,
@@ -46,13 +47,8 @@ def visual_batch(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarr
 
 
 def track_batch(rng: np.random.Generator, n: int) -> np.ndarray:
-    per = np.zeros((n, schema.NUM_TRACKS, schema.NUM_TRACK_PARAMS), np.float32)
-    active = rng.random((n, schema.NUM_TRACKS)) < 0.3
-    per[:, :, 0] = active
-    per[:, :, 1] = np.where(active, rng.integers(0, 10, (n, schema.NUM_TRACKS)), 0)
-    cont = rng.normal(rng.uniform(-50, 100, 7), rng.uniform(0.5, 30, 7), (n, schema.NUM_TRACKS, 7))
-    per[:, :, 2:] = np.where(active[:, :, None], cont, 0.0)
-    return per.reshape(n, schema.TRACK_WIDTH)
+    """Frames each on their own, 30 % active, every parameter with its own mean and spread."""
+    return random_track(rng, n, mean_run=1.0, p_active=0.3, loc=rng.uniform(-50, 100, 7), scale=rng.uniform(0.5, 30, 7))
 
 
 videos = st.lists(st.integers(1, 40), min_size=1, max_size=4)

@@ -22,7 +22,7 @@ from trackfusion.learn.checkpoint import save_checkpoint
 from trackfusion.data.corpus import Corpus
 from trackfusion.learn.dataset import MultimodalDataset, collate_windows, eval_stride
 from trackfusion.learn.metrics import VideoCuts
-from trackfusion.learn.model import MultimodalTransformer, MultiTrackTransformer, decode_frames
+from trackfusion.learn.model import EditTransformer, ModelConfig, decode_frames
 from trackfusion.learn.rollout import hold_parameters, rollout, rollout_cuts, teacher_forced
 from trackfusion.experiment.predict import run_predict
 from trackfusion.data.build import normalize_corpus
@@ -32,10 +32,8 @@ TINY = dict(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=16, dropou
 DECODING = {"threshold": 0.5, "spacing": 3}
 
 
-def _model(kind: str, fusion: str = "gated") -> torch.nn.Module:
-    if kind == "baseline":
-        return MultiTrackTransformer(**TINY).eval()
-    return MultimodalTransformer(fusion_type=fusion, **TINY).eval()
+def _model(kind: str, fusion: str = "gated") -> EditTransformer:
+    return EditTransformer(ModelConfig(enable_multimodal=kind != "baseline", fusion_type=fusion, **TINY)).eval()
 
 
 @settings(max_examples=25)
@@ -44,7 +42,7 @@ def _model(kind: str, fusion: str = "gated") -> torch.nn.Module:
 def test_rollout_never_reads_a_true_frame_after_the_first(seed: int, kind: str, T: int, context: int) -> None:
     torch.manual_seed(seed)
     model = _model("baseline" if kind == "baseline" else "multimodal", kind if kind != "baseline" else "gated")
-    batch = make_batch(model.config | {"num_tracks": 20, "max_asset_classes": 10}, B=2, T=T, seed=seed, padded=False)
+    batch = make_batch(model.config, B=2, T=T, seed=seed, padded=False)
     out, inputs = rollout(model, batch, context, DECODING, progress=False)
 
     corrupted = {k: v.clone() for k, v in batch.items()}

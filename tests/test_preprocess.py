@@ -18,6 +18,7 @@ from trackfusion.data.corpus import Corpus, assign_splits
 from trackfusion.data.normalization import NORMALIZATION_FILE, load_preprocessors
 from trackfusion.params import params_from_dict
 from trackfusion.data.build import align_corpus, normalize_corpus
+from tests.strategies.tracks import random_track
 
 GOOD = "bandicam 2025-03-11 22-57-01-575"
 AUDIO_ONLY = "only audio, (take 2)"
@@ -52,14 +53,6 @@ def write_visual(path: Path, times: np.ndarray, rng: np.random.Generator) -> Non
     pd.concat([df, clip], axis=1).to_csv(path, index=False)
 
 
-def track_frames(rng: np.random.Generator, n: int) -> np.ndarray:
-    per = np.zeros((n, schema.NUM_TRACKS, schema.NUM_TRACK_PARAMS), np.float32)
-    per[:, :3, 0] = 1.0
-    per[:, :3, 1] = [0, 1, 2]
-    per[:, :3, 2:] = rng.uniform(0, 100, (n, 3, 7))
-    return per.reshape(n, schema.TRACK_WIDTH)
-
-
 def make_raw(root: Path, *, features: bool = True, seed: int = 0) -> Path:
     """Five videos: good, audio only, broken track, corrupt visual CSV, no feature files."""
     rng = np.random.default_rng(seed)
@@ -68,7 +61,7 @@ def make_raw(root: Path, *, features: bool = True, seed: int = 0) -> Path:
     videos = []
     for i, vid in enumerate([GOOD, AUDIO_ONLY, BROKEN, CORRUPT, NOTHING]):
         n = 40 + 10 * i
-        frames = track_frames(rng, n)
+        frames = random_track(rng, n, loc=50.0, scale=25.0)
         if vid == BROKEN:
             frames[5, 7] = np.nan
         if vid == GOOD:
@@ -242,7 +235,7 @@ def test_align_peak_memory_does_not_grow_with_videos(tmp_path):
         videos = []
         for i in range(n):
             vid = f"video {i}"
-            frames = track_frames(rng, 300)
+            frames = random_track(rng, 300, loc=50.0, scale=25.0)
             videos.append((vid, 0.0, frames))
             write_audio(raw / "features" / schema.audio_file_name(vid), np.arange(0, 31, 0.1), rng)
             write_visual(raw / "features" / schema.visual_file_name(vid), np.arange(0, 31, 1 / 12), rng)

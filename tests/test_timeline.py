@@ -11,7 +11,7 @@ import opentimelineio as otio
 import pytest
 from hypothesis import given, settings
 
-from tests.strategies.timeline import track_frames
+from tests.strategies.tracks import timelines
 from trackfusion import schema
 from trackfusion.io.timeline import TimelineError, export_timeline, import_timeline
 
@@ -35,7 +35,7 @@ def assert_same_track(actual: np.ndarray, expected: np.ndarray, atol: float = 1e
 # --------------------------------------------------------------------------- strategy
 
 
-@given(track_frames())
+@given(timelines())
 def test_strategy_frames_follow_the_track_contract(case):
     frames, start_time = case
     active = frames[:, ACTIVE]
@@ -50,7 +50,7 @@ def test_strategy_frames_follow_the_track_contract(case):
 # --------------------------------------------------------------------------- round trips
 
 
-@given(track_frames())
+@given(timelines())
 def test_otio_round_trip_reproduces_frames(case):
     frames, start_time = case
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,7 +64,7 @@ def test_otio_round_trip_reproduces_frames(case):
 
 
 @settings(max_examples=15)
-@given(track_frames(max_tracks=2, max_frames=30))
+@given(timelines(max_tracks=2, max_frames=30))
 def test_fcp_xml_round_trip_keeps_states_and_effects(case):
     """FCP XML keeps no trackfusion metadata: asset classes come back from the media
     names, parameters from the Basic Motion and Crop filters, recording time from the

@@ -19,9 +19,16 @@ from trackfusion.learn.checkpoint import load_checkpoint
 from trackfusion.learn.dataset import create_dataloaders
 from trackfusion.learn.loss import MultiTrackLoss
 from trackfusion.learn.metrics import EditMetrics, VideoCuts
-from trackfusion.learn.model import create_model
+from trackfusion.learn.model import EditTransformer, ModelConfig
 from trackfusion.params import Params, params_from_dict
-from trackfusion.learn.training import Trainer, TrainingError, seed_everything, train_model
+from trackfusion.learn.training import (
+    RunCheckpoints,
+    Trainer,
+    TrainingError,
+    build_optimizer,
+    seed_everything,
+    train_model,
+)
 from tests.strategies.corpus import write_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,9 +60,11 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make_trainer(corpus: Path, ckpt: Path, params: Params, multimodal: bool = False, **kwargs: object) -> Trainer:
     seed_everything(params.seed)
     loaders = create_dataloaders(corpus, params, multimodal=multimodal)
-    model = create_model(params, multimodal=multimodal)
-    return Trainer(model, MultiTrackLoss(params.loss), None, loaders["train"], loaders["val"], params.train, ckpt,
-                   device="cpu", seed=params.seed, progress=False, **kwargs)  # fmt: skip
+    model = EditTransformer(ModelConfig.from_params(params, "multimodal" if multimodal else "baseline"))
+    checkpoints = RunCheckpoints(ckpt, **kwargs)
+    return Trainer(model, MultiTrackLoss(params.loss), build_optimizer(model, params.train, torch.device("cpu")),
+                   loaders["train"], loaders["val"], params.train, checkpoints, device="cpu", seed=params.seed,
+                   progress=False)  # fmt: skip
 
 
 def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -262,7 +271,8 @@ def test_multimodal_training_writes_dvclive_curves_and_a_loadable_checkpoint(cor
             assert rows[0].split("\t") == ["step", name] and len(rows) == 1 + 2, (split, name)
     assert not (live_dir / "dvc.yaml").exists() and not (tmp_path / "dvc.yaml").exists()
     model, payload = load_checkpoint(tmp_path / "m.pt")
-    assert payload["model_type"] == "multimodal" and payload["extra"]["kind"] == "multimodal"
+    assert payload["kind"] == "multimodal" and payload["extra"]["kind"] == "multimodal"
+    assert payload["config"] == model.config and model.config.d_model == 16 and model.config.fusion_type == "gated"
     assert result["run"]["best_epoch"] >= 1 and result["run"]["kind"] == "multimodal"
     assert (tmp_path / "ckpt" / "complete").exists()
 

@@ -15,6 +15,7 @@ from trackfusion import schema
 from trackfusion.io.sequences import TrackSequenceError, write_sequences
 from trackfusion.params import Params, params_from_dict
 from trackfusion.data.validation import EPS_S, find_gaps, frame_coverage, frame_times, validate_raw
+from tests.strategies.tracks import random_track
 from tests.strategies.data_files import (
     RawVideo,
     audio_tables,
@@ -23,7 +24,6 @@ from tests.strategies.data_files import (
     make_visual_table,
     raw_videos,
     sample_times,
-    track_frames,
     visual_tables,
     write_raw_dir,
 )
@@ -165,7 +165,8 @@ def test_property_29_dimensions_validated(
     n = data.draw(st.integers(1, 8))
     audio = data.draw(audio_tables(np.round(np.arange(n) / 10, 3))).drop(columns=audio_drop)
     visual = data.draw(visual_tables(np.round(np.arange(n) / 12, 3))).drop(columns=visual_drop)
-    video = RawVideo(VID, 0.0, track_frames(n, width=track_width), audio, visual)
+    frames = np.pad(random_track(np.random.default_rng(0), n), ((0, 0), (0, 1)))[:, :track_width]  # 179, 180 or 181
+    video = RawVideo(VID, 0.0, frames, audio, visual)
     with tempfile.TemporaryDirectory() as tmp:
         report, markdown = validate_raw(write_raw_dir(Path(tmp), [video]), PARAMS)
     entry = video_entry(report, VID)
@@ -196,9 +197,9 @@ def _regular(n: int, step: float, start: float = 0.0) -> np.ndarray:
 
 
 def test_broken_sequence_is_reported_and_counted(tmp_path: Path) -> None:
-    broken = track_frames(5)
+    broken = random_track(np.random.default_rng(0), 5)
     broken[2, 7] = np.nan
-    videos = [RawVideo("good one", 0.0, track_frames(10)), RawVideo("broken (1)", 0.0, broken)]
+    videos = [RawVideo("good one", 0.0, random_track(np.random.default_rng(0), 10)), RawVideo("broken (1)", 0.0, broken)]
     report, markdown = validate_raw(_raw(tmp_path, videos), PARAMS)
     assert report["summary"]["broken_sequences"] == 1 and report["summary"]["videos_ok"] == 1
     assert report["summary"]["frames"] == 10
@@ -209,7 +210,7 @@ def test_broken_sequence_is_reported_and_counted(tmp_path: Path) -> None:
 def test_read_error_counted_and_other_modality_kept(tmp_path: Path) -> None:
     audio = make_audio_table(_regular(20, 0.1))
     visual = make_visual_table(_regular(24, 1 / 12))
-    raw = _raw(tmp_path, [RawVideo(VID, 0.0, track_frames(20), audio, visual)])
+    raw = _raw(tmp_path, [RawVideo(VID, 0.0, random_track(np.random.default_rng(0), 20), audio, visual)])
     (raw / "features" / schema.visual_file_name(VID)).write_text("time,scene_change\n0.0,abc\n")
     report, markdown = validate_raw(raw, PARAMS)
     e = video_entry(report, VID)
@@ -226,7 +227,7 @@ def test_late_start_early_end_order_and_nonfinite(tmp_path: Path) -> None:
     audio = make_audio_table(times)
     audio.loc[3, "audio_energy_rms"] = np.nan
     audio = audio.iloc[[0, 2, 1, *range(3, 30), 5]]
-    raw = _raw(tmp_path, [RawVideo(VID, 0.0, track_frames(50), audio=audio)])
+    raw = _raw(tmp_path, [RawVideo(VID, 0.0, random_track(np.random.default_rng(0), 50), audio=audio)])
     with capture_logs("trackfusion", logging.WARNING) as records:
         report, _ = validate_raw(raw, PARAMS)
     a = video_entry(report, VID)["audio"]
@@ -238,7 +239,7 @@ def test_late_start_early_end_order_and_nonfinite(tmp_path: Path) -> None:
 
 
 def test_report_is_json_and_summary_flat(tmp_path: Path) -> None:
-    videos = [RawVideo(VID, 0.5, track_frames(15), make_audio_table(_regular(15, 0.1, 0.5)), None)]
+    videos = [RawVideo(VID, 0.5, random_track(np.random.default_rng(0), 15), make_audio_table(_regular(15, 0.1, 0.5)), None)]
     params = params_from_dict({"align": {"tolerance_s": 0.02}})
     report, markdown = validate_raw(_raw(tmp_path, videos), params)
     again = json.loads(json.dumps(report))
@@ -262,7 +263,7 @@ def test_a_corpus_of_no_videos_is_an_error_in_the_first_stage(tmp_path: Path) ->
 
 def test_gap_over_warn_limit_logged(tmp_path: Path) -> None:
     times = np.concatenate([_regular(10, 0.1), _regular(10, 0.1, start=7.0)])  # 0.9 -> 7.0: 6.1 s
-    raw = _raw(tmp_path, [RawVideo(VID, 0.0, track_frames(80), audio=make_audio_table(times))])
+    raw = _raw(tmp_path, [RawVideo(VID, 0.0, random_track(np.random.default_rng(0), 80), audio=make_audio_table(times))])
     with capture_logs("trackfusion.data.validation", logging.WARNING) as records:
         report, _ = validate_raw(raw, PARAMS)
     gaps = video_entry(report, VID)["audio"]["gaps"]

@@ -1,4 +1,7 @@
-"""Hypothesis strategies for alignment and normalisation: sample times, frame grids, tables.
+"""Hypothesis strategies for the aligner: irregular sample times, frame grids, in-memory sample tables.
+
+(`tests.strategies.data_files` draws what feature *files* hold: regular, ms-rounded times and
+DataFrames; these are the aligner's inputs, times of any spacing, NaN for a missing sample.)
 
 Structure (times, gaps, which entries are missing) is drawn by Hypothesis so it shrinks;
 bulk values (CLIP vectors, scalars) come from a numpy generator seeded by a drawn
@@ -25,7 +28,7 @@ class Table:
 
 
 @st.composite
-def sample_times(
+def irregular_times(
     draw: st.DrawFn,
     *,
     min_size: int = 1,
@@ -80,11 +83,11 @@ def _punch_missing(rng: np.random.Generator, values: np.ndarray, fraction: float
 
 
 @st.composite
-def audio_tables(
+def audio_samples(
     draw: st.DrawFn, *, times: np.ndarray | None = None, missing_fraction: float | None = None, **time_kw
 ) -> Table:
     """An audio table (5 inputs incl. speaker_turn) with optional missing samples."""
-    s = draw(sample_times(**time_kw)) if times is None else times
+    s = draw(irregular_times(**time_kw)) if times is None else times
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     values = _scalar_values(rng, schema.AUDIO_INPUTS, len(s))
     frac = draw(st.sampled_from([0.0, 0.0, 0.2])) if missing_fraction is None else missing_fraction
@@ -93,7 +96,7 @@ def audio_tables(
 
 
 @st.composite
-def visual_tables(
+def visual_samples(
     draw: st.DrawFn,
     *,
     times: np.ndarray | None = None,
@@ -106,7 +109,7 @@ def visual_tables(
 
     CLIP vectors are not unit length (as in real files) and may be held for a few rows.
     """
-    s = draw(sample_times(**time_kw)) if times is None else times
+    s = draw(irregular_times(**time_kw)) if times is None else times
     n = len(s)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     values = _scalar_values(rng, schema.VISUAL_SCALARS, n)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from hypothesis import strategies as st
 
+from tests.strategies.tracks import random_track
 from trackfusion import schema
 from trackfusion.data.corpus import CorpusWriter
 from trackfusion.data.normalization import (
@@ -23,23 +24,6 @@ from trackfusion.data.normalization import (
     save_preprocessors,
 )
 
-
-
-def random_track(rng: np.random.Generator, length: int, *, mean_run: float = 12.0) -> np.ndarray:
-    """(length, 180) float32: per track runs of constant state, changing at random frames."""
-    frames = np.zeros((length, schema.NUM_TRACKS, schema.NUM_TRACK_PARAMS), dtype=np.float32)
-    for t in range(schema.NUM_TRACKS):
-        p_active = 0.8 if t < 3 else 0.15
-        state = np.zeros(schema.NUM_TRACK_PARAMS, dtype=np.float32)
-        for i in range(length):
-            if i == 0 or rng.random() < 1.0 / mean_run:
-                state = np.zeros(schema.NUM_TRACK_PARAMS, dtype=np.float32)
-                if rng.random() < p_active:
-                    state[0] = 1.0
-                    state[1] = float(rng.integers(0, schema.NUM_ASSET_CLASSES))
-                    state[2:] = rng.normal(size=schema.NUM_TRACK_PARAMS - 2)
-            frames[i, t] = state
-    return frames.reshape(length, schema.TRACK_WIDTH)  # (T, 20, 9) -> (T, 180)
 
 
 def write_corpus(

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from trackfusion import schema
 from trackfusion.io.sequences import write_sequences
+from tests.strategies.tracks import random_track
 
 # Letters, digits, spaces and the punctuation recording names carry, plus glob
 # characters ([, ], *, ?) that would break a glob-based lookup, and Japanese.
@@ -211,14 +212,6 @@ def visual_tables(
     )
 
 
-def track_frames(n_frames: int, *, seed: int = 0, width: int = schema.TRACK_WIDTH) -> np.ndarray:
-    """(T, width) float32 plausible track states (not the point of these tests, just valid)."""
-    rng = np.random.default_rng(seed)
-    frames = np.zeros((n_frames, width), dtype=np.float32)
-    frames[:, : min(width, schema.TRACK_WIDTH)] = rng.uniform(0, 1, (n_frames, min(width, schema.TRACK_WIDTH)))
-    return frames
-
-
 def write_table(path: Path, table: pd.DataFrame) -> Path:
     """Write a feature table like the extractors do: NaN empty, inf as ``inf``, minimal quoting."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -280,7 +273,7 @@ def raw_videos(
             t = draw(sample_times(min_size=1, max_size=n_frames + 5, step_s=1 / 12, jitter_s=0.02,
                                   max_gaps=max_gaps, start_range_s=span))
             visual = draw(visual_tables(t))
-        videos.append(RawVideo(vid, start, track_frames(n_frames, seed=i), audio, visual))
+        videos.append(RawVideo(vid, start, random_track(np.random.default_rng(i), n_frames), audio, visual))
     return videos
 
 

@@ -6,25 +6,18 @@ still shrinks to a small, reproducible one.
 """
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 import torch
 from hypothesis import strategies as st
 
 from trackfusion import schema
-from trackfusion.params import FUSION_TYPES
-from trackfusion.params import CUT_CONTEXTS
+from trackfusion.learn.dataset import previous_frames
+from trackfusion.learn.model import ModelConfig
+from trackfusion.params import CUT_CONTEXTS, FUSION_TYPES
+from tests.strategies.tracks import random_frames
 
 P = schema.NUM_TRACK_PARAMS
-
-
-def random_frames(gen: torch.Generator, B: int, T: int, num_tracks: int, num_classes: int) -> torch.Tensor:
-    """(B, T, N*9) schema-layout frames: active in {0,1}, integer asset ids, normal params, inactive all zero."""
-    active = (torch.rand(B, T, num_tracks, 1, generator=gen) < 0.5).float()
-    asset = torch.randint(0, num_classes, (B, T, num_tracks, 1), generator=gen).float()
-    rest = torch.randn(B, T, num_tracks, P - 2, generator=gen)
-    frames = torch.cat([active, asset, rest], dim=-1) * active  # (B, T, N, 9)
-    return frames.reshape(B, T, num_tracks * P)
 
 
 def random_padding(gen: torch.Generator, B: int, T: int) -> torch.Tensor:
@@ -35,46 +28,40 @@ def random_padding(gen: torch.Generator, B: int, T: int) -> torch.Tensor:
 
 
 @st.composite
-def model_kwargs(
+def model_configs(
     draw: st.DrawFn,
     *,
     multimodal: bool = True,
     fusion_types: tuple[str, ...] = FUSION_TYPES,
     standard_widths: bool = False,
-) -> dict[str, Any]:
-    """Constructor kwargs of a tiny model (d_model 8..16); small feature widths unless standard_widths."""
+) -> ModelConfig:
+    """A tiny model's config (d_model 8..16); small feature widths unless standard_widths."""
     nhead = draw(st.sampled_from([1, 2, 4]))
     d_model = nhead * draw(st.integers(min_value=max(1, 8 // nhead), max_value=16 // nhead))
-    num_tracks = schema.NUM_TRACKS if standard_widths else draw(st.integers(1, 3))
-    kw: dict[str, Any] = dict(
-        track_features=num_tracks * P,
+    return ModelConfig(
+        enable_multimodal=multimodal,
         d_model=d_model,
         nhead=nhead,
         num_encoder_layers=draw(st.integers(1, 2)),
         dim_feedforward=draw(st.sampled_from([8, 16, 32])),
         dropout=draw(st.sampled_from([0.0, 0.1])),
-        num_tracks=num_tracks,
+        num_tracks=schema.NUM_TRACKS if standard_widths else draw(st.integers(1, 3)),
         max_asset_classes=schema.NUM_ASSET_CLASSES if standard_widths else draw(st.integers(2, 5)),
         max_len=64,
+        audio_features=schema.AUDIO_WIDTH if standard_widths else draw(st.integers(1, 6)),
+        visual_features=schema.VISUAL_WIDTH if standard_widths else draw(st.integers(1, 12)),
+        fusion_type=draw(st.sampled_from(fusion_types)),
+        cut_context=draw(st.sampled_from(CUT_CONTEXTS)),
     )
-    if multimodal:
-        kw.update(
-            audio_features=schema.AUDIO_WIDTH if standard_widths else draw(st.integers(1, 6)),
-            visual_features=schema.VISUAL_WIDTH if standard_widths else draw(st.integers(1, 12)),
-            fusion_type=draw(st.sampled_from(fusion_types)),
-            cut_context=draw(st.sampled_from(CUT_CONTEXTS)),
-        )
-    return kw
 
 
-def baseline_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
-    """The multimodal kwargs the track-only baseline also takes."""
-    drop = ("audio_features", "visual_features", "fusion_type", "cut_context")
-    return {k: v for k, v in kw.items() if k not in drop}
+def baseline_of(config: ModelConfig) -> ModelConfig:
+    """The track-only baseline of the same size."""
+    return dataclasses.replace(config, enable_multimodal=False)
 
 
 def make_batch(
-    config: dict[str, Any], *, B: int, T: int, seed: int, padded: bool = True, partial_modalities: bool = True
+    config: ModelConfig, *, B: int, T: int, seed: int, padded: bool = True, partial_modalities: bool = True
 ) -> dict[str, torch.Tensor]:
     """A dataset-style batch fitting `config` (a model's ``.config``).
 
@@ -83,22 +70,22 @@ def make_batch(
     features are zero, as the dataset delivers them.
     """
     gen = torch.Generator().manual_seed(seed)
-    N, K = config["num_tracks"], config["max_asset_classes"]
+    N, K = config.num_tracks, config.max_asset_classes
     targets = random_frames(gen, B, T, N, K)
-    track = torch.cat([torch.zeros(B, 1, N * P), targets[:, :-1]], dim=1)  # previous frame, zeros first
+    track = torch.stack([torch.from_numpy(previous_frames(t.numpy(), 0, T)) for t in targets])  # the dataset's rule
     padding = random_padding(gen, B, T) if padded else torch.ones(B, T, dtype=torch.bool)
     mm = torch.ones(B, T, 3, dtype=torch.bool)
     if partial_modalities:
         mm[..., :2] = torch.rand(B, T, 2, generator=gen) < 0.7
-    audio = torch.randn(B, T, config.get("audio_features", schema.AUDIO_WIDTH), generator=gen) * mm[..., :1]
-    visual = torch.randn(B, T, config.get("visual_features", schema.VISUAL_WIDTH), generator=gen) * mm[..., 1:2]
+    audio = torch.randn(B, T, config.audio_features, generator=gen) * mm[..., :1]
+    visual = torch.randn(B, T, config.visual_features, generator=gen) * mm[..., 1:2]
     return dict(audio=audio, visual=visual, prev_track=track, targets=targets, padding_mask=padding, modality_mask=mm)
 
 
 @st.composite
 def batches(
     draw: st.DrawFn,
-    config: dict[str, Any],
+    config: ModelConfig,
     *,
     max_batch: int = 3,
     max_len: int = 12,

@@ -63,6 +63,17 @@ def corrupt_layout(track: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def previous_frames(video_track: np.ndarray, start: int, n: int) -> np.ndarray:
+    """The model's track input for frames start .. start+n-1 of a video: each frame's previous
+    frame (video rows start-1 .. start+n-2), zeros before the video's first frame. (n, W) float32."""
+    out = np.zeros((n, video_track.shape[1]), dtype=np.float32)
+    if start > 0:
+        out[:] = video_track[start - 1 : start + n - 1]
+    else:
+        out[1:] = video_track[: n - 1]
+    return out
+
+
 def window_starts(length: int, seq_len: int, stride: int) -> np.ndarray:
     """Start frames of the windows of one video of `length` frames.
 
@@ -184,11 +195,8 @@ class MultimodalDataset(Dataset):
         lo = int(self.offsets[v]) + s  # corpus row of the window's first frame
 
         targets = np.array(self._track[lo : lo + n], dtype=np.float32)  # (T, 180), a copy off the memmap
-        track = np.zeros_like(targets)  # (T, 180): frame t holds the state of frame t-1
-        if s > 0:
-            track[:] = self._track[lo - 1 : lo + n - 1]
-        else:
-            track[1:] = targets[:-1]
+        video = self._track[int(self.offsets[v]) : int(self.offsets[v]) + int(self.lengths[v])]  # a view
+        track = previous_frames(video, s, n)  # (T, 180): frame t holds the state of frame t-1
         mask = np.zeros((n, 3), dtype=bool)
         mask[:, 2] = self._mask[lo : lo + n, 2]
 

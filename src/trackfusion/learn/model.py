@@ -1,4 +1,4 @@
-"""The two edit models: the track-only baseline and the multimodal transformer.
+"""The edit model, of two kinds: the track-only baseline and the multimodal transformer.
 
 Both predict the track state of frame t from the previous frame's track state (the
 ``track`` input is the timeline shifted by one frame) and, for the multimodal model,
@@ -21,9 +21,8 @@ the model is shown, so a roll-out, which is shown its own layout, cuts where the
 teacher-forced model cuts; ``"all"`` reads the shared trunk instead. The baseline's cut
 head reads its trunk (the timeline is all it has).
 
-The baseline *is* the multimodal code path with the content modalities off:
-``MultimodalTransformer(enable_multimodal=False)`` has exactly the baseline's modules
-and parameter names (its state dict loads into ``MultiTrackTransformer`` and back).
+One class, ``EditTransformer``, built from one ``ModelConfig``: the baseline is the
+multimodal code path with the content modalities off (``enable_multimodal=False``).
 
 Track input encoding: ``asset_id`` is a class, not a quantity, so each track's id is
 one-hot encoded over ``max_asset_classes`` (rounded and clamped into range) and the
@@ -32,7 +31,9 @@ to d_model.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -41,7 +42,7 @@ import torch.nn.functional as F
 
 from trackfusion import schema
 from trackfusion.learn.fusion import ModalityEmbedding, ModalityFusion
-from trackfusion.params import CUT_CONTEXTS, FUSION_TYPES
+from trackfusion.params import CUT_CONTEXTS, FUSION_TYPES, ModelParams, Params
 
 HEAD_SIZES: dict[str, int] = {k: -1 if k == "asset" else len(v) for k, v in schema.HEAD_PARAMS.items()}  # -1: K classes
 #: per-track heads, then the per-frame ``cut`` logit (B, T): "the layout changes at this frame" (a cut)
@@ -216,125 +217,112 @@ def with_change(x: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, change], dim=-1)
 
 
-# --- models ------------------------------------------------------------------------
-class _EditModel(nn.Module):
-    """Shared trunk: track embedding, causal encoder and heads."""
-
-    def __init__(self, track_features, d_model, nhead, num_encoder_layers, dim_feedforward, dropout,
-                 num_tracks, max_asset_classes, max_len):  # fmt: skip
-        super().__init__()
-        if track_features != num_tracks * schema.NUM_TRACK_PARAMS:
-            raise ValueError(
-                f"track_features must be num_tracks * {schema.NUM_TRACK_PARAMS} = "
-                f"{num_tracks * schema.NUM_TRACK_PARAMS}, got {track_features}"
-            )
-        if d_model % nhead:
-            raise ValueError(f"d_model ({d_model}) must be divisible by nhead ({nhead})")
-        self.track_features = track_features
-        self.track_embed = TrackEmbedding(num_tracks, max_asset_classes, d_model, dropout)
-        self.encoder = CausalEncoder(d_model, nhead, num_encoder_layers, dim_feedforward, dropout, max_len)
-        self.heads = EditHeads(d_model, num_tracks, max_asset_classes)
-
-    def _check_track(self, track: torch.Tensor, padding_mask: torch.Tensor | None) -> tuple[int, int]:
-        check_input("track", track, self.track_features)
-        ref = (track.shape[0], track.shape[1])
-        if padding_mask is not None:
-            check_input("padding_mask", padding_mask, None, ref)
-        return ref
-
-    def _decode(self, x: torch.Tensor, track: torch.Tensor, padding_mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        return self.heads(self.encoder(x, padding_mask), track)
+# --- the model ----------------------------------------------------------------------
+KINDS = ("baseline", "multimodal")
 
 
-class MultiTrackTransformer(_EditModel):
-    """Track-only baseline: sees the shifted track alone."""
+@dataclass(frozen=True)
+class ModelConfig:
+    """A model's whole architecture: built once from params, passed whole, stored whole in
+    its checkpoints (so a checkpoint rebuilds exactly the network that wrote it).
 
-    def __init__(
-        self,
-        track_features: int = schema.TRACK_WIDTH,
-        d_model: int = 64,
-        nhead: int = 4,
-        num_encoder_layers: int = 2,
-        dim_feedforward: int = 128,
-        dropout: float = 0.1,
-        num_tracks: int = schema.NUM_TRACKS,
-        max_asset_classes: int = schema.NUM_ASSET_CLASSES,
-        max_len: int = 4096,
-    ):
-        super().__init__(track_features, d_model, nhead, num_encoder_layers, dim_feedforward, dropout,
-                         num_tracks, max_asset_classes, max_len)  # fmt: skip
-        self.config = dict(
-            track_features=track_features, d_model=d_model, nhead=nhead, num_encoder_layers=num_encoder_layers,
-            dim_feedforward=dim_feedforward, dropout=dropout, num_tracks=num_tracks,
-            max_asset_classes=max_asset_classes, max_len=max_len,
-        )  # fmt: skip
-
-    def forward(self, track: torch.Tensor, padding_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        self._check_track(track, padding_mask)
-        return self._decode(self.track_embed(track), track, padding_mask)
-
-    def forward_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self(batch["prev_track"], batch.get("padding_mask"))
-
-
-class MultimodalTransformer(_EditModel):
-    """Audio + visual + previous track, fused per frame, then the shared causal trunk.
-
-    ``use_audio`` / ``use_visual`` False or ``enable_multimodal`` False remove those
-    inputs entirely: no embedding is created and the inputs are never read (they may
-    be passed as None). A disabled modality takes part in fusion as a permanently
-    unavailable slot, exactly like one whose modality_mask is False. With
-    ``enable_multimodal=False`` there is no fusion at all: this is the baseline.
+    ``enable_multimodal=False`` is the baseline (kind "baseline"): no content inputs, no
+    fusion, the cut head on the shared trunk. ``use_audio`` / ``use_visual`` False remove
+    one modality from the multimodal model. The defaults are the params' defaults
+    (``ModelParams``, ``Params``) and the data contract's widths.
     """
 
-    def __init__(
-        self,
-        audio_features: int = schema.AUDIO_WIDTH,
-        visual_features: int = schema.VISUAL_WIDTH,
-        track_features: int = schema.TRACK_WIDTH,
-        d_model: int = 64,
-        nhead: int = 4,
-        num_encoder_layers: int = 2,
-        dim_feedforward: int = 128,
-        dropout: float = 0.1,
-        num_tracks: int = schema.NUM_TRACKS,
-        max_asset_classes: int = schema.NUM_ASSET_CLASSES,
-        enable_multimodal: bool = True,
-        fusion_type: str = "gated",
-        use_audio: bool = True,
-        use_visual: bool = True,
-        max_len: int = 4096,
-        cut_context: str = "content",
-    ):
-        if fusion_type not in FUSION_TYPES:
-            raise ValueError(f"fusion_type is {fusion_type!r}; allowed values: {', '.join(FUSION_TYPES)}")
-        super().__init__(track_features, d_model, nhead, num_encoder_layers, dim_feedforward, dropout,
-                         num_tracks, max_asset_classes, max_len)  # fmt: skip
-        self.config = dict(
-            audio_features=audio_features, visual_features=visual_features, track_features=track_features,
-            d_model=d_model, nhead=nhead, num_encoder_layers=num_encoder_layers, dim_feedforward=dim_feedforward,
-            dropout=dropout, num_tracks=num_tracks, max_asset_classes=max_asset_classes,
-            enable_multimodal=enable_multimodal, fusion_type=fusion_type, use_audio=use_audio,
-            use_visual=use_visual, max_len=max_len, cut_context=cut_context,
+    enable_multimodal: bool = True
+    d_model: int = ModelParams.d_model
+    nhead: int = ModelParams.nhead
+    num_encoder_layers: int = ModelParams.num_encoder_layers
+    dim_feedforward: int = ModelParams.dim_feedforward
+    dropout: float = ModelParams.dropout
+    max_asset_classes: int = ModelParams.max_asset_classes
+    cut_context: str = ModelParams.cut_context
+    fusion_type: str = Params.fusion_type
+    use_audio: bool = Params.use_audio
+    use_visual: bool = Params.use_visual
+    max_len: int = 4096  # positional encodings precomputed; a longer input is an error
+    num_tracks: int = schema.NUM_TRACKS
+    audio_features: int = schema.AUDIO_WIDTH
+    visual_features: int = schema.VISUAL_WIDTH
+
+    def __post_init__(self) -> None:
+        if self.fusion_type not in FUSION_TYPES:
+            raise ValueError(f"fusion_type is {self.fusion_type!r}; allowed values: {', '.join(FUSION_TYPES)}")
+        if self.cut_context not in CUT_CONTEXTS:
+            raise ValueError(f"cut_context is {self.cut_context!r}; allowed values: {', '.join(CUT_CONTEXTS)}")
+        if self.d_model % self.nhead:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by nhead ({self.nhead})")
+        for name in ("d_model", "nhead", "num_encoder_layers", "dim_feedforward", "max_asset_classes", "max_len",
+                     "num_tracks", "audio_features", "visual_features"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    @property
+    def kind(self) -> str:
+        return "multimodal" if self.enable_multimodal else "baseline"
+
+    @property
+    def track_features(self) -> int:
+        return self.num_tracks * schema.NUM_TRACK_PARAMS
+
+    @classmethod
+    def from_params(cls, params: Params, kind: str) -> ModelConfig:
+        """The config a training stage builds: ``params.model`` (+ the top-level modality keys for multimodal)."""
+        if kind not in KINDS:
+            raise ValueError(f"kind is {kind!r}; allowed values: {', '.join(KINDS)}")
+        m = params.model
+        common = dict(
+            d_model=m.d_model, nhead=m.nhead, num_encoder_layers=m.num_encoder_layers,
+            dim_feedforward=m.dim_feedforward, dropout=m.dropout, max_asset_classes=m.max_asset_classes,
+            max_len=max(cls.max_len, m.seq_len),
         )  # fmt: skip
-        if cut_context not in CUT_CONTEXTS:
-            raise ValueError(f"cut_context is {cut_context!r}; allowed values: {', '.join(CUT_CONTEXTS)}")
-        self.audio_features = audio_features
-        self.visual_features = visual_features
-        self.use_audio = enable_multimodal and use_audio
-        self.use_visual = enable_multimodal and use_visual
-        self.enable_multimodal = enable_multimodal
+        if kind == "baseline":
+            return cls(enable_multimodal=False, **common)
+        return cls(enable_multimodal=True, fusion_type=params.fusion_type, use_audio=params.use_audio,
+                   use_visual=params.use_visual, cut_context=m.cut_context, **common)  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ModelConfig:
+        unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown model config keys {unknown}")
+        return cls(**raw)
+
+
+class EditTransformer(nn.Module):
+    """The edit model of either kind (see the module doc); ``config.enable_multimodal=False`` is the baseline.
+
+    A disabled modality (``use_audio`` / ``use_visual`` False, or the baseline) has no
+    embedding and its input is never read (it may be passed as None); in fusion it is a
+    permanently unavailable slot, exactly like one whose modality_mask is False.
+    """
+
+    def __init__(self, config: ModelConfig = ModelConfig()):
+        super().__init__()
+        c = self.config = config
+        self.use_audio = c.enable_multimodal and c.use_audio
+        self.use_visual = c.enable_multimodal and c.use_visual
+        self.track_embed = TrackEmbedding(c.num_tracks, c.max_asset_classes, c.d_model, c.dropout)
+        self.encoder = CausalEncoder(c.d_model, c.nhead, c.num_encoder_layers, c.dim_feedforward, c.dropout, c.max_len)
+        self.heads = EditHeads(c.d_model, c.num_tracks, c.max_asset_classes)
         if self.use_audio:  # features and their change from the previous frame: see with_change
-            self.audio_embed = ModalityEmbedding(2 * audio_features, d_model, dropout)
+            self.audio_embed = ModalityEmbedding(2 * c.audio_features, c.d_model, c.dropout)
         if self.use_visual:
-            self.visual_embed = ModalityEmbedding(2 * visual_features, d_model, dropout)
-        if enable_multimodal:
-            self.fusion = ModalityFusion(d_model, len(schema.MODALITIES), fusion_type, nhead, dropout)
+            self.visual_embed = ModalityEmbedding(2 * c.visual_features, c.d_model, c.dropout)
+        if c.enable_multimodal:
+            self.fusion = ModalityFusion(c.d_model, len(schema.MODALITIES), c.fusion_type, c.nhead, c.dropout)
         # "content": the cut head reads the content alone, through its own causal encoder,
         # so *when* to cut never depends on the layout it is shown (teacher-forced or its own)
-        self.content_cuts = enable_multimodal and cut_context == "content"
+        self.content_cuts = c.enable_multimodal and c.cut_context == "content"
         if self.content_cuts:
-            self.cut_encoder = CausalEncoder(d_model, nhead, num_encoder_layers, dim_feedforward, dropout, max_len)
+            self.cut_encoder = CausalEncoder(c.d_model, c.nhead, c.num_encoder_layers, c.dim_feedforward, c.dropout,
+                                             c.max_len)  # fmt: skip
 
     def embed(
         self,
@@ -351,7 +339,7 @@ class MultimodalTransformer(_EditModel):
         """embed(), plus the fusion of the content alone (the track slot unavailable) or None."""
         B, T, _ = track.shape
         track_emb = self.track_embed(track)  # (B, T, D)
-        if not self.enable_multimodal:
+        if not self.config.enable_multimodal:
             return track_emb, None, None
         if modality_mask is None:
             modality_mask = torch.ones(B, T, 3, dtype=torch.bool, device=track.device)
@@ -378,16 +366,20 @@ class MultimodalTransformer(_EditModel):
         padding_mask: torch.Tensor | None = None,
         modality_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        ref = self._check_track(track, padding_mask)
-        if audio is not None:
-            check_input("audio", audio, self.audio_features, ref)
-        if visual is not None:
-            check_input("visual", visual, self.visual_features, ref)
-        if modality_mask is not None:
+        c = self.config
+        check_input("track", track, c.track_features)
+        ref = (track.shape[0], track.shape[1])
+        if padding_mask is not None:
+            check_input("padding_mask", padding_mask, None, ref)
+        if audio is not None and self.use_audio:
+            check_input("audio", audio, c.audio_features, ref)
+        if visual is not None and self.use_visual:
+            check_input("visual", visual, c.visual_features, ref)
+        if modality_mask is not None and c.enable_multimodal:
             check_input("modality_mask", modality_mask, len(schema.MODALITIES), ref)
         fused, _, content = self._embed(audio, visual, track, modality_mask)
-        if modality_mask is not None:  # an unavailable track state must not reach the copy prior either
-            track = track * modality_mask[..., 2:3].to(track.dtype)
+        if modality_mask is not None and c.enable_multimodal:  # an unavailable track state must not reach
+            track = track * modality_mask[..., 2:3].to(track.dtype)  # the copy prior either
         h = self.encoder(fused, padding_mask)  # first: the order in which dropout draws from the seeded RNG
         h_cut = None if content is None else self.cut_encoder(content, padding_mask)  # (B, T, D)
         return self.heads(h, track, h_cut)
@@ -395,24 +387,6 @@ class MultimodalTransformer(_EditModel):
     def forward_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self(batch.get("audio"), batch.get("visual"), batch["prev_track"], batch.get("padding_mask"),
                     batch.get("modality_mask"))  # fmt: skip
-
-
-# --- construction and decoding ------------------------------------------------------
-def create_model(params: Any, multimodal: bool) -> nn.Module:
-    """Build the model from typed params (``params.model``, ``fusion_type``, ``use_audio``, ``use_visual``)."""
-    m = params.model
-    common = dict(
-        track_features=schema.TRACK_WIDTH, d_model=m.d_model, nhead=m.nhead, num_encoder_layers=m.num_encoder_layers,
-        dim_feedforward=m.dim_feedforward, dropout=m.dropout, num_tracks=schema.NUM_TRACKS,
-        max_asset_classes=m.max_asset_classes, max_len=max(4096, m.seq_len),
-    )  # fmt: skip
-    if not multimodal:
-        return MultiTrackTransformer(**common)
-    return MultimodalTransformer(
-        audio_features=schema.AUDIO_WIDTH, visual_features=schema.VISUAL_WIDTH, enable_multimodal=True,
-        fusion_type=params.fusion_type, use_audio=params.use_audio, use_visual=params.use_visual,
-        cut_context=m.cut_context, **common,
-    )  # fmt: skip
 
 
 @torch.no_grad()

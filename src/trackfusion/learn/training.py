@@ -21,7 +21,7 @@ import random
 import resource
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from trackfusion.data.normalization import read_track_std
 from trackfusion.learn.dataset import create_dataloaders
 from trackfusion.learn.loss import MultiTrackLoss
 from trackfusion.learn.metrics import EditMetrics, VideoCuts
-from trackfusion.learn.model import create_model
+from trackfusion.learn.model import KINDS, EditTransformer, ModelConfig
 from trackfusion.params import Params, TrainParams
 
 log = logging.getLogger(__name__)
@@ -125,62 +125,63 @@ class _BatchForward(nn.Module):
         return self.model.forward_batch(batch)
 
 
-class Trainer:
-    """Train `model` with `loss_fn` on `train_loader`, select on `val_loader`.
+@dataclass
+class RunCheckpoints:
+    """Where a run keeps its checkpoints, and which ``last.pt`` it may continue from."""
 
-    optimizer: None builds AdamW from `train_params` (fused on CUDA).
+    dir: Path
+    best: Path | None = None  # the best-val checkpoint (highest val cut F1, else lowest val loss); default dir/best.pt
+    resume: bool = False  # continue from dir/last.pt when it exists and its fingerprint matches
+    fingerprint: str = ""  # what a resumable last.pt must have been written with (params, code, corpus)
+    extra: dict[str, Any] = field(default_factory=dict)  # plain values stored in every checkpoint
+
+    def __post_init__(self) -> None:
+        self.dir = Path(self.dir)
+        self.best = self.dir / "best.pt" if self.best is None else Path(self.best)
+
+
+class Trainer:
+    """Train `model` with `loss_fn` and `optimizer` on `train_loader`, select on `val_loader`.
+
+    Every collaborator comes ready-made (see `setup_run`); the Trainer owns the loop,
+    the device placement, DDP, autocast and the checkpoints described by `checkpoints`.
     metrics_factory: makes an empty metrics accumulator (EditMetrics with the corpus' track
-    std, so MAEs are in the file's units; see `train_model`).
-    best_path: where the best-val checkpoint goes (highest validation cut F1, else lowest validation
-    loss; default checkpoint_dir/best.pt).
-    resume: continue from checkpoint_dir/last.pt when it exists and its `fingerprint`
-    matches (a checkpoint of other params or data is ignored with a warning).
-    train_metrics: also accumulate the edit metrics on train batches (logged as train/...).
+    std, so MAEs are in the file's units). train_metrics: also accumulate the edit metrics
+    on train batches (logged as train/...). DVCLive is attached with `attach_live`.
     """
 
     def __init__(
         self,
         model: nn.Module,
         loss_fn: nn.Module,
-        optimizer: torch.optim.Optimizer | None,
+        optimizer: torch.optim.Optimizer,
         train_loader: Iterable[dict[str, torch.Tensor]],
         val_loader: Iterable[dict[str, torch.Tensor]] | None,
         train_params: TrainParams,
-        checkpoint_dir: str | Path,
-        live: Any = None,
-        device: str | torch.device = "auto",
-        metrics_factory: Callable[..., Any] = EditMetrics,
+        checkpoints: RunCheckpoints,
+        metrics_factory: Callable[[], Any] = EditMetrics,
         *,
-        best_path: str | Path | None = None,
+        device: str | torch.device = "auto",
         seed: int = 0,
-        resume: bool = False,
-        compile: bool | None = None,
         train_metrics: bool = True,
-        fingerprint: str = "",
-        checkpoint_extra: dict[str, Any] | None = None,
         progress: bool = True,
     ):
         self.device = dist_utils.local_device(resolve_device(device))
         self.raw_model = model.to(self.device)
         self.loss_fn = loss_fn.to(self.device)
+        self.optimizer = optimizer
         self.train_loader = train_loader
         self.val_loader = val_loader
         self.params = train_params
-        self.checkpoint_dir = Path(checkpoint_dir)
-        self.best_path = Path(best_path) if best_path is not None else self.checkpoint_dir / "best.pt"
-        self.live = live if dist_utils.is_main() else None
+        self.checkpoints = checkpoints
+        self.live: Any = None
         self.seed = seed
-        self.resume = resume
         self.train_metrics = train_metrics
-        self.fingerprint = fingerprint
-        self.checkpoint_extra = dict(checkpoint_extra or {})
         self.progress = progress and dist_utils.is_main()
-        self.optimizer = optimizer if optimizer is not None else build_optimizer(self.raw_model, train_params, self.device)
-
         self.metrics_factory: Callable[[], Any] = metrics_factory
 
         self.model: nn.Module = _BatchForward(self.raw_model)
-        if compile if compile is not None else train_params.compile:
+        if train_params.compile:
             self.model = torch.compile(self.model)
         self.eval_model = self.model  # without DDP: see run_epoch
         if dist_utils.is_distributed():
@@ -321,12 +322,16 @@ class Trainer:
     # --- epochs, checkpoints, logging ----------------------------------------------------
     @property
     def resume_path(self) -> Path:
-        return self.checkpoint_dir / RESUME_FILE
+        return self.checkpoints.dir / RESUME_FILE
+
+    @property
+    def best_path(self) -> Path:
+        return self.checkpoints.best
 
     def fit(self, epochs: int | None = None) -> list[dict[str, Any]]:
         """Train until `epochs` (default train.epochs) epochs are done; returns the history."""
         epochs = self.params.epochs if epochs is None else epochs
-        if self.resume and not self._restored:
+        if self.checkpoints.resume and not self._restored:
             self.restore()
         for epoch in range(self.epoch, epochs):
             set_epoch(self.train_loader, epoch, self.seed)
@@ -377,7 +382,7 @@ class Trainer:
     def _save_best(self, epoch: int) -> None:
         if not dist_utils.is_main():
             return
-        extra = {**self.checkpoint_extra, "best_val_selection": self.best_val}  # -cut F1, or the loss
+        extra = {**self.checkpoints.extra, "best_val_selection": self.best_val}  # -cut F1, or the loss
         save_checkpoint(self.best_path, self.raw_model, epoch=epoch, extra=extra)
 
     def _save_resume(self) -> None:
@@ -387,7 +392,7 @@ class Trainer:
         if dist_utils.is_main():
             extra = {
                 "resume_version": RESUME_VERSION,
-                "fingerprint": self.fingerprint,
+                "fingerprint": self.checkpoints.fingerprint,
                 "best_val": self.best_val,
                 "best_epoch": self.best_epoch,
                 "history": json.dumps(self.history),
@@ -396,7 +401,7 @@ class Trainer:
                 "train_seconds": self.train_seconds,
                 "rng": rngs,
             }
-            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            self.checkpoints.dir.mkdir(parents=True, exist_ok=True)
             save_checkpoint(self.resume_path, self.raw_model, optimizer=self.optimizer, epoch=self.epoch, extra=extra)
         dist_utils.barrier()
 
@@ -413,7 +418,7 @@ class Trainer:
             log.warning("%s is unreadable (%s); starting from scratch", path, str(e)[:200])
             return False
         state = payload.get("extra") or {}
-        if state.get("resume_version") != RESUME_VERSION or state.get("fingerprint") != self.fingerprint:
+        if state.get("resume_version") != RESUME_VERSION or state.get("fingerprint") != self.checkpoints.fingerprint:
             log.warning("%s was written by a run with other params, code or data; starting from scratch", path)
             return False
         self.raw_model.load_state_dict(payload["model_state"])
@@ -521,8 +526,8 @@ def train_model(
 
 def check_corpus_for(kind: str, corpus_dir: str | Path) -> None:
     """One clear error before any work: an unknown kind, or content missing for a multimodal run."""
-    if kind not in ("baseline", "multimodal"):
-        raise ValueError(f"kind is {kind!r}; allowed values: baseline, multimodal")
+    if kind not in KINDS:
+        raise ValueError(f"kind is {kind!r}; allowed values: {', '.join(KINDS)}")
     if kind == "multimodal" and Corpus(corpus_dir).meta.get("has_features") is False:
         raise NoFeaturesError(
             f"{corpus_dir}: no video has a usable audio or visual feature file, so there is no content for the "
@@ -539,7 +544,7 @@ def setup_run(params: Params, corpus_dir: Path, kind: str, checkpoint_dir: Path,
     loaders = create_dataloaders(corpus_dir, params, multimodal=multimodal, distributed=dist_utils.is_distributed())
     if len(loaders["train"].dataset) == 0:
         raise ValueError(f"{corpus_dir}: the train split has no videos")
-    model = create_model(params, multimodal=multimodal)
+    model = EditTransformer(ModelConfig.from_params(params, kind)).to(device)
     seed_everything(params.seed + dist_utils.rank())  # ranks draw different dropout masks
     std = param_std(read_track_std(corpus_dir))  # MAEs in the file's units: the corpus is z-scored
     complete = checkpoint_dir / COMPLETE_FILE
@@ -550,11 +555,12 @@ def setup_run(params: Params, corpus_dir: Path, kind: str, checkpoint_dir: Path,
         complete.unlink(missing_ok=True)
     # the best-val checkpoint lives beside last.pt and is copied to model_path at the end:
     # `dvc repro` deletes a stage's outputs before it runs, also when it resumes
+    checkpoints = RunCheckpoints(checkpoint_dir, resume=resume, fingerprint=_fingerprint(params, kind, corpus_dir),
+                                 extra={"kind": kind, "params": json.dumps(params.to_dict())})  # fmt: skip
     trainer = Trainer(
-        model, MultiTrackLoss(params.loss), None, loaders["train"], loaders["val"], params.train, checkpoint_dir,
-        device=device, metrics_factory=functools.partial(EditMetrics, param_std=std), seed=params.seed,
-        resume=resume, fingerprint=_fingerprint(params, kind, corpus_dir), progress=progress,
-        checkpoint_extra={"kind": kind, "params": json.dumps(params.to_dict())},
+        model, MultiTrackLoss(params.loss), build_optimizer(model, params.train, device), loaders["train"],
+        loaders["val"], params.train, checkpoints, functools.partial(EditMetrics, param_std=std), device=device,
+        seed=params.seed, progress=progress,
     )  # fmt: skip
     if resume:
         trainer.restore()
