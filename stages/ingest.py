@@ -1,15 +1,21 @@
-"""Stage: build a raw corpus (SPEC section 3) from your own edited timelines.
-
-    python stages/ingest.py --timelines DIR --features DIR --out DIR [--params params.yaml] [--report FILE]
-
-The same as ``trackfusion ingest``; all logic is in :mod:`trackfusion.data.ingest`.
-"""
-from __future__ import annotations
-
-import sys
+"""DVC stage `ingest`: the edits in data.videos_dir and the extracted tables as a raw corpus (SPEC section 3)."""
+import argparse
+import logging
 
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
-from trackfusion.data.ingest import main
+from trackfusion.atomic import write_json
+from trackfusion.data.ingest import ingest_timelines
+from trackfusion.params import stage_params
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 if __name__ == "__main__":
-    sys.exit(main())
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--features", required=True, help="the extract stage's tables")
+    parser.add_argument("--out", required=True, help="raw corpus folder: point data.raw_dir here")
+    parser.add_argument("--metrics", required=True)
+    args = parser.parse_args()
+    params = stage_params(args.params)
+    summary = ingest_timelines(params.data.videos_dir, args.features, args.out, params, allow_empty=True)
+    write_json(args.metrics, summary)

@@ -23,3 +23,18 @@ def one_torch_thread() -> object:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def clip_folder(tmp_path_factory: pytest.TempPathFactory):
+    """A randomly initialised CLIP vision model with the contract's 512-d projection, saved as a user's
+    local weights folder (`extract.clip_model`): the CLIP path runs for real, with no download."""
+    transformers = pytest.importorskip("transformers", reason="the [extract] extra")
+    from trackfusion import schema
+
+    torch.manual_seed(0)
+    config = transformers.CLIPVisionConfig(projection_dim=schema.CLIP_DIM, hidden_size=32, intermediate_size=64,
+                                           num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=16)
+    folder = tmp_path_factory.mktemp("clip") / "tiny-clip"
+    transformers.CLIPVisionModelWithProjection(config).save_pretrained(folder)
+    return folder

@@ -102,8 +102,8 @@ def test_the_default_params_say_how_an_edit_opens() -> None:
     assert json.loads(json.dumps(opening_layout(100.0).tolist()))[:5] == [1.0, 0.0, 100.0, 960.0, 540.0]
 
 
-def test_edit_of_a_video_file_extracts_its_tables_first(setup: dict, tmp_path: Path) -> None:
-    """RECORDING may be a video file: `extract` makes its tables (CLIP empty), then the same edit runs."""
+def test_edit_of_a_video_file_extracts_its_tables_first(setup: dict, tmp_path: Path, clip_folder: Path) -> None:
+    """RECORDING may be a video file: `extract` makes its tables (CLIP as extract.clip says), then the same edit runs."""
     pytest.importorskip("av", reason="the [extract] extra")
     from tests.test_extract import make_recording
 
@@ -112,8 +112,10 @@ def test_edit_of_a_video_file_extracts_its_tables_first(setup: dict, tmp_path: P
     video = make_recording(tmp_path / "new take.mp4")
     out = tmp_path / "edit.xml"
     before = set(Path(tempfile.gettempdir()).glob("trackfusion-edit-*"))
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump({**TINY, "extract": {"clip_model": str(clip_folder)}}))
     rc = cli.main(["edit", str(video), "--out", str(out), "--model", str(setup["model"]), "--corpus",
-                   str(setup["corpus"]), "--params", str(setup["params_file"])])  # fmt: skip
+                   str(setup["corpus"]), "--params", str(params_file)])  # fmt: skip
     assert rc == 0
     back = import_timeline(out, main_media="new take")
     assert 0 < len(back.frames) <= 60 and back.report["time_base"] in ("main_clip", "main_audio")

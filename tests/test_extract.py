@@ -109,9 +109,44 @@ def test_a_bad_file_is_one_error_line_and_the_others_go_on(tmp_path: Path, extra
         schema.audio_file_name("good"), schema.visual_file_name("good")]
 
 
-def test_clip_without_open_clip_says_so_in_one_line(tmp_path: Path, extracted: dict, capsys) -> None:
+def test_clip_embeddings_are_held_between_refreshes_and_unit_length_after_alignment(
+    tmp_path: Path, clip_folder: Path
+) -> None:
+    from trackfusion.data.alignment import FeatureAligner
+
+    video = make_recording(tmp_path / "clip me.mp4")
+    params = ExtractParams(visual_every=3, clip_model=str(clip_folder), clip_every_s=1.0)
+    result = extract_recording(video, tmp_path / "raw", params, clip=True, progress=False)
+    visual = read_visual_csv(tmp_path / "raw" / "features" / schema.visual_file_name("clip me"))
+    clip = visual.clip
+    assert clip.shape == (result.visual_rows, schema.CLIP_DIM) and clip.dtype == np.float16
+    assert np.isfinite(clip.astype(np.float32)).all()
+    # one embedding a second, held between: the rows of each second are one vector, and the
+    # held vector changes only at a refresh (the scene cuts at 2 s and 4 s)
+    assert result.clip_refreshes == int(np.ceil(SECONDS / 1.0))
+    t = visual.times
+    for k in range(int(SECONDS)):
+        rows = clip[(t >= k) & (t < k + 1)]
+        assert len(rows) and (rows == rows[0]).all(), k
+    changes = t[np.flatnonzero(np.any(clip[1:] != clip[:-1], axis=1)) + 1]
+    assert set(np.round(changes).astype(int)) >= {2, 4} and np.allclose(changes, np.round(changes), atol=0.01)
+    # different scenes give different embeddings (the three colours)
+    scenes = [clip[np.argmin(np.abs(t - x))].astype(np.float32) for x in (0.5, 2.5, 4.5)]
+    assert not np.allclose(scenes[0], scenes[1]) and not np.allclose(scenes[1], scenes[2])
+    # alignment makes them unit length (SPEC property 8)
+    frames = np.round(np.arange(0, SECONDS - 0.2, 0.1), 3)
+    aligned = FeatureAligner().align_features(frames, read_audio_csv(
+        tmp_path / "raw" / "features" / schema.audio_file_name("clip me")), visual, "clip me")  # fmt: skip
+    norms = np.linalg.norm(aligned.clip.astype(np.float32), axis=1)
+    assert np.allclose(norms[aligned.mask[:, 1]], 1.0, atol=2e-3)
+
+
+def test_missing_clip_weights_say_so_in_one_line(tmp_path: Path, capsys) -> None:
     video = make_recording(tmp_path / "clip.mp4")
-    with pytest.raises(ExtractError, match="--no-clip"):
-        extract_recording(video, tmp_path / "out", ExtractParams(), clip=True, progress=False)
+    params = ExtractParams(clip_model=str(tmp_path / "no such weights"))
+    with pytest.raises(ExtractError, match="not in the Hugging Face cache or a local folder.*--no-clip") as err:
+        extract_recordings([video], tmp_path / "out", params, clip=True, progress=False)
+    assert "\n" not in str(err.value) and not (tmp_path / "out").exists()  # one line, before any work
     rc = cli.main(["extract", str(video), "--out", str(tmp_path / "o2"), "--no-clip"])
-    assert rc == 0 and "column sources" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert rc == 0 and "column sources" in out and "empty (--no-clip)" in out

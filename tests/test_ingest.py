@@ -121,7 +121,27 @@ def test_cli_entry_points(edits, tmp_path):
 
     out = subprocess.run([sys.executable, str(ROOT / "stages" / "ingest.py"), "--help"], capture_output=True, text=True,
                          timeout=60)
-    assert out.returncode == 0 and "--timelines" in out.stdout
+    assert out.returncode == 0 and "--features" in out.stdout and "data.raw_dir" in out.stdout  # the DVC stage
+
+
+def test_no_timelines_is_an_error_or_with_allow_empty_an_empty_corpus(tmp_path):
+    """The ingest stage runs before any recording is added: an empty corpus, which validate refuses."""
+    from trackfusion.data.validation import validate_raw
+    from trackfusion.io.sequences import TrackSequenceError
+
+    (tmp_path / "recordings").mkdir()
+    (tmp_path / "recordings" / "README.md").write_text("put recordings here")
+    (tmp_path / "features").mkdir()
+    params = Params()
+    with pytest.raises(IngestError, match="no timeline files"):
+        ingest_timelines(tmp_path / "recordings", tmp_path / "features", tmp_path / "out", params)
+    summary = ingest_timelines(tmp_path / "recordings", tmp_path / "features", tmp_path / "out", params,
+                               allow_empty=True)  # fmt: skip
+    assert summary["imported"] == 0 and summary["timelines_found"] == 0
+    with np.load(tmp_path / "out" / schema.SEQUENCES_FILE) as npz:
+        assert len(npz["video_ids"]) == 0 and npz["frames"].shape == (0, schema.TRACK_WIDTH)
+    with pytest.raises(TrackSequenceError, match="holds no videos"):
+        validate_raw(tmp_path / "out", params)
 
 
 def test_timeline_params_come_from_params_yaml_and_are_validated():

@@ -8,17 +8,12 @@ follows it (predict, compare).
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.repository import copy_repository, run, stages_run
+
 pytestmark = pytest.mark.slow
 
 TINY = {
@@ -29,45 +24,18 @@ TINY = {
 }
 
 
-STAGES = ("generate", "validate", "align", "normalize", "train_baseline", "train_multimodal", "predict", "references", "compare")
-
-
-def _run(cmd: list[str], cwd: Path) -> str:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    return proc.stdout + proc.stderr
-
-
-def _stages_run(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
+STAGES = ("extract", "ingest", "generate", "validate", "align", "normalize", "train_baseline", "train_multimodal",
+          "predict", "references", "compare")
 
 
 @pytest.fixture(scope="module")
 def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dst = tmp_path_factory.mktemp("repo")
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
-    ).stdout.decode().split("\0")
-    for rel in filter(None, files):
-        src = REPO / rel
-        if src.is_file() and not rel.startswith(("data/", "models/")):
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst / rel)
-    params = yaml.safe_load((dst / "params.yaml").read_text())
-    for section, values in TINY.items():
-        params[section].update(values)
-    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (dst / "dvc.lock").unlink(missing_ok=True)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"]):
-        _run(cmd, dst)
-    return dst
+    return copy_repository(tmp_path_factory.mktemp("repo"), TINY)
 
 
 def test_dvc_repro_end_to_end(repo_copy: Path) -> None:
-    out = _run(["dvc", "repro"], repo_copy)
-    assert set(STAGES) == _stages_run(out)
+    out = run(["dvc", "repro"], repo_copy)
+    assert set(STAGES) == stages_run(out)
     for name in ("validation", "alignment", "baseline", "multimodal", "predict", "references", "compare"):
         data = json.loads((repo_copy / "metrics" / f"{name}.json").read_text())
         assert data, name
@@ -89,13 +57,13 @@ def test_dvc_repro_end_to_end(repo_copy: Path) -> None:
     assert 0 <= predict["multimodal"]["rollout"]["cut_f1"] <= 1
     otios = sorted((repo_copy / "data" / "predictions").glob("*.otio"))
     assert len(otios) == predict["multimodal"]["videos"] >= 1
-    _run(["otiocat", str(otios[0])], repo_copy)  # OpenTimelineIO's own tool reads the predicted edit back
+    run(["otiocat", str(otios[0])], repo_copy)  # OpenTimelineIO's own tool reads the predicted edit back
 
-    again = _run(["dvc", "repro"], repo_copy)
-    assert _stages_run(again) == set(), again
+    again = run(["dvc", "repro"], repo_copy)
+    assert stages_run(again) == set(), again
 
-    _run(["git", "add", "-A"], repo_copy)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro"], repo_copy)
-    exp = _run(["dvc", "exp", "run", "-S", "fusion_type=add"], repo_copy)
-    ran = _stages_run(exp)
+    run(["git", "add", "-A"], repo_copy)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro"], repo_copy)
+    exp = run(["dvc", "exp", "run", "-S", "fusion_type=add"], repo_copy)
+    ran = stages_run(exp)
     assert ran == {"train_multimodal", "predict", "compare"}, ran

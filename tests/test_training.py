@@ -26,6 +26,7 @@ from trackfusion.learn.training import (
     Trainer,
     TrainingError,
     build_optimizer,
+    build_scheduler,
     seed_everything,
     train_model,
 )
@@ -62,8 +63,9 @@ def make_trainer(corpus: Path, ckpt: Path, params: Params, multimodal: bool = Fa
     loaders = create_dataloaders(corpus, params, multimodal=multimodal)
     model = EditTransformer(ModelConfig.from_params(params, "multimodal" if multimodal else "baseline"))
     checkpoints = RunCheckpoints(ckpt, **kwargs)
-    return Trainer(model, MultiTrackLoss(params.loss), build_optimizer(model, params.train, torch.device("cpu")),
-                   loaders["train"], loaders["val"], params.train, checkpoints, device="cpu", seed=params.seed,
+    optimizer = build_optimizer(model, params.train, torch.device("cpu"))
+    return Trainer(model, MultiTrackLoss(params.loss), optimizer, loaders["train"], loaders["val"], params.train,
+                   checkpoints, scheduler=build_scheduler(optimizer, params.train), device="cpu", seed=params.seed,
                    progress=False)  # fmt: skip
 
 
@@ -129,8 +131,9 @@ def test_non_finite_gradient_is_skipped(corpus: Path, tmp_path: Path) -> None:
     assert all(torch.equal(w0[k], v) for k, v in weights(trainer).items())
 
 
-def test_training_is_deterministic_and_resume_equals_uninterrupted(corpus: Path, tmp_path: Path) -> None:
-    params = tiny_params(**{"train.epochs": 3})
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_training_is_deterministic_and_resume_equals_uninterrupted(corpus: Path, tmp_path: Path, schedule: str) -> None:
+    params = tiny_params(**{"train.epochs": 3, "train.lr_schedule": schedule})
     full = make_trainer(corpus, tmp_path / "full", params)
     full.fit()
     again = make_trainer(corpus, tmp_path / "again", params)
@@ -147,6 +150,8 @@ def test_training_is_deterministic_and_resume_equals_uninterrupted(corpus: Path,
     assert all(torch.equal(w_full[k], w_res[k]) for k in w_full)
     assert second.best_val == full.best_val and second.frames_seen == full.frames_seen
     assert second.history[-1]["val"] == full.history[-1]["val"]
+    lr = params.train.lr * (params.train.lr_final_fraction if schedule == "cosine" else 1.0)  # cosine: decayed
+    assert second.optimizer.param_groups[0]["lr"] == pytest.approx(lr) == full.optimizer.param_groups[0]["lr"]
 
 
 def test_resume_ignores_a_checkpoint_of_other_params(corpus: Path, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ CONTENT_CONTROLS = ("none", "shuffle")
 EDIT_RATES = (24.0, 25.0, 30.0, 48.0, 50.0, 60.0)  # frame rates of exported timelines (SMPTE timecode rates)
 CUT_CONTEXTS = ("content", "all")  # what the multimodal cut head reads (trackfusion.learn.model)
 DEVICES = ("auto", "cpu", "cuda")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 class ParamsError(ValueError):
@@ -30,6 +31,7 @@ class ParamsError(ValueError):
 @dataclass(frozen=True)
 class DataParams:
     raw_dir: str = "data/synthetic"
+    videos_dir: str = "recordings"  # recordings and their edits for the extract and ingest stages
     fps: int = 10
     split_seed: int = 0
     val_fraction: float = 0.15
@@ -71,6 +73,8 @@ class TrainParams:
     stride: int = 64
     track_noise: float = 0.0  # fraction of training windows whose track input holds a wrong layout over a stretch
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # constant | cosine: lr decays over train.epochs to lr_final_fraction * lr
+    lr_final_fraction: float = 0.05
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     device: str = "auto"
@@ -137,8 +141,8 @@ class ExtractParams:
     frame_width: int = 320  # frames are scaled to this width before the visual measures (speed)
     face_every_s: float = 0.5  # faces are detected this often and held between (the slowest measure)
     vad_threshold: float = 0.5  # silero-vad speech probability above which a window is speech
-    clip_model: str = "ViT-B-32"  # open_clip model name
-    clip_pretrained: str = "openai"  # open_clip pretrained tag, from the user's cache
+    clip: bool = True  # the CLIP columns (false: left empty, counted; `--no-clip` on the command line)
+    clip_model: str = "openai/clip-vit-base-patch32"  # CLIP vision weights: a Hugging Face id in the cache, or a folder
     clip_every_s: float = 1.0  # CLIP is computed about once a second and held between
     workers: int = 2  # recordings extracted at once, one process each
 
@@ -236,6 +240,7 @@ def _check(p: Params) -> None:
     choice("fusion_type", p.fusion_type, FUSION_TYPES)
     choice("content_control", p.content_control, CONTENT_CONTROLS)
     choice("train.device", p.train.device, DEVICES)
+    choice("train.lr_schedule", p.train.lr_schedule, LR_SCHEDULES)
     choice("model.cut_context", p.model.cut_context, CUT_CONTEXTS)
     for section in ("model", "train", "synthetic", "predict"):
         obj = getattr(p, section)

@@ -14,8 +14,12 @@ Each recording is decoded once, in one pass over its packets (PyAV), never held 
   from the previous sampled frame (0..1), ``saliency_x/y`` the centre of OpenCV's
   spectral-residual saliency map (contrib), ``face_count`` and the largest face's centre
   and size from OpenCV's frontal-face Haar cascade (shipped in its wheel), mouth and
-  eyebrow fields empty (the detector cannot give them); ``clip_0..511`` empty with
-  ``--no-clip`` (open_clip needs torchvision, which the pinned torch cannot load here).
+  eyebrow fields empty (the detector cannot give them); ``clip_0..511`` the image
+  embedding of a CLIP vision model (transformers' ``CLIPVisionModelWithProjection``, the
+  weights ``extract.clip_model`` from the user's Hugging Face cache or a local folder,
+  never downloaded here), computed every ``extract.clip_every_s`` and held between, as
+  real files hold them; empty with ``--no-clip``. (open_clip needs torchvision, whose
+  wheel cannot load its operators beside the pinned torch 2.13.0 CPU build.)
 
 Tables are written atomically as ``<stem>_features.csv`` and ``<stem>_visual_features.csv``
 in ``--out/features/`` (the raw layout of SPEC section 3), and pass the project's readers.
@@ -63,8 +67,24 @@ SOURCES: dict[str, str] = {
     "face_size": "largest face's width / frame width, empty without a face",
     "face_mouth_open": "empty: the detector cannot give it",
     "face_eyebrow_raise": "empty: the detector cannot give it",
-    "clip_0..511": "empty (--no-clip)",
+    "clip_0..511": "CLIP vision model image embedding (extract.clip_model) every extract.clip_every_s, held between",
 }
+NO_CLIP = "empty (--no-clip)"
+#: CLIP's image normalisation (RGB mean and std of its training images)
+CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
+CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
+
+
+#: the recordings `find_recordings` picks up in a folder (any container FFmpeg reads can be passed by name)
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".flv", ".ts", ".mts")
+
+
+def find_recordings(folder: str | Path) -> list[Path]:
+    """The recordings directly in `folder`, by name; a missing folder is an error naming it."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: recordings folder not found (data.videos_dir)")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
 
 
 class ExtractError(ValueError):
@@ -185,6 +205,58 @@ class _Visual:
             self.rows[name].append(v)
 
 
+def load_clip(name: str) -> Any:
+    """The CLIP vision model `name` (a Hugging Face id in the user's cache, or a folder), eval, on CPU.
+
+    Never downloads: a missing model is one ExtractError line saying how to get it.
+    """
+    transformers = _require("transformers")
+    try:
+        model = transformers.CLIPVisionModelWithProjection.from_pretrained(name, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ExtractError(
+            f"CLIP weights {name!r} are not in the Hugging Face cache or a local folder: fetch them once "
+            f"(`hf download {name}` on a machine with a network) or set extract.clip_model to a folder holding "
+            f"them, or run with --no-clip ({str(exc).splitlines()[0][:200]})"
+        ) from exc
+    if model.config.projection_dim != schema.CLIP_DIM:
+        raise ExtractError(f"CLIP model {name!r} gives {model.config.projection_dim}-dimensional embeddings; "
+                           f"the data contract has {schema.CLIP_DIM} (ViT-B/32 or ViT-B/16)")  # fmt: skip
+    return model.eval()
+
+
+@dataclass
+class _Clip:
+    """CLIP image embeddings every `every_s`, held between refreshes (float16 rows, as real files hold them)."""
+
+    model: Any
+    every_s: float
+    vectors: list[np.ndarray] = field(default_factory=list)  # one per refresh
+    hold: list[int] = field(default_factory=list)  # per sampled frame: the vector it holds
+    last_time: float = -math.inf
+
+    def pixels(self, bgr: np.ndarray, cv2: Any) -> np.ndarray:
+        """CLIP's preprocessing: shortest side to the model's size (bicubic), centre crop, RGB, normalised."""
+        size = int(self.model.config.image_size)
+        h, w = bgr.shape[:2]
+        scale = size / min(h, w)
+        resized = cv2.resize(bgr, (max(size, round(w * scale)), max(size, round(h * scale))),
+                             interpolation=cv2.INTER_CUBIC)  # fmt: skip
+        top, left = (resized.shape[0] - size) // 2, (resized.shape[1] - size) // 2
+        rgb = resized[top : top + size, left : left + size, ::-1].astype(np.float32) / 255.0
+        return ((rgb - CLIP_MEAN) / CLIP_STD).transpose(2, 0, 1)[None]  # (1, 3, size, size)
+
+    def add(self, bgr: np.ndarray, time_s: float, cv2: Any) -> None:
+        if not self.vectors or time_s - self.last_time >= self.every_s:
+            import torch
+
+            with torch.no_grad():
+                out = self.model(pixel_values=torch.from_numpy(np.ascontiguousarray(self.pixels(bgr, cv2))))
+            self.vectors.append(out.image_embeds[0].float().numpy().astype(np.float16))
+            self.last_time = time_s
+        self.hold.append(len(self.vectors) - 1)
+
+
 @dataclass
 class ExtractResult:
     recording: str
@@ -192,6 +264,7 @@ class ExtractResult:
     visual_rows: int
     seconds: float
     files: list[str]
+    clip_refreshes: int = 0  # CLIP embeddings computed (each held until the next)
 
 
 def extract_recording(video: str | Path, out_dir: str | Path, params: ExtractParams, clip: bool = False,
@@ -199,11 +272,9 @@ def extract_recording(video: str | Path, out_dir: str | Path, params: ExtractPar
     """Decode `video` once and write its two feature tables to ``out_dir/features/``."""
     video = Path(video)
     stem = schema.check_video_id(video.stem)
-    if clip:
-        raise ExtractError(
-            f"{video}: CLIP columns need open_clip, which needs torchvision, which the project's pinned torch "
-            "2.13.0 cannot load; run with --no-clip (the CLIP columns are then left empty and counted)"
-        )
+    if not video.is_file():
+        raise ExtractError(f"{video}: no such file")
+    clip_model = _cached_clip(params.clip_model) if clip else None
     av = _require("av")
     cv2 = _require("cv2")
     cascade = Path(getattr(getattr(cv2, "data", None), "haarcascades", "")) / "haarcascade_frontalface_default.xml"
@@ -213,8 +284,6 @@ def extract_recording(video: str | Path, out_dir: str | Path, params: ExtractPar
                            "OpenCV package, such as scenedetect's opencv-python, has replaced it)")
     detectors = _require("scenedetect.detectors")
     silero = _require("silero_vad")
-    if not video.is_file():
-        raise ExtractError(f"{video}: no such file")
     try:
         container = av.open(str(video))
     except Exception as exc:  # PyAV raises its own error types for every kind of bad file
@@ -233,6 +302,7 @@ def extract_recording(video: str | Path, out_dir: str | Path, params: ExtractPar
                          cv2.saliency.StaticSaliencySpectralResidual_create(),
                          cv2.CascadeClassifier(str(cascade)),
                          fps / params.visual_every, face_every_s=params.face_every_s)  # fmt: skip
+        clip_rows = None if clip_model is None else _Clip(clip_model, params.clip_every_s)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         frame_no = 0
         bar = tqdm(total=duration, desc=stem[:40], unit="s", disable=not progress, leave=False,
@@ -245,7 +315,10 @@ def extract_recording(video: str | Path, out_dir: str | Path, params: ExtractPar
                             audio.add(out.to_ndarray().reshape(-1).astype(np.float32))
                     else:
                         if frame_no % params.visual_every == 0:
-                            visual.add(frame.to_ndarray(format="bgr24"), float(frame.time or 0.0))
+                            bgr = frame.to_ndarray(format="bgr24")
+                            visual.add(bgr, float(frame.time or 0.0))
+                            if clip_rows is not None:
+                                clip_rows.add(bgr, float(frame.time or 0.0), cv2)
                             if frame.time is not None:
                                 bar.n = min(float(frame.time), bar.total or math.inf)
                                 bar.refresh()
@@ -266,14 +339,31 @@ def extract_recording(video: str | Path, out_dir: str | Path, params: ExtractPar
         write_audio_csv(Path(tmp), cols)
     rows = {k: np.asarray(v, np.float64) for k, v in visual.rows.items()}
     n = len(rows[schema.TIME])
+    if clip_rows is None:  # one all-empty vector that every row points at
+        clip_index, vectors = np.zeros(n, np.int64), np.full((1, schema.CLIP_DIM), np.nan)
+    else:
+        clip_index, vectors = np.asarray(clip_rows.hold, np.int64), np.stack(clip_rows.vectors)
     with atomic_path(visual_path) as tmp:
-        write_visual_csv(Path(tmp), rows, np.zeros(n, np.int64), np.full((1, schema.CLIP_DIM), np.nan))
+        write_visual_csv(Path(tmp), rows, clip_index, vectors)
     return ExtractResult(stem, len(cols[schema.TIME]), n, len(cols[schema.TIME]) * params.audio_window_s,
-                         [str(audio_path), str(visual_path)])  # fmt: skip
+                         [str(audio_path), str(visual_path)], 0 if clip_rows is None else len(clip_rows.vectors))  # fmt: skip
+
+
+_CLIP_MODELS: dict[str, Any] = {}
+
+
+def _cached_clip(name: str) -> Any:
+    """One CLIP model per process, loaded on first use (a worker extracts several recordings)."""
+    if name not in _CLIP_MODELS:
+        _CLIP_MODELS[name] = load_clip(name)
+    return _CLIP_MODELS[name]
 
 
 def _extract_one(job: tuple[Path, Path, ExtractParams, bool]) -> ExtractResult | str:
     """One recording in a worker process: its result, or its error line."""
+    import torch
+
+    torch.set_num_threads(1)  # the pool runs one recording per core: torch (VAD, CLIP) must not oversubscribe
     video, out_dir, params, clip = job
     try:
         return extract_recording(video, out_dir, params, clip, progress=False)
@@ -288,6 +378,8 @@ def extract_recordings(videos: list[Path], out_dir: Path, params: ExtractParams,
     import concurrent.futures
     import multiprocessing
 
+    if clip:  # a missing model is one line before any work, not one failure per recording
+        _cached_clip(params.clip_model)
     jobs = [(Path(v), Path(out_dir), params, clip) for v in videos]
     workers = min(params.workers, len(jobs))
     if workers > 1:  # spawn: torch and PyAV hold threads that a forked child must not inherit
@@ -313,7 +405,12 @@ def extract_recordings(videos: list[Path], out_dir: Path, params: ExtractParams,
                  result.seconds)  # fmt: skip
     return {"recordings": len(videos), "extracted": [r.recording for r in done], "failed": failed,
             "rows": {r.recording: {"audio": r.audio_rows, "visual": r.visual_rows} for r in done},
-            "sources": SOURCES, "clip": "empty (--no-clip)", "workers": workers}  # fmt: skip
+            "sources": sources(clip), "workers": workers}  # fmt: skip
+
+
+def sources(clip: bool) -> dict[str, str]:
+    """Where each column comes from, with or without CLIP."""
+    return SOURCES if clip else {**SOURCES, "clip_0..511": NO_CLIP}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -325,8 +422,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     summary = extract_recordings(args.videos, args.out, load_params(args.params).extract, clip=not args.no_clip)
-    width = max(len(k) for k in SOURCES)
-    print("column sources:\n" + "\n".join(f"  {k:<{width}}  {v}" for k, v in SOURCES.items()))
+    width = max(len(k) for k in summary["sources"])
+    print("column sources:\n" + "\n".join(f"  {k:<{width}}  {v}" for k, v in summary["sources"].items()))
     print(f"extracted {len(summary['extracted'])} of {summary['recordings']} recordings to {args.out}"
           + (f"; failed: {', '.join(summary['failed'])}" if summary["failed"] else ""))  # fmt: skip
     return 1 if summary["failed"] else 0

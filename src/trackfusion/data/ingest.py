@@ -61,11 +61,14 @@ def check_output_folder(out_dir: Path, inputs: tuple[Path, ...]) -> None:
         raise IngestError(f"--out {out_dir} is a file, not a folder")
 
 
-def ingest_timelines(timelines_dir: str | Path, features_dir: str | Path, out_dir: str | Path, params: Params) -> dict[str, Any]:
+def ingest_timelines(timelines_dir: str | Path, features_dir: str | Path, out_dir: str | Path, params: Params,
+                     allow_empty: bool = False) -> dict[str, Any]:  # fmt: skip
     """Import every timeline of `timelines_dir` and lay out `out_dir` as a raw corpus.
 
     Returns a summary: counts, the failures with their files and errors, the videos
-    missing a feature table, and each imported timeline's report.
+    missing a feature table, and each imported timeline's report. A folder without
+    timelines is an IngestError, or with `allow_empty` (the pipeline's `ingest` stage before
+    any recording is added) an empty corpus, which `validate` refuses if pointed at.
     """
     timelines_dir, features_dir, out_dir = Path(timelines_dir), Path(features_dir), Path(out_dir)
     if not timelines_dir.is_dir():
@@ -75,8 +78,10 @@ def ingest_timelines(timelines_dir: str | Path, features_dir: str | Path, out_di
     rank = {ext: i for i, ext in enumerate(ADAPTERS)}
     files = sorted((p for p in timelines_dir.iterdir() if p.is_file() and p.suffix.lower() in ADAPTERS),
                    key=lambda p: (p.stem, rank[p.suffix.lower()], p.name))
-    if not files:
+    if not files and not allow_empty:
         raise IngestError(f"{timelines_dir}: no timeline files ({', '.join(ADAPTERS)})")
+    if not files:
+        log.info("%s: no timeline files (%s) yet: an empty corpus in %s", timelines_dir, ", ".join(ADAPTERS), out_dir)
     tp = params.timeline
     videos: list[tuple[str, float, Any]] = []
     reports: dict[str, dict] = {}
@@ -101,7 +106,7 @@ def ingest_timelines(timelines_dir: str | Path, features_dir: str | Path, out_di
         videos.append((video_id, imported.start_time, imported.frames))
         reports[video_id] = imported.report
         totals.update({k: v for k, v in imported.report.items() if isinstance(v, int) and not isinstance(v, bool)})
-    if not videos:
+    if files and not videos:
         raise IngestError(f"{timelines_dir}: none of {len(files)} timelines could be imported; first error: "
                           f"{failures[0]['error'] if failures else 'duplicates only'}")
 

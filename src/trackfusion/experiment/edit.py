@@ -25,6 +25,7 @@ import torch
 
 from trackfusion import cuts, schema
 from trackfusion.data.alignment import FeatureAligner
+from trackfusion.data.extract import VIDEO_SUFFIXES
 from trackfusion.data.normalization import NORMALIZATION_FILE, TrackPreprocessor, load_preprocessors
 from trackfusion.io import features
 from trackfusion.io.timeline import export_timeline
@@ -33,9 +34,6 @@ from trackfusion.learn.rollout import decoding_of, rollout
 from trackfusion.params import Params, load_params
 
 log = logging.getLogger(__name__)
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".flv", ".m4v", ".ts")
-
 
 class EditError(ValueError):
     """The recording's tables, the model or the corpus statistics cannot be used; the message says which."""
@@ -121,7 +119,8 @@ def edit_recording(stem: str, features_dir: str | Path, model_path: str | Path, 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recording", help="a video file (its tables are extracted first, CLIP empty), or the stem of "
+    parser.add_argument("recording", help="a video file (its tables are extracted first, with CLIP as extract.clip "
+                                          "says), or the stem of "
                                           "feature tables <stem>_features.csv / <stem>_visual_features.csv in --features")  # fmt: skip
     parser.add_argument("--features", type=Path, help="folder of the recording's feature tables (for a stem)")
     parser.add_argument("--out", required=True, type=Path, help="timeline to write: .otio, .xml (FCP 7 / Premiere) "
@@ -149,10 +148,11 @@ def run(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="trackfusion-edit-") as tmp:
             features_dir, stem, url = args.features, args.recording, args.recording_url
             if is_video:  # the tables of the contract, made by extract into a folder that is removed after
-                extract_recording(recording, tmp, params.extract, clip=False)
+                extract_recording(recording, tmp, params.extract, clip=params.extract.clip)
                 features_dir, stem = Path(tmp) / schema.FEATURES_DIR, recording.stem
                 url = url or recording.resolve().as_uri()
-                log.info("%s: extracted (CLIP columns empty: the model sees no CLIP for this recording)", recording)
+                log.info("%s: extracted%s", recording, "" if params.extract.clip else
+                         " (extract.clip false: CLIP columns empty, the model sees no CLIP for this recording)")  # fmt: skip
             edit_recording(stem, features_dir, args.model, args.out, params, args.corpus, url)
     except (EditError, ExtractError, features.FeatureFileError, FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)

@@ -68,6 +68,15 @@ def build_optimizer(model: nn.Module, train: TrainParams, device: torch.device) 
     )
 
 
+def build_scheduler(optimizer: torch.optim.Optimizer, train: TrainParams) -> Any:
+    """The per-epoch learning-rate schedule, or None for a constant rate."""
+    if train.lr_schedule == "constant":
+        return None
+    return torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=train.epochs, eta_min=train.lr * train.lr_final_fraction
+    )
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -161,6 +170,7 @@ class Trainer:
         checkpoints: RunCheckpoints,
         metrics_factory: Callable[[], Any] = EditMetrics,
         *,
+        scheduler: Any = None,
         device: str | torch.device = "auto",
         seed: int = 0,
         train_metrics: bool = True,
@@ -170,6 +180,7 @@ class Trainer:
         self.raw_model = model.to(self.device)
         self.loss_fn = loss_fn.to(self.device)
         self.optimizer = optimizer
+        self.scheduler = scheduler  # stepped once per epoch
         self.train_loader = train_loader
         self.val_loader = val_loader
         self.params = train_params
@@ -360,6 +371,8 @@ class Trainer:
                 self.best_epoch = epoch
                 self._save_best(epoch)
             self.epoch = epoch + 1
+            if self.scheduler is not None:
+                self.scheduler.step()
             self._save_resume()
         return self.history
 
@@ -402,7 +415,8 @@ class Trainer:
                 "rng": rngs,
             }
             self.checkpoints.dir.mkdir(parents=True, exist_ok=True)
-            save_checkpoint(self.resume_path, self.raw_model, optimizer=self.optimizer, epoch=self.epoch, extra=extra)
+            save_checkpoint(self.resume_path, self.raw_model, optimizer=self.optimizer, scheduler=self.scheduler,
+                            epoch=self.epoch, extra=extra)  # fmt: skip
         dist_utils.barrier()
 
     def restore(self) -> bool:
@@ -423,6 +437,8 @@ class Trainer:
             return False
         self.raw_model.load_state_dict(payload["model_state"])
         self.optimizer.load_state_dict(payload["optimizer_state"])
+        if self.scheduler is not None and payload.get("scheduler_state") is not None:
+            self.scheduler.load_state_dict(payload["scheduler_state"])
         self.epoch = int(payload["epoch"])
         self.best_val = float(state["best_val"])
         self.best_epoch = int(state["best_epoch"])
@@ -452,7 +468,8 @@ def _fingerprint(params: Params, kind: str, corpus_dir: Path, code_dir: Path | N
     package's code and every byte of the corpus. Any other change starts afresh, so a run
     never mixes two loss definitions or two corpora."""
     raw = params.to_dict()
-    raw["train"].pop("epochs")  # more epochs may continue a run; every other change starts afresh
+    if params.train.lr_schedule == "constant":  # a schedule over the epochs depends on their number
+        raw["train"].pop("epochs")  # more epochs may continue a run; every other change starts afresh
     h = hashlib.sha256()
     h.update(json.dumps({"kind": kind, "params": raw}, sort_keys=True).encode())
     package = code_dir or Path(__file__).resolve().parents[1]  # trackfusion/, every subpackage
@@ -557,10 +574,11 @@ def setup_run(params: Params, corpus_dir: Path, kind: str, checkpoint_dir: Path,
     # `dvc repro` deletes a stage's outputs before it runs, also when it resumes
     checkpoints = RunCheckpoints(checkpoint_dir, resume=resume, fingerprint=_fingerprint(params, kind, corpus_dir),
                                  extra={"kind": kind, "params": json.dumps(params.to_dict())})  # fmt: skip
+    optimizer = build_optimizer(model, params.train, device)
     trainer = Trainer(
-        model, MultiTrackLoss(params.loss), build_optimizer(model, params.train, device), loaders["train"],
-        loaders["val"], params.train, checkpoints, functools.partial(EditMetrics, param_std=std), device=device,
-        seed=params.seed, progress=progress,
+        model, MultiTrackLoss(params.loss), optimizer, loaders["train"], loaders["val"], params.train, checkpoints,
+        functools.partial(EditMetrics, param_std=std), scheduler=build_scheduler(optimizer, params.train),
+        device=device, seed=params.seed, progress=progress,
     )  # fmt: skip
     if resume:
         trainer.restore()

@@ -1,0 +1,51 @@
+"""A temporary copy of the repository for end-to-end `dvc repro` tests, and running commands in it."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(cmd: list[str], cwd: Path, timeout: int = 900) -> str:
+    """Run `cmd` with this interpreter's scripts (dvc, trackfusion) first on PATH; its output, or a failed assert."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc.stdout + proc.stderr
+
+
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def copy_repository(dst: Path, overrides: dict[str, Any]) -> Path:
+    """The tracked and untracked-but-not-ignored files (no data, models or lock) in a new git
+    repository at `dst`, with `overrides` merged into params.yaml (a section's keys, or a top-level key)."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file() and not rel.startswith(("data/", "models/")):
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / rel)
+    params = yaml.safe_load((dst / "params.yaml").read_text())
+    for key, values in overrides.items():
+        if isinstance(values, dict):
+            params[key].update(values)
+        else:
+            params[key] = values
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (dst / "dvc.lock").unlink(missing_ok=True)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):  # fmt: skip
+        run(cmd, dst)
+    return dst
