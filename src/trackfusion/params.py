@@ -68,9 +68,9 @@ class ModelParams:
 
 @dataclass(frozen=True)
 class TrainParams:
-    epochs: int = 30
+    epochs: int = 15
     batch_size: int = 16
-    stride: int = 64
+    stride: int = 32
     track_noise: float = 0.0  # fraction of training windows whose track input holds a wrong layout over a stretch
     lr: float = 1e-3
     lr_schedule: str = "constant"  # constant | cosine: lr decays over train.epochs to lr_final_fraction * lr
