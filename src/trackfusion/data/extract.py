@@ -275,15 +275,7 @@ def extract_recording(video: str | Path, out_dir: str | Path, params: ExtractPar
     if not video.is_file():
         raise ExtractError(f"{video}: no such file")
     clip_model = _cached_clip(params.clip_model) if clip else None
-    av = _require("av")
-    cv2 = _require("cv2")
-    cascade = Path(getattr(getattr(cv2, "data", None), "haarcascades", "")) / "haarcascade_frontalface_default.xml"
-    if not hasattr(cv2, "saliency") or not cascade.is_file():
-        raise ExtractError(f"OpenCV {cv2.__version__} lacks the saliency module or the face cascade: run "
-                           "pip install --force-reinstall --no-deps 'opencv-contrib-python-headless<5' (another "
-                           "OpenCV package, such as scenedetect's opencv-python, has replaced it)")
-    detectors = _require("scenedetect.detectors")
-    silero = _require("silero_vad")
+    av, cv2, cascade, detectors, silero = _libraries()
     try:
         container = av.open(str(video))
     except Exception as exc:  # PyAV raises its own error types for every kind of bad file
@@ -331,13 +323,31 @@ def extract_recording(video: str | Path, out_dir: str | Path, params: ExtractPar
             bar.close()
     if not audio.rms or not visual.rows[schema.TIME]:
         raise ExtractError(f"{video}: no {'audio' if not audio.rms else 'video'} frames could be decoded")
-    folder = Path(out_dir) / schema.FEATURES_DIR
+    files = _write_tables(Path(out_dir), stem, audio.columns(params.audio_window_s), visual.rows, clip_rows)
+    return ExtractResult(stem, len(audio.rms), len(visual.rows[schema.TIME]), len(audio.rms) * params.audio_window_s,
+                         files, 0 if clip_rows is None else len(clip_rows.vectors))  # fmt: skip
+
+
+def _libraries() -> tuple[Any, Any, Path, Any, Any]:
+    """PyAV, OpenCV (contrib: saliency and the face cascade), PySceneDetect's detectors, silero-vad."""
+    av, cv2 = _require("av"), _require("cv2")
+    cascade = Path(getattr(getattr(cv2, "data", None), "haarcascades", "")) / "haarcascade_frontalface_default.xml"
+    if not hasattr(cv2, "saliency") or not cascade.is_file():
+        raise ExtractError(f"OpenCV {cv2.__version__} lacks the saliency module or the face cascade: run "
+                           "pip install --force-reinstall --no-deps 'opencv-contrib-python-headless<5' (another "
+                           "OpenCV package, such as scenedetect's opencv-python, has replaced it)")
+    return av, cv2, cascade, _require("scenedetect.detectors"), _require("silero_vad")
+
+
+def _write_tables(out_dir: Path, stem: str, audio: dict[str, Any], visual: dict[str, list[float]],
+                  clip_rows: _Clip | None) -> list[str]:  # fmt: skip
+    """The audio and visual tables in ``out_dir/features/``, each written atomically."""
+    folder = out_dir / schema.FEATURES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     audio_path, visual_path = folder / schema.audio_file_name(stem), folder / schema.visual_file_name(stem)
-    cols = audio.columns(params.audio_window_s)
     with atomic_path(audio_path) as tmp:
-        write_audio_csv(Path(tmp), cols)
-    rows = {k: np.asarray(v, np.float64) for k, v in visual.rows.items()}
+        write_audio_csv(Path(tmp), audio)
+    rows = {k: np.asarray(v, np.float64) for k, v in visual.items()}
     n = len(rows[schema.TIME])
     if clip_rows is None:  # one all-empty vector that every row points at
         clip_index, vectors = np.zeros(n, np.int64), np.full((1, schema.CLIP_DIM), np.nan)
@@ -345,8 +355,7 @@ def extract_recording(video: str | Path, out_dir: str | Path, params: ExtractPar
         clip_index, vectors = np.asarray(clip_rows.hold, np.int64), np.stack(clip_rows.vectors)
     with atomic_path(visual_path) as tmp:
         write_visual_csv(Path(tmp), rows, clip_index, vectors)
-    return ExtractResult(stem, len(cols[schema.TIME]), n, len(cols[schema.TIME]) * params.audio_window_s,
-                         [str(audio_path), str(visual_path)], 0 if clip_rows is None else len(clip_rows.vectors))  # fmt: skip
+    return [str(audio_path), str(visual_path)]
 
 
 _CLIP_MODELS: dict[str, Any] = {}
