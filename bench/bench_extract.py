@@ -67,12 +67,12 @@ def clip_folder(tmp: Path) -> Path:
 
 
 def extract_once(path: Path, out: Path, clip_model: Path | None = None) -> float:
-    from trackfusion.data.extract import _cached_clip, extract_recording
+    from trackfusion.data.extract import _cached, extract_recording, load_clip
     from trackfusion.params import ExtractParams
 
     params = ExtractParams() if clip_model is None else ExtractParams(clip_model=str(clip_model))
     if clip_model is not None:
-        _cached_clip(params.clip_model)  # loading the weights once is not per-recording work
+        _cached(load_clip, params.clip_model)  # loading the weights once is not per-recording work
     start = time.perf_counter()
     extract_recording(path, out, params, clip=clip_model is not None, progress=False)
     return time.perf_counter() - start

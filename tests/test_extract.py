@@ -150,3 +150,82 @@ def test_missing_clip_weights_say_so_in_one_line(tmp_path: Path, capsys) -> None
     rc = cli.main(["extract", str(video), "--out", str(tmp_path / "o2"), "--no-clip"])
     out = capsys.readouterr().out
     assert rc == 0 and "column sources" in out and "empty (--no-clip)" in out
+
+
+def _espeak_speech(text: str) -> tuple[np.ndarray, int]:
+    """Speech synthesised by espeak-ng (Debian's espeak-ng; .ci/run installs it): samples in [-1, 1], rate."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+    import wave
+
+    if shutil.which("espeak-ng") is None:
+        if os.environ.get("CI"):
+            pytest.fail("espeak-ng is missing: .ci/run installs it (apt-get install espeak-ng)")
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["espeak-ng", "-s", "150", "-w", f"{tmp}/speech.wav", text], check=True, timeout=60)
+        with wave.open(f"{tmp}/speech.wav") as w:
+            rate, raw = w.getframerate(), w.readframes(w.getnframes())
+    return np.frombuffer(raw, np.int16).astype(np.float32) / 32768.0, rate
+
+
+def test_voice_activity_finds_synthesised_speech_and_not_tones_or_silence(tmp_path: Path) -> None:
+    """silero-vad on real (synthesised) speech: speech windows are speaking; silence and pure tones are not."""
+    speech, rate = _espeak_speech("Welcome back to the stream. Today we are going to build a new base by the river, "
+                                  "and then we will look at the results together.")  # fmt: skip
+    start = 0.5
+    end = start + len(speech) / rate
+    seconds = end + 2.5
+    tone = (end + 0.7, end + 2.2)
+
+    def sound(t: np.ndarray) -> np.ndarray:
+        voice = np.interp(t - start, np.arange(len(speech)) / rate, speech, left=0.0, right=0.0)
+        beep = np.where((t >= tone[0]) & (t < tone[1]), 0.4 * np.sin(2 * np.pi * 440 * t), 0.0)
+        return voice + beep
+
+    video = media.make_recording(tmp_path / "talk.mp4", seconds, _picture, sound, FPS, W, H, SR)
+    extract_recording(video, tmp_path / "raw", ExtractParams(visual_every=6), progress=False)
+    audio = read_audio_csv(tmp_path / "raw" / "features" / schema.audio_file_name("talk"))
+    names = [c.name for c in schema.AUDIO_INPUTS]
+    speaking = audio.values[:, names.index("audio_is_speaking")] > 0.5
+    t = audio.times
+    during = (t >= start + 0.3) & (t < end - 0.3)
+    before = t < start - 0.1
+    tones = (t >= tone[0] + 0.1) & (t < tone[1] - 0.1)
+    assert speaking[during].mean() > 0.6, speaking[during].mean()  # pauses between words may be silence
+    assert not speaking[before].any() and speaking[tones].mean() < 0.1
+    silence = audio.values[:, names.index("silence_duration_ms")]
+    assert silence[during][speaking[during]].max() == 0  # silence_duration is 0 while speaking
+    assert silence[tones].min() > 0  # and grows after the speech ends
+
+
+def test_a_configured_transcriber_fills_the_words_across_its_chunks(tmp_path: Path, extracted: dict) -> None:
+    """extract.transcriber (here a package.module:factory, a user's own): the words land on the rows
+    where they are spoken, also when the audio reaches the transcriber in chunks (1.5 s here)."""
+    from tests.transcribers import ToneWords
+
+    video = make_recording(tmp_path / "words.mp4")
+    params = ExtractParams(visual_every=6, transcriber="tests.transcribers:ToneWords", transcribe_chunk_s=1.5)
+    before = ToneWords.calls
+    summary = extract_recordings([video], tmp_path / "raw", params, progress=False)
+    assert ToneWords.calls - before >= int(SECONDS / 1.5)  # streamed: one call per 1.5 s chunk, never the whole
+    assert summary["sources"]["text_word"].endswith("(tests.transcribers:ToneWords)")
+    audio = read_audio_csv(tmp_path / "raw" / "features" / schema.audio_file_name("words"))
+    active = audio.values[:, [c.name for c in schema.AUDIO_INPUTS].index("text_is_active")]
+    t = audio.times
+    inside = np.any([(t >= a + 0.1) & (t < b - 0.1) for a, b in BURSTS], axis=0)
+    outside = ~np.any([(t >= a - 0.1) & (t < b + 0.1) for a, b in BURSTS], axis=0)
+    assert (active[inside] == 1).all() and (active[outside] == 0).all()  # the burst at 1-2 s spans two chunks
+    raw = (tmp_path / "raw" / "features" / schema.audio_file_name("words")).read_text().splitlines()
+    header = raw[0].split(",")
+    cells = [row.split(",")[header.index("text_word")] for row in raw[1:]]
+    assert {c for c, a in zip(cells, active) if a == 1} == {"tone"} and {c for c, a in zip(cells, active) if a == 0} == {""}
+
+
+def test_a_missing_transcriber_is_one_line(tmp_path: Path) -> None:
+    video = make_recording(tmp_path / "x.mp4")
+    with pytest.raises(ExtractError, match="extract.transcriber 'tests.transcribers:Nobody': cannot load Nobody"):
+        extract_recordings([video], tmp_path / "out", ExtractParams(transcriber="tests.transcribers:Nobody"),
+                           progress=False)  # fmt: skip

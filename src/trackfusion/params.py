@@ -144,6 +144,9 @@ class ExtractParams:
     clip: bool = True  # the CLIP columns (false: left empty, counted; `--no-clip` on the command line)
     clip_model: str = "openai/clip-vit-base-patch32"  # CLIP vision weights: a Hugging Face id in the cache, or a folder
     clip_every_s: float = 1.0  # CLIP is computed about once a second and held between
+    transcriber: str = ""  # text_word / text_is_active: a faster-whisper model (folder or cache name), or
+    # package.module:factory for your own; "" leaves them empty (counted)
+    transcribe_chunk_s: float = 30.0  # the transcriber hears the audio in chunks this long, as it streams
     workers: int = 2  # recordings extracted at once, one process each
 
 
@@ -242,7 +245,7 @@ def _check(p: Params) -> None:
     choice("train.device", p.train.device, DEVICES)
     choice("train.lr_schedule", p.train.lr_schedule, LR_SCHEDULES)
     choice("model.cut_context", p.model.cut_context, CUT_CONTEXTS)
-    for section in ("model", "train", "synthetic", "predict"):
+    for section in ("model", "train", "synthetic", "predict", "extract"):
         obj = getattr(p, section)
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)

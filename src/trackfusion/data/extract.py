@@ -5,9 +5,10 @@ Each recording is decoded once, in one pass over its packets (PyAV), never held 
 - audio, resampled to 16 kHz mono: ``audio_energy_rms`` per ``extract.audio_window_s``
   (0.1 s) window; ``audio_is_speaking`` where silero-vad (its model ships in its package)
   gives a speech probability above ``extract.vad_threshold`` in the window;
-  ``silence_duration_ms`` since the last speech; ``speaker_id``, ``text_word`` and
-  ``text_is_active`` empty (no diarizer or transcriber is configured), as the contract
-  allows, and counted;
+  ``silence_duration_ms`` since the last speech; ``text_word`` and ``text_is_active`` from
+  a transcriber when ``extract.transcriber`` names one (a faster-whisper model, or your
+  own ``package.module:factory``), fed the audio in chunks as it streams, else empty;
+  ``speaker_id`` empty (no diarizer), as the contract allows, and counted;
 - video, every ``extract.visual_every``-th frame scaled to ``extract.frame_width``:
   ``scene_change`` from PySceneDetect's content score (``ContentDetector``: 0 for a still,
   1 at or above twice its cut threshold), ``visual_motion`` the mean absolute difference
@@ -55,8 +56,8 @@ SOURCES: dict[str, str] = {
     "audio_is_speaking": "silero-vad speech probability > extract.vad_threshold within the window",
     "silence_duration_ms": "time since the last speech window",
     "speaker_id": "empty: no diarizer configured",
-    "text_is_active": "empty: no transcriber configured",
-    "text_word": "empty: no transcriber configured",
+    "text_is_active": "empty: no transcriber configured (extract.transcriber)",
+    "text_word": "empty: no transcriber configured (extract.transcriber)",
     "scene_change": "PySceneDetect ContentDetector score / (2 x its threshold), clipped to 1",
     "visual_motion": "mean |frame - previous sampled frame| / 255 (grey)",
     "saliency_x": "OpenCV StaticSaliencySpectralResidual: saliency-weighted centre x (0..1)",
@@ -101,8 +102,55 @@ def _require(module: str) -> Any:
 
 
 @dataclass
+class _Transcript:
+    """Words and their times from a speech-to-text model with faster-whisper's interface
+    (``model.transcribe(audio, word_timestamps=True, ...) -> (segments, info)``, each segment
+    with ``.words`` holding ``start``, ``end``, ``word``), fed ``chunk`` samples at a time as the
+    audio streams in: the recording is never held whole."""
+
+    model: Any
+    chunk: int  # samples per transcription call
+    pending: list[np.ndarray] = field(default_factory=list)
+    n_pending: int = 0
+    offset_s: float = 0.0
+    words: list[tuple[float, float, str]] = field(default_factory=list)
+
+    def add(self, samples: np.ndarray) -> None:
+        self.pending.append(samples)
+        self.n_pending += len(samples)
+        while self.n_pending >= self.chunk:
+            audio = np.concatenate(self.pending)
+            self._run(audio[: self.chunk])
+            rest = audio[self.chunk :]
+            self.pending, self.n_pending = [rest], len(rest)
+
+    def finish(self) -> None:
+        if self.n_pending:
+            self._run(np.concatenate(self.pending))
+            self.pending, self.n_pending = [], 0
+
+    def _run(self, audio: np.ndarray) -> None:
+        segments, _ = self.model.transcribe(np.ascontiguousarray(audio, np.float32), word_timestamps=True, beam_size=1)
+        for segment in segments:
+            for w in getattr(segment, "words", None) or []:
+                if str(w.word).strip():
+                    self.words.append((self.offset_s + float(w.start), self.offset_s + float(w.end), str(w.word).strip()))
+        self.offset_s += len(audio) / SAMPLE_RATE
+
+    def columns(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row time: the word being spoken ("" between words) and whether one is."""
+        words = sorted(self.words)
+        starts = np.array([w[0] for w in words])
+        ends = np.array([w[1] for w in words])
+        i = np.searchsorted(starts, t, side="right") - 1  # the last word that began at or before t
+        active = (i >= 0) & (t < ends[np.maximum(i, 0)] if len(words) else np.zeros(len(t), bool))
+        text = np.array([words[j][2] if a else "" for j, a in zip(i.tolist(), active.tolist())], dtype=object)
+        return text, active.astype(float)
+
+
+@dataclass
 class _Audio:
-    """Streaming audio measures: windows of RMS and voice activity."""
+    """Streaming audio measures: windows of RMS and voice activity (and the words, with a transcriber)."""
 
     window: int  # samples per row
     vad: Any  # the silero-vad model
@@ -111,10 +159,13 @@ class _Audio:
     vad_pending: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     rms: list[float] = field(default_factory=list)
     vad_probs: list[float] = field(default_factory=list)  # one per VAD_CHUNK
+    transcript: _Transcript | None = None
 
     def add(self, samples: np.ndarray) -> None:
         import torch
 
+        if self.transcript is not None:
+            self.transcript.add(samples)
         self.pending = np.concatenate([self.pending, samples])
         n = len(self.pending) // self.window
         if n:
@@ -144,10 +195,14 @@ class _Audio:
             last = t[i] if speaking[i] else last
             silence[i] = 0.0 if speaking[i] else (t[i] - last) * 1000 if math.isfinite(last) else t[i] * 1000
         empty_text = np.array([""] * n, dtype=object)
+        text, text_active = empty_text, np.full(n, np.nan)  # empty without a transcriber, counted by the readers
+        if self.transcript is not None:
+            self.transcript.finish()
+            text, text_active = self.transcript.columns(t)
         return {
             schema.TIME: t, "audio_energy_rms": np.asarray(self.rms), "audio_is_speaking": speaking.astype(float),
-            "silence_duration_ms": silence, "speaker_id": empty_text, "text_is_active": np.full(n, np.nan),
-            "text_word": empty_text,
+            "silence_duration_ms": silence, "speaker_id": empty_text, "text_is_active": text_active,
+            "text_word": text,
         }  # fmt: skip
 
 
@@ -225,6 +280,28 @@ def load_clip(name: str) -> Any:
     return model.eval()
 
 
+def load_transcriber(spec: str) -> Any:
+    """The transcriber `spec` names: a faster-whisper model (a folder, or a name in the user's
+    cache; never downloaded), or ``package.module:factory`` for your own (an object with
+    faster-whisper's ``transcribe``). A missing one is one ExtractError line."""
+    import importlib
+
+    if ":" in spec and not Path(spec).exists():
+        module, _, attr = spec.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)()
+        except (ImportError, AttributeError) as exc:
+            raise ExtractError(f"extract.transcriber {spec!r}: cannot load {attr} from {module} ({exc})") from exc
+    faster_whisper = _require("faster_whisper")
+    try:
+        return faster_whisper.WhisperModel(spec, device="cpu", compute_type="int8", local_files_only=True)
+    except Exception as exc:  # a missing or partial model folder raises several kinds of error
+        raise ExtractError(
+            f"extract.transcriber {spec!r} is not a faster-whisper model folder nor in the cache: fetch it once on a "
+            f"machine with a network, or set extract.transcriber to '' ({str(exc).splitlines()[0][:200]})"
+        ) from exc
+
+
 @dataclass
 class _Clip:
     """CLIP image embeddings every `every_s`, held between refreshes (float16 rows, as real files hold them)."""
@@ -274,7 +351,8 @@ def extract_recording(video: str | Path, out_dir: str | Path, params: ExtractPar
     stem = schema.check_video_id(video.stem)
     if not video.is_file():
         raise ExtractError(f"{video}: no such file")
-    clip_model = _cached_clip(params.clip_model) if clip else None
+    clip_model = _cached(load_clip, params.clip_model) if clip else None
+    transcriber = _cached(load_transcriber, params.transcriber) if params.transcriber else None
     av, cv2, cascade, detectors, silero = _libraries()
     try:
         container = av.open(str(video))
@@ -289,7 +367,8 @@ def extract_recording(video: str | Path, out_dir: str | Path, params: ExtractPar
         fps = float(v_stream.average_rate or v_stream.guessed_rate or 30)
         duration = float(container.duration / 1e6) if container.duration else None
         vad = silero.load_silero_vad()
-        audio = _Audio(round(params.audio_window_s * SAMPLE_RATE), vad, params.vad_threshold)
+        audio = _Audio(round(params.audio_window_s * SAMPLE_RATE), vad, params.vad_threshold, transcript=None if
+                       transcriber is None else _Transcript(transcriber, round(params.transcribe_chunk_s * SAMPLE_RATE)))
         visual = _Visual(params.frame_width, cv2, detectors.ContentDetector(), 
                          cv2.saliency.StaticSaliencySpectralResidual_create(),
                          cv2.CascadeClassifier(str(cascade)),
@@ -358,14 +437,16 @@ def _write_tables(out_dir: Path, stem: str, audio: dict[str, Any], visual: dict[
     return [str(audio_path), str(visual_path)]
 
 
-_CLIP_MODELS: dict[str, Any] = {}
+_MODELS: dict[tuple[str, str], Any] = {}
 
 
-def _cached_clip(name: str) -> Any:
-    """One CLIP model per process, loaded on first use (a worker extracts several recordings)."""
-    if name not in _CLIP_MODELS:
-        _CLIP_MODELS[name] = load_clip(name)
-    return _CLIP_MODELS[name]
+def _cached(load: Any, name: str) -> Any:
+    """One model per process and name (CLIP, a transcriber), loaded on first use: a worker
+    extracts several recordings."""
+    key = (load.__name__, name)
+    if key not in _MODELS:
+        _MODELS[key] = load(name)
+    return _MODELS[key]
 
 
 def _extract_one(job: tuple[Path, Path, ExtractParams, bool]) -> ExtractResult | str:
@@ -388,7 +469,9 @@ def extract_recordings(videos: list[Path], out_dir: Path, params: ExtractParams,
     import multiprocessing
 
     if clip:  # a missing model is one line before any work, not one failure per recording
-        _cached_clip(params.clip_model)
+        _cached(load_clip, params.clip_model)
+    if params.transcriber:
+        _cached(load_transcriber, params.transcriber)
     jobs = [(Path(v), Path(out_dir), params, clip) for v in videos]
     workers = min(params.workers, len(jobs))
     if workers > 1:  # spawn: torch and PyAV hold threads that a forked child must not inherit
@@ -414,12 +497,16 @@ def extract_recordings(videos: list[Path], out_dir: Path, params: ExtractParams,
                  result.seconds)  # fmt: skip
     return {"recordings": len(videos), "extracted": [r.recording for r in done], "failed": failed,
             "rows": {r.recording: {"audio": r.audio_rows, "visual": r.visual_rows} for r in done},
-            "sources": sources(clip), "workers": workers}  # fmt: skip
+            "sources": sources(clip, params.transcriber), "workers": workers}  # fmt: skip
 
 
-def sources(clip: bool) -> dict[str, str]:
-    """Where each column comes from, with or without CLIP."""
-    return SOURCES if clip else {**SOURCES, "clip_0..511": NO_CLIP}
+def sources(clip: bool, transcriber: str = "") -> dict[str, str]:
+    """Where each column comes from, with or without CLIP and a transcriber."""
+    out = SOURCES if clip else {**SOURCES, "clip_0..511": NO_CLIP}
+    if transcriber:
+        out = {**out, "text_word": f"the word being spoken, from extract.transcriber ({transcriber})",
+               "text_is_active": "1 while the transcriber's words are spoken, else 0"}  # fmt: skip
+    return out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

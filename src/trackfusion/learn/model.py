@@ -243,7 +243,7 @@ class ModelConfig:
     fusion_type: str = Params.fusion_type
     use_audio: bool = Params.use_audio
     use_visual: bool = Params.use_visual
-    max_len: int = 4096  # positional encodings precomputed; a longer input is an error
+    max_len: int = 4096  # positional encodings precomputed this far (a longer input extends them)
     num_tracks: int = schema.NUM_TRACKS
     audio_features: int = schema.AUDIO_WIDTH
     visual_features: int = schema.VISUAL_WIDTH
