@@ -202,8 +202,9 @@ def test_voice_activity_finds_synthesised_speech_and_not_tones_or_silence(tmp_pa
 
 
 def test_a_configured_transcriber_fills_the_words_across_its_chunks(tmp_path: Path, extracted: dict) -> None:
-    """extract.transcriber (here a package.module:factory, a user's own): the words land on the rows
-    where they are spoken, also when the audio reaches the transcriber in chunks (1.5 s here)."""
+    """extract.transcriber (here a package.module:factory, a user's own): the words and their
+    speakers land on the rows where they are spoken, also when the audio reaches the
+    transcriber in chunks (1.5 s here)."""
     from tests.transcribers import ToneWords
 
     video = make_recording(tmp_path / "words.mp4")
@@ -222,6 +223,9 @@ def test_a_configured_transcriber_fills_the_words_across_its_chunks(tmp_path: Pa
     header = raw[0].split(",")
     cells = [row.split(",")[header.index("text_word")] for row in raw[1:]]
     assert {c for c, a in zip(cells, active) if a == 1} == {"tone"} and {c for c, a in zip(cells, active) if a == 0} == {""}
+    speakers = [row.split(",")[header.index("speaker_id")] for row in raw[1:]]
+    assert {c for c, a in zip(speakers, active) if a == 1} == {"host"}  # a diarizing transcriber's speakers
+    assert {c for c, a in zip(speakers, active) if a == 0} == {""}
 
 
 def test_a_missing_transcriber_is_one_line(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.repository import copy_repository, run, stages_run
+from tests.repository import REPO, copy_repository, run, stages_run
 
 pytestmark = pytest.mark.slow
 
@@ -61,6 +61,19 @@ def test_dvc_repro_end_to_end(repo_copy: Path) -> None:
 
     again = run(["dvc", "repro"], repo_copy)
     assert stages_run(again) == set(), again
+
+    # issue 13: an edit to any module predict runs makes `dvc repro` re-run predict (deps cannot go stale)
+    from tests.test_dvc_yaml import code_of
+
+    for module in sorted(code_of(REPO / "stages" / "predict.py")):  # the copy holds the same files
+        path = repo_copy / module
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n# an edit\n")
+        try:
+            dry = run(["dvc", "repro", "--dry", "predict"], repo_copy)
+        finally:
+            path.write_bytes(original)
+        assert "predict" in stages_run(dry), module
 
     run(["git", "add", "-A"], repo_copy)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro"], repo_copy)

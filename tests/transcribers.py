@@ -26,6 +26,7 @@ class ToneWords:
         n = len(audio) // frame
         loud = np.sqrt((audio[: n * frame].reshape(n, frame) ** 2).mean(axis=1)) > 0.05
         edges = np.flatnonzero(np.diff(np.r_[0, loud.astype(int), 0]))
-        words = [SimpleNamespace(start=a * frame / RATE, end=b * frame / RATE, word=" tone")
+        # a diarizing transcriber: its words carry their speaker
+        words = [SimpleNamespace(start=a * frame / RATE, end=b * frame / RATE, word=" tone", speaker="host")
                  for a, b in zip(edges[::2], edges[1::2])]  # fmt: skip
         return [SimpleNamespace(words=words)], None

@@ -7,8 +7,9 @@ Each recording is decoded once, in one pass over its packets (PyAV), never held 
   gives a speech probability above ``extract.vad_threshold`` in the window;
   ``silence_duration_ms`` since the last speech; ``text_word`` and ``text_is_active`` from
   a transcriber when ``extract.transcriber`` names one (a faster-whisper model, or your
-  own ``package.module:factory``), fed the audio in chunks as it streams, else empty;
-  ``speaker_id`` empty (no diarizer), as the contract allows, and counted;
+  own ``package.module:factory``), fed the audio in chunks as it streams, and
+  ``speaker_id`` from it where it diarizes (words with a ``speaker``); else empty, as the
+  contract allows, and counted;
 - video, every ``extract.visual_every``-th frame scaled to ``extract.frame_width``:
   ``scene_change`` from PySceneDetect's content score (``ContentDetector``: 0 for a still,
   1 at or above twice its cut threshold), ``visual_motion`` the mean absolute difference
@@ -55,7 +56,7 @@ SOURCES: dict[str, str] = {
     "audio_energy_rms": "RMS of the 16 kHz mono samples per window (PyAV decode + resample)",
     "audio_is_speaking": "silero-vad speech probability > extract.vad_threshold within the window",
     "silence_duration_ms": "time since the last speech window",
-    "speaker_id": "empty: no diarizer configured",
+    "speaker_id": "empty: no diarizing transcriber configured (extract.transcriber)",
     "text_is_active": "empty: no transcriber configured (extract.transcriber)",
     "text_word": "empty: no transcriber configured (extract.transcriber)",
     "scene_change": "PySceneDetect ContentDetector score / (2 x its threshold), clipped to 1",
@@ -105,15 +106,16 @@ def _require(module: str) -> Any:
 class _Transcript:
     """Words and their times from a speech-to-text model with faster-whisper's interface
     (``model.transcribe(audio, word_timestamps=True, ...) -> (segments, info)``, each segment
-    with ``.words`` holding ``start``, ``end``, ``word``), fed ``chunk`` samples at a time as the
-    audio streams in: the recording is never held whole."""
+    with ``.words`` holding ``start``, ``end``, ``word`` and, from a diarizing transcriber, a
+    ``speaker``), fed ``chunk`` samples at a time as the audio streams in: the recording is
+    never held whole."""
 
     model: Any
     chunk: int  # samples per transcription call
     pending: list[np.ndarray] = field(default_factory=list)
     n_pending: int = 0
     offset_s: float = 0.0
-    words: list[tuple[float, float, str]] = field(default_factory=list)
+    words: list[tuple[float, float, str, str]] = field(default_factory=list)  # start, end, word, speaker
 
     def add(self, samples: np.ndarray) -> None:
         self.pending.append(samples)
@@ -134,18 +136,21 @@ class _Transcript:
         for segment in segments:
             for w in getattr(segment, "words", None) or []:
                 if str(w.word).strip():
-                    self.words.append((self.offset_s + float(w.start), self.offset_s + float(w.end), str(w.word).strip()))
+                    speaker = getattr(w, "speaker", None)
+                    self.words.append((self.offset_s + float(w.start), self.offset_s + float(w.end), str(w.word).strip(),
+                                       "" if speaker is None else str(speaker)))  # fmt: skip
         self.offset_s += len(audio) / SAMPLE_RATE
 
-    def columns(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per row time: the word being spoken ("" between words) and whether one is."""
+    def columns(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row time: the word being spoken ("" between words), whether one is, and its speaker ("" unknown)."""
         words = sorted(self.words)
         starts = np.array([w[0] for w in words])
         ends = np.array([w[1] for w in words])
         i = np.searchsorted(starts, t, side="right") - 1  # the last word that began at or before t
         active = (i >= 0) & (t < ends[np.maximum(i, 0)] if len(words) else np.zeros(len(t), bool))
         text = np.array([words[j][2] if a else "" for j, a in zip(i.tolist(), active.tolist())], dtype=object)
-        return text, active.astype(float)
+        speaker = np.array([words[j][3] if a else "" for j, a in zip(i.tolist(), active.tolist())], dtype=object)
+        return text, active.astype(float), speaker
 
 
 @dataclass
@@ -195,13 +200,13 @@ class _Audio:
             last = t[i] if speaking[i] else last
             silence[i] = 0.0 if speaking[i] else (t[i] - last) * 1000 if math.isfinite(last) else t[i] * 1000
         empty_text = np.array([""] * n, dtype=object)
-        text, text_active = empty_text, np.full(n, np.nan)  # empty without a transcriber, counted by the readers
+        text, text_active, speaker = empty_text, np.full(n, np.nan), empty_text  # empty: counted by the readers
         if self.transcript is not None:
             self.transcript.finish()
-            text, text_active = self.transcript.columns(t)
+            text, text_active, speaker = self.transcript.columns(t)
         return {
             schema.TIME: t, "audio_energy_rms": np.asarray(self.rms), "audio_is_speaking": speaking.astype(float),
-            "silence_duration_ms": silence, "speaker_id": empty_text, "text_is_active": text_active,
+            "silence_duration_ms": silence, "speaker_id": speaker, "text_is_active": text_active,
             "text_word": text,
         }  # fmt: skip
 
@@ -505,7 +510,8 @@ def sources(clip: bool, transcriber: str = "") -> dict[str, str]:
     out = SOURCES if clip else {**SOURCES, "clip_0..511": NO_CLIP}
     if transcriber:
         out = {**out, "text_word": f"the word being spoken, from extract.transcriber ({transcriber})",
-               "text_is_active": "1 while the transcriber's words are spoken, else 0"}  # fmt: skip
+               "text_is_active": "1 while the transcriber's words are spoken, else 0",
+               "speaker_id": "the speaker of the word being spoken, where the transcriber diarizes"}  # fmt: skip
     return out
 
 
