@@ -332,3 +332,15 @@ def test_multimodal_refuses_a_corpus_without_any_feature_file(tmp_path: Path) ->
     train_model(tiny_params(), corpus, "baseline", out / "live_b", out / "b.json", out / "b.pt", out / "ck_b",
                 progress=False)  # fmt: skip
     assert (out / "b.json").exists()
+
+
+def test_property_17_both_kinds_train_with_one_loss(corpus: Path, tmp_path: Path) -> None:
+    """The training stage gives both kinds the same MultiTrackLoss, with the params' weights."""
+    from trackfusion.learn.training import setup_run
+
+    params = tiny_params(**{"loss.crop": 0.75})
+    losses = [setup_run(params, corpus, kind, tmp_path / kind, torch.device("cpu"), False, False, 0.0).trainer.loss_fn
+              for kind in ("baseline", "multimodal")]  # fmt: skip
+    assert all(type(loss) is MultiTrackLoss for loss in losses)
+    assert losses[0].weights == losses[1].weights and losses[0].weights["crop"] == 0.75
+    assert losses[0].cut_pos_weight == losses[1].cut_pos_weight == params.loss.cut_pos_weight
