@@ -79,11 +79,12 @@ def extract_once(path: Path, out: Path, clip_model: Path | None = None) -> float
 
 
 def peak_rss_mb(path: Path, out: Path) -> float:
-    """Peak RSS of one extract in a fresh process (MB)."""
-    code = ("import resource, sys; sys.path.insert(0, sys.argv[3]); from pathlib import Path;"
+    """Peak RSS of one extract in a fresh process (MB): its own VmHWM (Linux keeps ru_maxrss across
+    exec, so that would report the parent's peak once the parent has held a CLIP model)."""
+    code = ("import re, sys; sys.path.insert(0, sys.argv[3]); from pathlib import Path;"
             "from trackfusion.data.extract import extract_recording; from trackfusion.params import ExtractParams;"
             "extract_recording(Path(sys.argv[1]), Path(sys.argv[2]), ExtractParams(), progress=False);"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")  # fmt: skip
+            "print(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) / 1024)")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code, str(path), str(out), str(ROOT / "src")], capture_output=True,
                           text=True, check=True)  # fmt: skip
     return float(done.stdout.strip().splitlines()[-1])
