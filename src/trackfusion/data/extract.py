@@ -72,9 +72,6 @@ SOURCES: dict[str, str] = {
     "clip_0..511": "CLIP vision model image embedding (extract.clip_model) every extract.clip_every_s, held between",
 }
 NO_CLIP = "empty (--no-clip)"
-#: CLIP's image normalisation (RGB mean and std of its training images)
-CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
-CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
 
 
 #: the recordings `find_recordings` picks up in a folder (any container FFmpeg reads can be passed by name)
@@ -316,6 +313,13 @@ class _Clip:
     vectors: list[np.ndarray] = field(default_factory=list)  # one per refresh
     hold: list[int] = field(default_factory=list)  # per sampled frame: the vector it holds
     last_time: float = -math.inf
+    mean: np.ndarray = field(init=False)  # CLIP's image normalisation, as transformers defines it
+    std: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+
+        self.mean, self.std = np.array(OPENAI_CLIP_MEAN, np.float32), np.array(OPENAI_CLIP_STD, np.float32)
 
     def pixels(self, bgr: np.ndarray, cv2: Any) -> np.ndarray:
         """CLIP's preprocessing: shortest side to the model's size (bicubic), centre crop, RGB, normalised."""
@@ -326,7 +330,7 @@ class _Clip:
                              interpolation=cv2.INTER_CUBIC)  # fmt: skip
         top, left = (resized.shape[0] - size) // 2, (resized.shape[1] - size) // 2
         rgb = resized[top : top + size, left : left + size, ::-1].astype(np.float32) / 255.0
-        return ((rgb - CLIP_MEAN) / CLIP_STD).transpose(2, 0, 1)[None]  # (1, 3, size, size)
+        return ((rgb - self.mean) / self.std).transpose(2, 0, 1)[None]  # (1, 3, size, size)
 
     def add(self, bgr: np.ndarray, time_s: float, cv2: Any) -> None:
         if not self.vectors or time_s - self.last_time >= self.every_s:
