@@ -18,7 +18,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     params = stage_params(args.params)
     videos = find_recordings(params.data.videos_dir)
-    Path(args.out, "features").mkdir(parents=True, exist_ok=True)
-    summary = extract_recordings(videos, Path(args.out), params.extract, clip=params.extract.clip) if videos else {
-        "recordings": 0, "extracted": [], "failed": {}, "note": f"no recordings in {params.data.videos_dir}"}
-    write_json(args.metrics, summary)
+    write_json(args.metrics, extract_recordings(videos, Path(args.out), params.extract, clip=params.extract.clip))

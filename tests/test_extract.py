@@ -233,3 +233,11 @@ def test_a_missing_transcriber_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ExtractError, match="extract.transcriber 'tests.transcribers:Nobody': cannot load Nobody"):
         extract_recordings([video], tmp_path / "out", ExtractParams(transcriber="tests.transcribers:Nobody"),
                            progress=False)  # fmt: skip
+
+
+def test_no_recordings_is_an_empty_features_folder_without_loading_any_model(tmp_path: Path) -> None:
+    """The extract stage before any recording is added: nothing to do, so no CLIP weights are needed."""
+    params = ExtractParams(clip_model=str(tmp_path / "no such weights"), transcriber="tests.transcribers:Nobody")
+    summary = extract_recordings([], tmp_path / "out", params, clip=True, progress=False)
+    assert summary["recordings"] == 0 and summary["extracted"] == [] and not summary["failed"]
+    assert (tmp_path / "out" / schema.FEATURES_DIR).is_dir() and not any((tmp_path / "out" / schema.FEATURES_DIR).iterdir())

@@ -473,14 +473,16 @@ def _extract_one(job: tuple[Path, Path, ExtractParams, bool]) -> ExtractResult |
 def extract_recordings(videos: list[Path], out_dir: Path, params: ExtractParams, clip: bool = False,
                        progress: bool = True) -> dict[str, Any]:  # fmt: skip
     """Every recording, `extract.workers` at a time in a process pool (each decodes one file
-    start to end); a bad one is logged in one line and counted, the others go on."""
+    start to end); a bad one is logged in one line and counted, the others go on. No
+    recordings (the extract stage before any are added) is an empty features folder."""
     import concurrent.futures
     import multiprocessing
 
-    if clip:  # a missing model is one line before any work, not one failure per recording
+    if clip and videos:  # a missing model is one line before any work, not one failure per recording
         _cached(load_clip, params.clip_model)
-    if params.transcriber:
+    if params.transcriber and videos:
         _cached(load_transcriber, params.transcriber)
+    (Path(out_dir) / schema.FEATURES_DIR).mkdir(parents=True, exist_ok=True)  # no recordings: an empty folder
     jobs = [(Path(v), Path(out_dir), params, clip) for v in videos]
     workers = min(params.workers, len(jobs))
     if workers > 1:  # spawn: torch and PyAV hold threads that a forked child must not inherit
