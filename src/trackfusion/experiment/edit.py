@@ -11,7 +11,7 @@ The edit is exported by the project's timeline export at ``predict.edit_rate``: 
 FCP 7 / Premiere ``.xml`` or a one-track ``.edl``, the recording named by its stem.
 
     trackfusion edit "my recording" --features my_features --out edit.xml
-    trackfusion edit recording.mp4 --out edit.xml     # its tables extracted first (CLIP empty)
+    trackfusion edit recording.mp4 --out edit.xml     # its tables extracted first (CLIP as extract.clip says)
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import torch
 
 from trackfusion import cuts, schema
 from trackfusion.data.alignment import FeatureAligner
-from trackfusion.data.extract import VIDEO_SUFFIXES
+from trackfusion.data.extract import VIDEO_SUFFIXES, ExtractError, extract_recording
 from trackfusion.data.normalization import NORMALIZATION_FILE, TrackPreprocessor, load_preprocessors
 from trackfusion.io import features
 from trackfusion.io.timeline import export_timeline
@@ -34,6 +34,7 @@ from trackfusion.learn.rollout import decoding_of, rollout
 from trackfusion.params import Params, load_params
 
 log = logging.getLogger(__name__)
+
 
 class EditError(ValueError):
     """The recording's tables, the model or the corpus statistics cannot be used; the message says which."""
@@ -135,8 +136,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import tempfile
-
-    from trackfusion.data.extract import ExtractError, extract_recording
 
     recording = Path(args.recording)
     is_video = recording.suffix.lower() in VIDEO_SUFFIXES
