@@ -32,6 +32,8 @@ def test_property_10_accepts_valid_widths(config: ModelConfig, data: st.DataObje
     out = model(b["audio"], b["visual"], b["prev_track"], b["padding_mask"], b["modality_mask"])
     expected = {"active": (B, T, N), "asset": (B, T, N, K), "scale": (B, T, N), "position": (B, T, N, 2),
                 "crop": (B, T, N, 4), "cut": (B, T)}  # fmt: skip
+    if model.veto is not None:  # its cut logit before the layout veto
+        expected["cut_content"] = (B, T)
     assert {k: tuple(v.shape) for k, v in out.items()} == expected
     assert all(torch.isfinite(v).all() for v in out.values())
     _assert_same(model.forward_batch(b), out)
@@ -241,8 +243,9 @@ def test_sequences_longer_than_max_len_extend_the_position_code() -> None:
 
 @given(config=model_configs(), data=st.data())
 def test_content_cut_head_never_reads_the_layout(config: ModelConfig, data: st.DataObject) -> None:
-    """cut_context="content": *when* to cut is the same whatever layout the model is shown
-    (its own in a roll-out, the true one teacher-forced); "all" reads the layout."""
+    """cut_context="content": *when* the content announces a cut is the same whatever layout the
+    model is shown (its own in a roll-out, the true one teacher-forced; with a layout veto that is
+    ``cut_content``, the logit before the veto); "all" reads the layout."""
     model = EditTransformer(config).eval()
     b = data.draw(batches(model.config))
     other = random_frames(torch.Generator().manual_seed(data.draw(st.integers(0, 99))), *b["prev_track"].shape[:2],
@@ -250,9 +253,34 @@ def test_content_cut_head_never_reads_the_layout(config: ModelConfig, data: st.D
     out = model(b["audio"], b["visual"], b["prev_track"], b["padding_mask"], b["modality_mask"])
     out_other = model(b["audio"], b["visual"], other, b["padding_mask"], b["modality_mask"])
     if config.cut_context == "content":
-        torch.testing.assert_close(out_other["cut"], out["cut"], atol=1e-6, rtol=1e-5)
+        key = "cut_content" if config.layout_veto and config.enable_multimodal else "cut"
+        assert ("cut_content" in out) == (key == "cut_content")
+        torch.testing.assert_close(out_other[key], out[key], atol=1e-6, rtol=1e-5)
     elif not torch.equal(other, b["prev_track"]) and b["modality_mask"][..., 2].all():
         assert not torch.allclose(out_other["cut"], out["cut"], atol=1e-6)
+
+
+@given(config=model_configs(), data=st.data())
+def test_layout_veto_only_lowers_the_cut_logit_from_each_frames_own_layout(
+    config: ModelConfig, data: st.DataObject
+) -> None:
+    """The veto subtracts (a layout can cancel a cut the content announces, never ask for one)
+    and reads the layout of the frame it scores only (no rhythm from the layout's history)."""
+    config = dataclasses.replace(config, cut_context="content", layout_veto=True)
+    model = EditTransformer(config).eval()
+    b = data.draw(batches(model.config))
+    with torch.no_grad():  # a veto that matters: the initial one is near 0 everywhere
+        model.veto.mlp[-1].bias.fill_(1.0)
+    out = model(b["audio"], b["visual"], b["prev_track"], b["padding_mask"], b["modality_mask"])
+    assert (out["cut"] <= out["cut_content"]).all()
+    B, T = b["padding_mask"].shape
+    t0 = data.draw(st.integers(0, T - 1))
+    other = b["prev_track"].clone()
+    other[:, t0] = random_frames(torch.Generator().manual_seed(data.draw(st.integers(0, 99))), B, 1,
+                                 config.num_tracks, config.max_asset_classes)[:, 0]  # fmt: skip
+    out_other = model(b["audio"], b["visual"], other, b["padding_mask"], b["modality_mask"])
+    keep = torch.arange(T) != t0
+    torch.testing.assert_close(out_other["cut"][:, keep], out["cut"][:, keep], atol=1e-6, rtol=1e-5)
 
 
 @given(data=st.data())

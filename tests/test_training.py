@@ -14,6 +14,7 @@ import pytest
 import torch
 import yaml
 
+from trackfusion import cuts
 from trackfusion.data.corpus import Corpus
 from trackfusion.learn.checkpoint import load_checkpoint
 from trackfusion.learn.dataset import create_dataloaders
@@ -263,6 +264,29 @@ def test_property_18_track_only_training_without_features(tmp_path: Path) -> Non
     decoding = payload["extra"]["cut_decoding"]
     assert decoding == run["cut_decoding"]
     assert test["cut_f1"] == pytest.approx(video_cuts.score(decoding["threshold"], decoding["spacing"])["cut_f1"])
+
+
+@pytest.mark.parametrize("decoding_on", ["train+val", "val"])
+def test_cut_decoding_is_chosen_on_the_videos_params_name(corpus: Path, tmp_path: Path, decoding_on: str) -> None:
+    """The firing threshold and spacing stored with the model are the best pooled cut F1 of the
+    saved weights over whole videos of train+val (eval windows, as test is scored) or of val alone."""
+    params = tiny_params(**{"train.decoding_on": decoding_on, "train.epochs": 1})
+    result = train_model(params, corpus, "baseline", tmp_path / "live", tmp_path / "m.json", tmp_path / "m.pt",
+                         tmp_path / "ckpt", progress=False)  # fmt: skip
+    model, payload = load_checkpoint(tmp_path / "m.pt")
+    splits = ("train", "val") if decoding_on == "train+val" else ("val",)
+    probs, true = [], []
+    for loader in create_dataloaders(corpus, params, splits, evaluation=True).values():
+        video_cuts = VideoCuts()
+        with torch.no_grad():
+            for b in loader:
+                video_cuts.add(model.eval().forward_batch(b), b)
+        probs += [d["prob"] for d in video_cuts.videos().values()]
+        true += [cuts.cut_events(d["true"]) for d in video_cuts.videos().values()]
+    assert sum(len(p) for p in probs) == sum(LENGTHS[i] for i, s in enumerate(SPLITS) if s in splits)  # each frame once
+    best = cuts.tune_firing(probs, true)
+    assert payload["extra"]["cut_decoding"] == {"threshold": best["threshold"], "spacing": best["spacing"]}
+    assert result["run"]["cut_decoding"] == payload["extra"]["cut_decoding"]
 
 
 def test_multimodal_training_writes_dvclive_curves_and_a_loadable_checkpoint(corpus: Path, tmp_path: Path) -> None:

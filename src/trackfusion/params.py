@@ -22,6 +22,7 @@ EDIT_RATES = (24.0, 25.0, 30.0, 48.0, 50.0, 60.0)  # frame rates of exported tim
 CUT_CONTEXTS = ("content", "all")  # what the multimodal cut head reads (trackfusion.learn.model)
 DEVICES = ("auto", "cpu", "cuda")
 LR_SCHEDULES = ("constant", "cosine")
+DECODING_SPLITS = ("train+val", "val")  # where the cut decoding (firing threshold, spacing) is chosen
 
 
 class ParamsError(ValueError):
@@ -64,6 +65,7 @@ class ModelParams:
     seq_len: int = 128
     max_asset_classes: int = 10
     cut_context: str = "content"  # multimodal cut head reads: content (own encoder) | all (shared trunk)
+    layout_veto: bool = True  # the layout may lower the content cut logit, never raise it (LayoutVeto)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class TrainParams:
     lr: float = 1e-3
     lr_schedule: str = "constant"  # constant | cosine: lr decays over train.epochs to lr_final_fraction * lr
     lr_final_fraction: float = 0.05
+    decoding_on: str = "train+val"  # train+val | val: videos the cut firing threshold and spacing are chosen on
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     device: str = "auto"
@@ -244,6 +247,7 @@ def _check(p: Params) -> None:
     choice("content_control", p.content_control, CONTENT_CONTROLS)
     choice("train.device", p.train.device, DEVICES)
     choice("train.lr_schedule", p.train.lr_schedule, LR_SCHEDULES)
+    choice("train.decoding_on", p.train.decoding_on, DECODING_SPLITS)
     choice("model.cut_context", p.model.cut_context, CUT_CONTEXTS)
     for section in ("model", "train", "synthetic", "predict", "extract"):
         obj = getattr(p, section)

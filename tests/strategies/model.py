@@ -52,6 +52,7 @@ def model_configs(
         visual_features=schema.VISUAL_WIDTH if standard_widths else draw(st.integers(1, 12)),
         fusion_type=draw(st.sampled_from(fusion_types)),
         cut_context=draw(st.sampled_from(CUT_CONTEXTS)),
+        layout_veto=draw(st.booleans()),
     )
 
 

@@ -298,19 +298,21 @@ def create_dataloaders(
     splits: Iterable[str] = ("train", "val", "test"),
     multimodal: bool = False,
     distributed: bool = False,
+    evaluation: bool = False,
 ) -> dict[str, DataLoader]:
     """One DataLoader per split. Train windows every `train.stride` frames, shuffled by
     a generator seeded from `params.seed`; eval windows overlap by `predict.context`
     frames (at most half a window) and each frame is scored once (``scored``), with
-    that much history, as the roll-out sees it. Under DDP the global batch
-    `train.batch_size` is split across ranks."""
+    that much history, as the roll-out sees it. ``evaluation`` gives every split, train
+    included, eval windows. Under DDP the global batch `train.batch_size` is split
+    across ranks."""
     corpus = Corpus(corpus_dir)
     seq_len = params.model.seq_len
     control = params.content_control if multimodal else "none"
     on_cuda = torch.cuda.is_available() and params.train.device != "cpu"
     loaders = {}
     for split in splits:
-        train = split == "train"
+        train = split == "train" and not evaluation
         dataset = MultimodalDataset(
             corpus, split, seq_len, params.train.stride if train else eval_stride(seq_len, params.predict.context),
             content_control=control, seed=params.seed,

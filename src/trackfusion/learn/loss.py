@@ -9,7 +9,9 @@
   loss once the model copies the previous frame; 1 gives the plain means.
 - ``cut``: BCE of the per-frame cut logit against "the layout changes at this frame"
   (``trackfusion.cuts``), cut frames weighted by ``cut_pos_weight``; a video's first
-  frame (no previous frame, ``has_prev`` False) does not count.
+  frame (no previous frame, ``has_prev`` False) does not count. A model with a layout
+  veto also returns its cut logit before the veto (``cut_content``), and the same BCE of
+  that logit is added: the content alone must announce the cut, the veto only refines it.
 - Padding never counts. Each component is the mean over the elements it counts
   (a position term averages x and y, a crop term the four crops) and is 0, not NaN,
   when nothing counts. ``total`` is the weighted sum with weights from params.
@@ -113,8 +115,11 @@ class MultiTrackLoss(nn.Module):
         if "cut" in outputs and prev_track is not None:
             counts = padding_mask.bool() if has_prev is None else padding_mask.bool() & has_prev.bool()  # (B, T)
             cut_t = cut_flags(clean, prev_track.float()).float()
-            bce = F.binary_cross_entropy_with_logits(outputs["cut"].float(), cut_t, reduction="none")
-            cut = _masked_mean(bce, counts, 1.0 + (self.cut_pos_weight - 1.0) * cut_t)
+            frame_weight = 1.0 + (self.cut_pos_weight - 1.0) * cut_t
+            for key in ("cut", "cut_content"):
+                if key in outputs:
+                    bce = F.binary_cross_entropy_with_logits(outputs[key].float(), cut_t, reduction="none")
+                    cut = cut + _masked_mean(bce, counts, frame_weight)
 
         parts = {
             "active": _masked_mean(active, real, weight),

@@ -21,6 +21,13 @@ the model is shown, so a roll-out, which is shown its own layout, cuts where the
 teacher-forced model cuts; ``"all"`` reads the shared trunk instead. The baseline's cut
 head reads its trunk (the timeline is all it has).
 
+With ``layout_veto`` (the default), the content cut logit may be *lowered*, never
+raised, from the previous frame's layout (``LayoutVeto``): an overlay that ends while
+its track is already off is no cut, which the content alone cannot know. A veto cannot
+make the roll-out repair its own wrong layouts with extra cuts (a cut head that reads
+the layout freely did: 0.665 roll-out), and the content logit keeps its own loss term
+(``cut_content``), so it stays sharp where a veto is not learned.
+
 One class, ``EditTransformer``, built from one ``ModelConfig``: the baseline is the
 multimodal code path with the content modalities off (``enable_multimodal=False``).
 
@@ -45,7 +52,8 @@ from trackfusion.learn.fusion import ModalityEmbedding, ModalityFusion
 from trackfusion.params import CUT_CONTEXTS, FUSION_TYPES, ModelParams, Params
 
 HEAD_SIZES: dict[str, int] = {k: -1 if k == "asset" else len(v) for k, v in schema.HEAD_PARAMS.items()}  # -1: K classes
-#: per-track heads, then the per-frame ``cut`` logit (B, T): "the layout changes at this frame" (a cut)
+#: per-track heads, then the per-frame ``cut`` logit (B, T): "the layout changes at this frame" (a cut).
+#: A model with a layout veto also returns ``cut_content`` (B, T), its cut logit before the veto.
 OUTPUT_KEYS: tuple[str, ...] = (*HEAD_SIZES, "cut")
 _ASSET = schema.param_index("asset_id")
 _ACTIVE = schema.param_index("active")
@@ -202,6 +210,38 @@ class EditHeads(nn.Module):
         return out  # asset (B, T, N, K), position (B, T, N, 2), crop (B, T, N, 4), cut (B, T)
 
 
+def layout_state(track: torch.Tensor, num_tracks: int, num_classes: int) -> torch.Tensor:
+    """(B, T, N*9) track frames -> (B, T, N*(1+K)) layout: each track's active flag and,
+    where active, its asset one-hot (the key a cut is defined on, ``trackfusion.cuts``)."""
+    B, T, _ = track.shape
+    x = track.reshape(B, T, num_tracks, schema.NUM_TRACK_PARAMS)
+    on = (x[..., _ACTIVE] > 0.5).to(track.dtype)  # (B, T, N)
+    asset = x[..., _ASSET].round().long().clamp(0, num_classes - 1)
+    onehot = F.one_hot(asset, num_classes).to(track.dtype) * on.unsqueeze(-1)  # (B, T, N, K)
+    return torch.cat([on, onehot.reshape(B, T, -1)], dim=-1)
+
+
+class LayoutVeto(nn.Module):
+    """How much the layout lowers the content's cut logit: softplus(MLP(content, layout)) >= 0.
+
+    It reads one frame's layout (the previous frame's, as the track input gives it), not
+    the layout's history, and it can only subtract: the layout may say that a change the
+    content announces has nothing to change (the track is already off), never ask for a
+    cut the content does not announce. Starts near 0 (no veto).
+    """
+
+    def __init__(self, d_model: int, num_tracks: int, num_classes: int):
+        super().__init__()
+        self.num_tracks, self.num_classes = num_tracks, num_classes
+        self.mlp = nn.Sequential(nn.Linear(d_model + num_tracks * (1 + num_classes), d_model), nn.GELU(),
+                                 nn.Linear(d_model, 1))  # fmt: skip
+        nn.init.constant_(self.mlp[-1].bias, -4.0)  # softplus(-4) = 0.02
+
+    def forward(self, h_cut: torch.Tensor, track: torch.Tensor) -> torch.Tensor:
+        state = layout_state(track.to(h_cut.dtype), self.num_tracks, self.num_classes)  # (B, T, N*(1+K))
+        return F.softplus(self.mlp(torch.cat([h_cut, state], dim=-1)).squeeze(-1))  # (B, T)
+
+
 def with_change(x: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
     """(B, T, F) -> (B, T, 2F): the features and their change from the previous frame.
 
@@ -227,7 +267,8 @@ class ModelConfig:
     its checkpoints (so a checkpoint rebuilds exactly the network that wrote it).
 
     ``enable_multimodal=False`` is the baseline (kind "baseline"): no content inputs, no
-    fusion, the cut head on the shared trunk. ``use_audio`` / ``use_visual`` False remove
+    fusion, the cut head on the shared trunk. ``layout_veto`` acts where the cut head reads
+    the content alone (``cut_context="content"``). ``use_audio`` / ``use_visual`` False remove
     one modality from the multimodal model. The defaults are the params' defaults
     (``ModelParams``, ``Params``) and the data contract's widths.
     """
@@ -240,6 +281,7 @@ class ModelConfig:
     dropout: float = ModelParams.dropout
     max_asset_classes: int = ModelParams.max_asset_classes
     cut_context: str = ModelParams.cut_context
+    layout_veto: bool = ModelParams.layout_veto
     fusion_type: str = Params.fusion_type
     use_audio: bool = Params.use_audio
     use_visual: bool = Params.use_visual
@@ -282,7 +324,8 @@ class ModelConfig:
         if kind == "baseline":
             return cls(enable_multimodal=False, **common)
         return cls(enable_multimodal=True, fusion_type=params.fusion_type, use_audio=params.use_audio,
-                   use_visual=params.use_visual, cut_context=m.cut_context, **common)  # fmt: skip
+                   use_visual=params.use_visual, cut_context=m.cut_context, layout_veto=m.layout_veto,
+                   **common)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -323,6 +366,7 @@ class EditTransformer(nn.Module):
         if self.content_cuts:
             self.cut_encoder = CausalEncoder(c.d_model, c.nhead, c.num_encoder_layers, c.dim_feedforward, c.dropout,
                                              c.max_len)  # fmt: skip
+        self.veto = LayoutVeto(c.d_model, c.num_tracks, c.max_asset_classes) if self.content_cuts and c.layout_veto else None
 
     def embed(
         self,
@@ -382,7 +426,11 @@ class EditTransformer(nn.Module):
             track = track * modality_mask[..., 2:3].to(track.dtype)  # the copy prior either
         h = self.encoder(fused, padding_mask)  # first: the order in which dropout draws from the seeded RNG
         h_cut = None if content is None else self.cut_encoder(content, padding_mask)  # (B, T, D)
-        return self.heads(h, track, h_cut)
+        out = self.heads(h, track, h_cut)
+        if self.veto is not None:
+            out["cut_content"] = out["cut"]
+            out["cut"] = out["cut"] - self.veto(h_cut, track)  # (B, T): lowered, never raised
+        return out
 
     def forward_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self(batch.get("audio"), batch.get("visual"), batch["prev_track"], batch.get("padding_mask"),
