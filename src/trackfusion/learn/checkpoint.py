@@ -33,7 +33,7 @@ from trackfusion.learn.model import EditTransformer, ModelConfig
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = 6  # 5: one EditTransformer; the whole ModelConfig and the kind ("baseline" | "multimodal"); 6: layout veto
+MODEL_VERSION = 6  # 5: one EditTransformer, the whole ModelConfig and the kind; 6: ModelConfig.layout_veto
 _KEYS = ("model_version", "kind", "config", "model_state")
 
 

@@ -366,7 +366,9 @@ class EditTransformer(nn.Module):
         if self.content_cuts:
             self.cut_encoder = CausalEncoder(c.d_model, c.nhead, c.num_encoder_layers, c.dim_feedforward, c.dropout,
                                              c.max_len)  # fmt: skip
-        self.veto = LayoutVeto(c.d_model, c.num_tracks, c.max_asset_classes) if self.content_cuts and c.layout_veto else None
+        self.veto = None  # the layout may lower the content's cut logit, never raise it
+        if self.content_cuts and c.layout_veto:
+            self.veto = LayoutVeto(c.d_model, c.num_tracks, c.max_asset_classes)
 
     def embed(
         self,

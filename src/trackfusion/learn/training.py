@@ -605,8 +605,9 @@ def choose_decoding(run: TrainingRun) -> dict[str, float]:
     """The cut firing threshold and spacing with the best pooled cut F1 on the videos
     `train.decoding_on` names, the loaded weights' cut probabilities over whole videos.
 
-    On train+val (the default) two knobs are chosen on 34 videos instead of 6: chosen on
-    validation alone, the threshold swung from 0.10 to 0.30 between seeds. The content
+    On train+val (the default) two knobs are chosen on 34 videos of the default corpus
+    instead of 6: chosen on validation alone, the threshold swung from 0.10 to 0.30
+    between seeds. The content
     rule's knobs are chosen on train+val too; the test split never chooses.
     """
     splits = ("train", "val") if run.params.train.decoding_on == "train+val" else ("val",)
