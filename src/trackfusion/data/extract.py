@@ -486,6 +486,7 @@ def extract_recordings(videos: list[Path], out_dir: Path, params: ExtractParams,
     jobs = [(Path(v), Path(out_dir), params, clip) for v in videos]
     workers = min(params.workers, len(jobs))
     if workers > 1:  # spawn: torch and PyAV hold threads that a forked child must not inherit
+        _MODELS.clear()  # each worker loads its own; the check above need not hold a copy here meanwhile
         pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         with pool:
             results = list(tqdm(pool.map(_extract_one, jobs), total=len(jobs), desc="extract", unit="recording",

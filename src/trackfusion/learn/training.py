@@ -601,23 +601,22 @@ def fit_run(run: TrainingRun) -> None:
         )
 
 
-def choose_decoding(run: TrainingRun) -> dict[str, float]:
+def choose_decoding(run: TrainingRun, val_cuts: VideoCuts) -> dict[str, float]:
     """The cut firing threshold and spacing with the best pooled cut F1 on the videos
-    `train.decoding_on` names, the loaded weights' cut probabilities over whole videos.
+    `train.decoding_on` names: `val_cuts` (the loaded weights' validation windows), and
+    with train+val the train split too, in evaluation windows over whole videos.
 
     On train+val (the default) two knobs are chosen on 34 videos of the default corpus
     instead of 6: chosen on validation alone, the threshold swung from 0.10 to 0.30
-    between seeds. The content
-    rule's knobs are chosen on train+val too; the test split never chooses.
+    between seeds. The content rule's knobs are chosen on train+val too; the test split
+    never chooses.
     """
-    splits = ("train", "val") if run.params.train.decoding_on == "train+val" else ("val",)
-    loaders = create_dataloaders(run.corpus_dir, run.params, splits, multimodal=run.kind == "multimodal",
-                                 distributed=dist_utils.is_distributed(), evaluation=True)  # fmt: skip
-    videos: list[dict[str, np.ndarray]] = []
-    for split, loader in loaders.items():
-        if len(loader.dataset):
-            run.trainer.evaluate(loader, desc=f"{split} (decoding)")
-            videos += run.trainer.video_cuts.videos().values()
+    videos = list(val_cuts.videos().values())
+    if run.params.train.decoding_on == "train+val":
+        train = create_dataloaders(run.corpus_dir, run.params, ("train",), multimodal=run.kind == "multimodal",
+                                   distributed=dist_utils.is_distributed(), evaluation=True)["train"]  # fmt: skip
+        run.trainer.evaluate(train, desc="train (decoding)")
+        videos += run.trainer.video_cuts.videos().values()
     if not videos:
         return {"threshold": 0.5, "spacing": 1}
     best = cuts.tune_firing([d["prob"] for d in videos], [cuts.cut_events(d["true"]) for d in videos])
@@ -630,8 +629,11 @@ def finish_run(run: TrainingRun, model_path: Path, metrics_path: Path) -> dict[s
     trainer, loaders = run.trainer, run.loaders
     best, payload = load_checkpoint(trainer.best_path)
     trainer.raw_model.load_state_dict(best.state_dict())
-    decoding = choose_decoding(run)
-    val = trainer.evaluate(loaders["val"], desc="val", decoding=decoding) if len(loaders["val"].dataset) else {}
+    val = trainer.evaluate(loaders["val"], desc="val") if len(loaders["val"].dataset) else {}
+    val_cuts = trainer.video_cuts if val else VideoCuts()
+    decoding = choose_decoding(run, val_cuts)
+    if val:  # the validation cut figures under the chosen decoding (one pass over val)
+        val.update(val_cuts.score(decoding["threshold"], decoding["spacing"]))
     if dist_utils.is_main():
         save_checkpoint(model_path, trainer.raw_model, epoch=payload.get("epoch", 0),
                         extra={**payload.get("extra", {}), "cut_decoding": decoding})  # fmt: skip
