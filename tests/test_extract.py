@@ -11,7 +11,7 @@ from trackfusion import cli, schema
 from trackfusion.data.extract import ExtractError, extract_recording, extract_recordings
 from trackfusion.data.validation import validate_raw
 from trackfusion.io.features import read_audio_csv, read_visual_csv
-from trackfusion.io.sequences import write_sequences
+from trackfusion.io.sequences import TrackData, write_sequences
 from trackfusion.params import ExtractParams, params_from_dict
 
 pytest.importorskip("av", reason="the [extract] extra")  # CI installs it (make install)
@@ -81,7 +81,7 @@ def test_the_tables_pass_validate_unchanged(extracted: dict) -> None:
     frames = np.zeros((n, schema.TRACK_WIDTH), np.float32)
     frames[:, 0] = 1.0  # the recording on track 1
     frames[:, 2], frames[:, 3], frames[:, 4] = 100.0, 960.0, 540.0
-    write_sequences(extracted["raw"] / schema.SEQUENCES_FILE, [(extracted["stem"], 0.0, frames)])
+    write_sequences(extracted["raw"] / schema.SEQUENCES_FILE, [TrackData(extracted["stem"], 0.0, frames)])
     report, _ = validate_raw(extracted["raw"], params_from_dict({}))
     s = report["summary"]
     assert (s["videos_ok"], s["read_errors"], s["audio_dim_mismatches"], s["visual_dim_mismatches"]) == (1, 0, 0, 0)

@@ -26,7 +26,7 @@ from trackfusion.io.features import (
     read_visual_csv,
     speaker_turns,
 )
-from trackfusion.io.sequences import SequenceReader, TrackSequenceError, write_sequences
+from trackfusion.io.sequences import SequenceReader, TrackData, TrackSequenceError, write_sequences
 from tests.strategies.data_files import (
     AUDIO_COLUMNS,
     VISUAL_COLUMNS,
@@ -452,7 +452,7 @@ def test_missing_or_infinite_time(tmp_path: Path, value: str, what: str) -> None
 
 
 def test_sequence_reader_width(tmp_path: Path) -> None:
-    write_sequences(tmp_path / "s.npz", [(VID, 1.5, np.zeros((3, schema.TRACK_WIDTH), np.float32))])
+    write_sequences(tmp_path / "s.npz", [TrackData(VID, 1.5, np.zeros((3, schema.TRACK_WIDTH), np.float32))])
     reader = SequenceReader(tmp_path / "s.npz")
     assert reader.width == 180 and reader.read(VID).shape == (3, 180) and reader.start_time(VID) == 1.5
 
@@ -474,7 +474,7 @@ def test_an_npz_member_declaring_more_than_it_holds_is_refused_before_allocating
     import io as _io
 
     path = tmp_path / "s.npz"
-    write_sequences(path, [(VID, 1.5, np.zeros((3, schema.TRACK_WIDTH), np.float32))])
+    write_sequences(path, [TrackData(VID, 1.5, np.zeros((3, schema.TRACK_WIDTH), np.float32))])
     buf = _io.BytesIO()
     np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": (10**9,)})
     _replace_member(path, "start_times.npy", buf.getvalue() + b"\0" * 64)
@@ -487,7 +487,7 @@ def test_object_frames_are_a_track_sequence_error(tmp_path: Path) -> None:
     import io as _io
 
     path = tmp_path / "s.npz"
-    write_sequences(path, [(VID, 1.5, np.zeros((3, schema.TRACK_WIDTH), np.float32))])
+    write_sequences(path, [TrackData(VID, 1.5, np.zeros((3, schema.TRACK_WIDTH), np.float32))])
     buf = _io.BytesIO()
     np.lib.format.write_array_header_1_0(buf, {"descr": "|O", "fortran_order": False, "shape": (3, 180)})
     _replace_member(path, "frames.npy", buf.getvalue() + b"\0" * (3 * 180 * 8))

@@ -67,7 +67,7 @@ def make_raw(root: Path, *, features: bool = True, seed: int = 0) -> Path:
         if vid == GOOD:
             frames[3:6, ASSET.start] = 12.0  # asset id out of range: 3 track-frames
         start = 1.0 + i
-        videos.append((vid, start, frames))
+        videos.append(sequences.TrackData(vid, start, frames))
         if not features or vid == NOTHING:
             continue
         t_a = start - 0.5 + np.arange(0, n / 10 + 1, 0.1)
@@ -236,7 +236,7 @@ def test_align_peak_memory_does_not_grow_with_videos(tmp_path):
         for i in range(n):
             vid = f"video {i}"
             frames = random_track(rng, 300, loc=50.0, scale=25.0)
-            videos.append((vid, 0.0, frames))
+            videos.append(sequences.TrackData(vid, 0.0, frames))
             write_audio(raw / "features" / schema.audio_file_name(vid), np.arange(0, 31, 0.1), rng)
             write_visual(raw / "features" / schema.visual_file_name(vid), np.arange(0, 31, 1 / 12), rng)
         sequences.write_sequences(raw / schema.SEQUENCES_FILE, videos)

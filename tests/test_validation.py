@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from trackfusion import schema
 from trackfusion.io.sequences import TrackSequenceError, write_sequences
 from trackfusion.params import Params, params_from_dict
-from trackfusion.data.validation import EPS_S, find_gaps, frame_coverage, frame_times, validate_raw
+from trackfusion.data.validation import EPS_S, find_gaps, frame_coverage, validate_raw
+from trackfusion.timemap import TimeMap
 from tests.strategies.tracks import random_track
 from tests.strategies.data_files import (
     RawVideo,
@@ -93,7 +94,7 @@ def test_property_15_missing_features_reported_with_id(videos: list[RawVideo]) -
     tol=st.sampled_from([0.01, 0.05, 0.2]),
 )
 def test_property_27_coverage_percent(samples: list[float], start: float, n_frames: int, fps: int, tol: float) -> None:
-    covered = frame_coverage(frame_times(start, n_frames, fps), np.array(samples, dtype=np.float64), tol)
+    covered = frame_coverage(TimeMap(fps, start).frame_times(n_frames), np.array(samples, dtype=np.float64), tol)
     assert 100.0 * covered.sum() / n_frames == pytest.approx(ref_coverage_pct(start, n_frames, fps, samples, tol))
 
 

@@ -118,6 +118,7 @@ HEAD_PARAMS: dict[str, tuple[str, ...]] = {
     "active": ("active",), "asset": ("asset_id",), "scale": ("scale",), "position": ("x", "y"), "crop": CROPS,
 }
 MODALITIES: tuple[str, ...] = ("audio", "visual", "track")  # order of the (T, 3) modality mask
+FEATURE_MODALITIES: tuple[str, ...] = MODALITIES[:2]  # the content: what feature tables hold
 WIDTHS: dict[str, int] = {"audio": AUDIO_WIDTH, "visual": VISUAL_WIDTH, "track": TRACK_WIDTH}
 
 SEQUENCE_KEYS: tuple[str, ...] = ("video_ids", "offsets", "lengths", "start_times", "frames")

@@ -22,7 +22,7 @@ import pandas as pd
 from hypothesis import strategies as st
 
 from trackfusion import schema
-from trackfusion.io.sequences import write_sequences
+from trackfusion.io.sequences import TrackData, write_sequences
 from tests.strategies.tracks import random_track
 
 # Letters, digits, spaces and the punctuation recording names carry, plus glob
@@ -231,7 +231,7 @@ class RawVideo:
 def write_raw_dir(root: Path, videos: Sequence[RawVideo]) -> Path:
     """Lay out `videos` as SPEC section 3 (sequences.npz + features/); returns `root`."""
     root.mkdir(parents=True, exist_ok=True)
-    write_sequences(root / schema.SEQUENCES_FILE, [(v.video_id, v.start_time, v.track) for v in videos])
+    write_sequences(root / schema.SEQUENCES_FILE, [TrackData(v.video_id, v.start_time, v.track) for v in videos])
     features = root / schema.FEATURES_DIR
     features.mkdir(exist_ok=True)
     for v in videos:

@@ -31,7 +31,6 @@ from trackfusion.params import Params
 
 log = logging.getLogger(__name__)
 
-_FEATURE_MODALITIES = ("audio", "visual")
 _ASSET_COLUMNS = schema.track_columns("asset_id")
 _LAST_ASSET = schema.NUM_ASSET_CLASSES - 1
 
@@ -54,9 +53,9 @@ def _fault_counts() -> dict[str, int]:
     }
 
 
-def _kept_videos(reader: sequences.SequenceReader, skipped: list[dict[str, str]]) -> list[str]:
+def _usable_videos(reader: sequences.SequenceReader, skipped: list[dict[str, str]]) -> list[str]:
     """Videos whose track sequence reads cleanly (a first, cheap pass: splits need the final list)."""
-    kept = []
+    usable = []
     for vid in reader.video_ids:
         try:
             reader.read(vid)
@@ -64,8 +63,8 @@ def _kept_videos(reader: sequences.SequenceReader, skipped: list[dict[str, str]]
             log.error("video %r skipped: broken track sequence: %s", vid, exc)
             skipped.append({"video_id": vid, "reason": f"broken track sequence: {exc}"})
             continue
-        kept.append(vid)
-    return kept
+        usable.append(vid)
+    return usable
 
 
 def _read_table(path: Path | None, modality: str, vid: str, faults: dict[str, int]) -> Any:
@@ -107,14 +106,14 @@ class _AlignTally:
     faults: dict[str, int] = dataclasses.field(default_factory=_fault_counts)
     frames: int = 0
     videos_with_features: int = 0
-    files_found: dict[str, int] = dataclasses.field(default_factory=lambda: {m: 0 for m in _FEATURE_MODALITIES})
+    files_found: dict[str, int] = dataclasses.field(default_factory=lambda: {m: 0 for m in schema.FEATURE_MODALITIES})
     totals: dict[str, dict[str, float]] = dataclasses.field(
         default_factory=lambda: {m: {"exact": 0.0, "interpolated": 0.0, "unavailable": 0.0} for m in schema.MODALITIES})
 
     def files(self, vf: features.FeatureFiles) -> None:
         if vf.audio is None and vf.visual is None:
             self.faults["no_feature_files"] += 1
-        for m in _FEATURE_MODALITIES:
+        for m in schema.FEATURE_MODALITIES:
             self.files_found[m] += vf.get(m) is not None
 
     def aligned(self, stats: dict[str, Any], n: int, with_features: bool) -> None:
@@ -123,7 +122,7 @@ class _AlignTally:
         for m in schema.MODALITIES:
             for k in self.totals[m]:
                 self.totals[m][k] += stats[m][k] * n
-        for m in _FEATURE_MODALITIES:
+        for m in schema.FEATURE_MODALITIES:
             st, clip = stats[m], stats[m].get("clip", {})
             for fault, key in (("nonfinite_samples", "missing_samples"), ("bridged_entries", "bridged_entries"),
                                ("zero_filled_entries", "zero_filled_entries")):  # fmt: skip
@@ -148,10 +147,10 @@ def align_corpus(raw_dir: str | Path, out_dir: str | Path, params: Params) -> di
     reader = sequences.SequenceReader(raw_dir / schema.SEQUENCES_FILE)
     tally = _AlignTally()
     skipped: list[dict[str, str]] = []
-    kept = _kept_videos(reader, skipped)
+    usable = _usable_videos(reader, skipped)
     tally.faults["broken_track_sequence"] = len(skipped)
-    files = features.discover_features(raw_dir, kept)
-    splits = assign_splits(kept, params.data.val_fraction, params.data.test_fraction, params.data.split_seed)
+    files = features.discover_features(raw_dir, usable)
+    splits = assign_splits(usable, params.data.val_fraction, params.data.test_fraction, params.data.split_seed)
     aligner = FeatureAligner.from_params(params.align)
     meta = {
         "raw_dir": str(raw_dir),
@@ -161,15 +160,15 @@ def align_corpus(raw_dir: str | Path, out_dir: str | Path, params: Params) -> di
         "test_fraction": params.data.test_fraction,
     }
     with CorpusWriter(out_dir, fps, meta=meta) as writer:
-        for vid in tqdm(kept, desc="align", unit="video", leave=False):
-            track = reader.read(vid)  # (T, 180) float32
-            start = reader.start_time(vid)
+        for vid in tqdm(usable, desc="align", unit="video", leave=False):
+            data = reader.track(vid)
+            track, start = data.frames, data.start_time  # (T, 180) float32, frame 0's recording time
             _remap_assets(track, vid, tally.faults)
-            times = start + np.arange(len(track), dtype=np.float64) / fps  # (T,) frame times
+            times = data.time_map(fps).frame_times(len(track))  # (T,)
             tally.files(files[vid])
-            tables = {m: _read_table(files[vid].get(m), m, vid, tally.faults) for m in _FEATURE_MODALITIES}
+            tables = {m: _read_table(files[vid].get(m), m, vid, tally.faults) for m in schema.FEATURE_MODALITIES}
             if files[vid].missing or any(t is None for t in tables.values()):
-                unavailable = [m for m in _FEATURE_MODALITIES if tables[m] is None]
+                unavailable = [m for m in schema.FEATURE_MODALITIES if tables[m] is None]
                 log.info("video %r kept with %s unavailable", vid, " and ".join(unavailable))
             with_features = any(t is not None for t in tables.values())
             aligned = aligner.align_features(times, tables["audio"], tables["visual"], video_id=vid)
@@ -181,15 +180,15 @@ def align_corpus(raw_dir: str | Path, out_dir: str | Path, params: Params) -> di
             )
             tally.aligned(aligned.stats, len(times), with_features)
         writer.meta["has_features"] = tally.videos_with_features > 0
-    return _align_summary(raw_dir, reader, kept, skipped, splits, tally, fps, time.perf_counter() - started)
+    return _align_summary(raw_dir, reader, usable, skipped, splits, tally, fps, time.perf_counter() - started)
 
 
-def _align_summary(raw_dir: Path, reader: sequences.SequenceReader, kept: list[str], skipped: list[dict[str, str]],
+def _align_summary(raw_dir: Path, reader: sequences.SequenceReader, usable: list[str], skipped: list[dict[str, str]],
                    splits: dict[str, str], tally: _AlignTally, fps: float, wall: float) -> dict[str, Any]:  # fmt: skip
     frames, has_features = tally.frames, tally.videos_with_features > 0
     summary: dict[str, Any] = {
         "videos_in": len(reader),
-        "videos_kept": len(kept),
+        "videos_kept": len(usable),
         "videos_skipped": len(skipped),
         "skipped": skipped,
         "videos_with_features": tally.videos_with_features,
@@ -197,7 +196,7 @@ def _align_summary(raw_dir: Path, reader: sequences.SequenceReader, kept: list[s
         "has_features": has_features,
         "faults": tally.faults,
         "modalities": tally.modalities(),
-        "splits": {s: sum(1 for v in kept if splits[v] == s) for s in SPLITS},
+        "splits": {s: sum(1 for v in usable if splits[v] == s) for s in SPLITS},
         "frames": frames,
         "video_seconds": round(frames / fps, 3),
         "wall_seconds": round(wall, 3),
@@ -212,7 +211,7 @@ def _align_summary(raw_dir: Path, reader: sequences.SequenceReader, kept: list[s
     log.info(
         "aligned %d of %d videos (%d skipped), %d frames (%.1f s of video) in %.2f s (%.0f frames/s); "
         "audio %.1f %% and visual %.1f %% of frames unavailable",
-        len(kept), len(reader), len(skipped), frames, frames / fps, wall, summary["frames_per_second"],
+        len(usable), len(reader), len(skipped), frames, frames / fps, wall, summary["frames_per_second"],
         100 * summary["modalities"]["audio"]["unavailable"], 100 * summary["modalities"]["visual"]["unavailable"],
     )  # fmt: skip
     return summary

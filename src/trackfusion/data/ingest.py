@@ -20,7 +20,7 @@ from typing import Any
 
 from trackfusion import schema
 from trackfusion.atomic import atomic_dir, write_json
-from trackfusion.io.sequences import write_sequences
+from trackfusion.io.sequences import TrackData, write_sequences
 from trackfusion.params import Params, load_params
 from trackfusion.io.timeline import ADAPTERS, TimelineError, import_timeline
 
@@ -103,7 +103,7 @@ def ingest_timelines(timelines_dir: str | Path, features_dir: str | Path, out_di
             failures.append({"file": str(path), "error": str(exc)})
             log.error("skipping timeline: %s", exc)
             continue
-        videos.append((video_id, imported.start_time, imported.frames))
+        videos.append(TrackData(video_id, imported.start_time, imported.frames))
         reports[video_id] = imported.report
         totals.update({k: v for k, v in imported.report.items() if isinstance(v, int) and not isinstance(v, bool)})
     if files and not videos:
@@ -115,7 +115,7 @@ def ingest_timelines(timelines_dir: str | Path, features_dir: str | Path, out_di
     with atomic_dir(out_dir) as tmp:
         features_out = tmp / schema.FEATURES_DIR
         features_out.mkdir()
-        for video_id, _, _ in videos:
+        for video_id in (v.video_id for v in videos):
             for modality, name in (("audio", schema.audio_file_name(video_id)), ("visual", schema.visual_file_name(video_id))):
                 src = features_dir / name
                 if src.is_file():
@@ -131,7 +131,7 @@ def ingest_timelines(timelines_dir: str | Path, features_dir: str | Path, out_di
         "imported": len(videos),
         "failed": len(failures),
         "duplicates_skipped": len(duplicates),
-        "frames": int(sum(len(f) for _, _, f in videos)),
+        "frames": int(sum(len(v.frames) for v in videos)),
         "audio_files": linked["audio"],
         "visual_files": linked["visual"],
         "missing_audio": missing["audio"],

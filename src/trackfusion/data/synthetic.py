@@ -97,7 +97,7 @@ import numpy as np
 from trackfusion import cuts, schema
 from trackfusion.atomic import atomic_dir, write_json
 from trackfusion.io.features import write_audio_csv, write_visual_csv
-from trackfusion.io.sequences import write_sequences
+from trackfusion.io.sequences import TrackData, write_sequences
 from trackfusion.params import ParamsError, SyntheticParams, load_params
 
 log = logging.getLogger(__name__)
@@ -711,7 +711,7 @@ def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10)
         (tmp / schema.FEATURES_DIR).mkdir()
         for i in range(params.num_videos):
             vid, start, track, ceiling, found = generate_video(params.seed, i, params, fps, prototypes, plan[i], tmp)
-            videos.append((vid, start, track))
+            videos.append(TrackData(vid, start, track))
             ceilings[vid] = [int(f) for f in ceiling]
             details += found
         write_sequences(tmp / schema.SEQUENCES_FILE, videos)
@@ -727,15 +727,15 @@ def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10)
     for d in details:
         if d["video_id"] not in faults[d["kind"]]:
             faults[d["kind"]].append(d["video_id"])
-    frames = sum(len(t) for _, _, t in videos)
+    frames = sum(len(v.frames) for v in videos)
     summary = {
         "videos": len(videos),
         "frames": frames,
         "seconds": frames / fps,
         "fps": fps,
         "seed": params.seed,
-        "video_ids": [v for v, _, _ in videos],
-        "cuts": int(sum(len(cuts.video_cut_events(t)) for _, _, t in videos)),
+        "video_ids": [v.video_id for v in videos],
+        "cuts": int(sum(len(cuts.video_cut_events(v.frames)) for v in videos)),
         "ceiling_cuts": int(sum(len(c) for c in ceilings.values())),
         "faults": faults,
         "fault_details": details,

@@ -18,21 +18,16 @@ from typing import Any
 import numpy as np
 
 from trackfusion import schema
+from trackfusion.timemap import TimeMap
 from trackfusion.io.features import FeatureFileError, FeatureTable, discover_features, read_features
 from trackfusion.io.sequences import SequenceReader, TrackSequenceError
 from trackfusion.params import AlignParams, Params
 
 log = logging.getLogger(__name__)
 
-FEATURE_MODALITIES: tuple[str, ...] = ("audio", "visual")
 # Float fuzz allowed on the tolerance and gap thresholds: frame times are computed as
 # start + i / fps, so a sample exactly 0.05 s away may be 0.05000000000000071 away.
 EPS_S = 1e-9
-
-
-def frame_times(start_time: float, n_frames: int, fps: float) -> np.ndarray:
-    """(T,) float64 times of a video's track frames: ``start_time + i / fps``."""
-    return start_time + np.arange(n_frames) / fps
 
 
 def frame_coverage(frames: np.ndarray, samples: np.ndarray, tolerance_s: float) -> np.ndarray:
@@ -136,11 +131,11 @@ def validate_video(
         log.warning("video '%s': broken track sequence, skipped: %s", video_id, exc)
         entry.update(frames=0, track={"error": str(exc), "dims": dims_check(schema.TRACK_WIDTH, reader.width)})
         return entry
-    frames = frame_times(entry["start_time"], len(track), params.data.fps)
+    frames = TimeMap(params.data.fps, entry["start_time"]).frame_times(len(track))
     entry["frames"] = len(track)
     entry["end_time"] = float(frames[-1])
     entry["track"] = {"error": None, "dims": dims_check(schema.TRACK_WIDTH, track.shape[1])}
-    for modality in FEATURE_MODALITIES:
+    for modality in schema.FEATURE_MODALITIES:
         path = files[modality]
         if path is None:
             entry[modality] = _unavailable(modality, None, None, None)
@@ -166,7 +161,7 @@ def summarize(videos: list[dict[str, Any]]) -> dict[str, Any]:
         "broken_sequences": len(videos) - len(ok),
         "track_dim_mismatches": sum(not v["track"]["dims"]["ok"] for v in videos),
     }
-    for m in FEATURE_MODALITIES:
+    for m in schema.FEATURE_MODALITIES:
         entries = [v[m] for v in ok]
         covered = sum(e["covered_frames"] for e in entries)
         summary.update({
@@ -188,7 +183,7 @@ def summarize(videos: list[dict[str, Any]]) -> dict[str, Any]:
         })
     summary["read_errors"] = summary["audio_read_errors"] + summary["visual_read_errors"]
     summary["videos_without_features"] = sum(
-        all(v[m]["error"] is not None or not v[m]["present"] for m in FEATURE_MODALITIES) for v in ok
+        all(v[m]["error"] is not None or not v[m]["present"] for m in schema.FEATURE_MODALITIES) for v in ok
     )
     return summary
 
@@ -204,7 +199,7 @@ def validate_raw(raw_dir: str | Path, params: Params) -> tuple[dict[str, Any], s
     reader = SequenceReader(raw_dir / schema.SEQUENCES_FILE)
     found = discover_features(raw_dir, reader.video_ids)
     videos = [
-        validate_video(vid, reader, {m: found[vid].get(m) for m in FEATURE_MODALITIES}, params)
+        validate_video(vid, reader, {m: found[vid].get(m) for m in schema.FEATURE_MODALITIES}, params)
         for vid in reader.video_ids
     ]
     report = {
@@ -279,7 +274,7 @@ def to_markdown(report: dict[str, Any]) -> str:
             problems.append(f"- `{vid}`: track sequence broken: {v['track']['error']}")
             continue
         notes = []
-        for m in FEATURE_MODALITIES:
+        for m in schema.FEATURE_MODALITIES:
             e = v[m]
             if not e["present"]:
                 notes.append(f"no {m} file")

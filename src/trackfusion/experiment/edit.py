@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from trackfusion import cuts, schema
+from trackfusion.timemap import TimeMap
 from trackfusion.data.alignment import FeatureAligner
 from trackfusion.data.extract import VIDEO_SUFFIXES, ExtractError, extract_recording
 from trackfusion.data.normalization import NORMALIZATION_FILE, TrackPreprocessor, load_preprocessors
@@ -62,14 +63,13 @@ def recording_batch(stem: str, features_dir: Path, params: Params,
             f"{features_dir}: no feature tables for '{stem}' (expected {schema.audio_file_name(stem)} and/or "
             f"{schema.visual_file_name(stem)}); make them first (SPEC section 3)"
         )
-    tables = {m: features.read_features(files.get(m), m) if files.get(m) else None for m in ("audio", "visual")}
+    tables = {m: features.read_features(files.get(m), m) if files.get(m) else None for m in schema.FEATURE_MODALITIES}
     spans = [(t.times[0], t.times[-1]) for t in tables.values() if t is not None and len(t.times)]
     if not spans:
         raise EditError(f"{features_dir}: the feature tables of '{stem}' hold no rows")
-    start, end = min(a for a, _ in spans), max(b for _, b in spans)
-    fps = float(params.data.fps)
-    start = np.ceil(start * fps - 1e-6) / fps  # on the recording's 1/fps grid, as sequences.npz frames are
-    times = start + np.arange(int(np.floor((end - start) * fps + 1e-6)) + 1) / fps  # (T,)
+    # frames on the recording's own 1/fps ticks, as sequences.npz frames are
+    grid, n_frames = TimeMap.spanning(float(params.data.fps), min(a for a, _ in spans), max(b for _, b in spans))
+    times = grid.frame_times(n_frames)  # (T,)
     aligned = FeatureAligner.from_params(params.align).align_features(times, tables["audio"], tables["visual"], stem)
     stats = corpus_dir / NORMALIZATION_FILE
     if not stats.is_file():
@@ -93,7 +93,7 @@ def recording_batch(stem: str, features_dir: Path, params: Params,
         "padding_mask": torch.ones(1, len(times), dtype=torch.bool),
         "modality_mask": torch.from_numpy(mask[None]),
     }
-    return batch, float(start), track_pre
+    return batch, float(grid.start_time), track_pre
 
 
 def edit_recording(stem: str, features_dir: str | Path, model_path: str | Path, out: str | Path, params: Params,

@@ -415,7 +415,7 @@ class FeatureFiles:
     @property
     def missing(self) -> list[str]:
         """Modalities without a file, in ``schema.MODALITIES`` order."""
-        return [m for m in ("audio", "visual") if self.get(m) is None]
+        return [m for m in schema.FEATURE_MODALITIES if self.get(m) is None]
 
 
 def discover_features(raw_dir: str | Path, video_ids: Iterable[str]) -> dict[str, FeatureFiles]:

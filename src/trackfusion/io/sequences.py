@@ -7,18 +7,34 @@ from __future__ import annotations
 
 import logging
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from trackfusion import schema
 from trackfusion.atomic import atomic_path
+from trackfusion.timemap import TimeMap
 
 log = logging.getLogger(__name__)
 
 
 class TrackSequenceError(ValueError):
     """A video's track sequence is broken; that video is skipped (SPEC section 8)."""
+
+
+@dataclass(frozen=True)
+class TrackData:
+    """One video's track frames and where frame 0 sits on its recording's clock."""
+
+    video_id: str
+    start_time: float
+    frames: np.ndarray  # (T, 180) float32
+
+    def time_map(self, fps: float) -> TimeMap:
+        """The video's frame grid: frame ``i`` is recording time ``start_time + i / fps``."""
+        return TimeMap(fps, self.start_time)
 
 
 def _check_declared_sizes(path: Path) -> None:
@@ -100,6 +116,10 @@ class SequenceReader:
     def start_time(self, video_id: str) -> float:
         return float(self.start_times[self._index[video_id]])
 
+    def track(self, video_id: str) -> TrackData:
+        """One video's :class:`TrackData`; TrackSequenceError if its frames are broken."""
+        return TrackData(video_id, self.start_time(video_id), self.read(video_id))
+
     def read(self, video_id: str) -> np.ndarray:
         """Track frames ``(T, 180)`` float32 of one video; TrackSequenceError if broken."""
         i = self._index[video_id]
@@ -126,12 +146,12 @@ class SequenceReader:
         return frames
 
 
-def write_sequences(path: str | Path, videos: list[tuple[str, float, np.ndarray]]) -> None:
-    """Write ``(video_id, start_time, frames (T, 180))`` triples as sequences.npz, atomically."""
-    lengths = np.array([len(f) for _, _, f in videos], dtype=np.int64)
+def write_sequences(path: str | Path, videos: Sequence[TrackData]) -> None:
+    """Write every video's :class:`TrackData` as sequences.npz, atomically."""
+    lengths = np.array([len(v.frames) for v in videos], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(videos) else lengths
     frames = (
-        np.concatenate([np.asarray(f, dtype=np.float32) for _, _, f in videos])
+        np.concatenate([np.asarray(v.frames, dtype=np.float32) for v in videos])
         if videos
         else np.zeros((0, schema.TRACK_WIDTH), np.float32)
     )
@@ -139,10 +159,10 @@ def write_sequences(path: str | Path, videos: list[tuple[str, float, np.ndarray]
         with open(tmp, "wb") as fh:  # a file handle keeps numpy from appending ".npz" to the temp name
             np.savez(
                 fh,
-                video_ids=np.array([v for v, _, _ in videos], dtype=str),
+                video_ids=np.array([v.video_id for v in videos], dtype=str),
                 offsets=offsets,
                 lengths=lengths,
-                start_times=np.array([s for _, s, _ in videos], dtype=np.float64),
+                start_times=np.array([v.start_time for v in videos], dtype=np.float64),
                 frames=frames,
             )
 
