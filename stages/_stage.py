@@ -7,6 +7,9 @@ without the path below, a queued experiment would run whatever the workspace hol
 An expected condition (a missing or bad input file, no videos, an unreadable checkpoint,
 a full disk) ends the stage with one line naming the file and the fix, exit status 1;
 set TRACKFUSION_DEBUG=1 for the traceback. A bug still shows its traceback.
+
+CPU numerics are pinned (`trackfusion.results.PINNED_NUMERICS`) before torch loads, so the
+models, curves and edits of a fresh clone's `dvc repro` hash as the committed ones do.
 """
 import errno
 import os
@@ -15,6 +18,10 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
+
+from trackfusion.results import pin_numerics  # noqa: E402  (after the path above, before torch loads)
+
+pin_numerics()  # the same float results on every x86-64 machine, so a fresh clone's dvc.lock stays as committed
 
 _DISK = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
 

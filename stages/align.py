@@ -3,7 +3,7 @@ import argparse
 import logging
 
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
-from trackfusion.atomic import write_json
+from trackfusion.results import RunFacts, write_figures
 from trackfusion.params import stage_params
 from trackfusion.data.build import align_corpus
 
@@ -16,5 +16,7 @@ if __name__ == "__main__":
     parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     params = stage_params(args.params)
-    summary = align_corpus(params.data.raw_dir, args.out, params)
-    write_json(args.metrics, summary)
+    with RunFacts("align") as facts:
+        summary = align_corpus(params.data.raw_dir, args.out, params)
+        facts["frames"] = summary["frames"]
+    write_figures(args.metrics, summary)

@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
-from trackfusion.atomic import write_json
+from trackfusion.results import RunFacts, write_figures
 from trackfusion.data.extract import extract_recordings, find_recordings
 from trackfusion.params import stage_params
 
@@ -18,4 +18,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     params = stage_params(args.params)
     videos = find_recordings(params.data.videos_dir)
-    write_json(args.metrics, extract_recordings(videos, Path(args.out), params.extract, clip=params.extract.clip))
+    with RunFacts("extract") as facts:
+        summary = extract_recordings(videos, Path(args.out), params.extract, clip=params.extract.clip)
+        facts["recordings"] = summary["recordings"]
+    write_figures(args.metrics, summary)

@@ -3,7 +3,7 @@ import argparse
 import logging
 
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
-from trackfusion.atomic import write_json
+from trackfusion.results import RunFacts, write_figures
 from trackfusion.data.ingest import ingest_timelines
 from trackfusion.params import stage_params
 
@@ -17,5 +17,7 @@ if __name__ == "__main__":
     parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     params = stage_params(args.params)
-    summary = ingest_timelines(params.data.videos_dir, args.features, args.out, params, allow_empty=True)
-    write_json(args.metrics, summary)
+    with RunFacts("ingest") as facts:
+        summary = ingest_timelines(params.data.videos_dir, args.features, args.out, params, allow_empty=True)
+        facts["frames"] = summary["frames"]
+    write_figures(args.metrics, summary)

@@ -4,6 +4,7 @@ import logging
 
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
 from trackfusion.params import stage_params
+from trackfusion.results import RunFacts
 from trackfusion.data.build import normalize_corpus
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -15,4 +16,5 @@ if __name__ == "__main__":
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     stage_params(args.params)  # fail early on invalid params, like every stage
-    normalize_corpus(args.aligned, args.out)
+    with RunFacts("normalize") as facts:
+        facts["frames"] = normalize_corpus(args.aligned, args.out)["frames"]

@@ -3,7 +3,7 @@ import argparse
 import logging
 
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
-from trackfusion.atomic import write_json
+from trackfusion.results import write_figures
 from trackfusion.params import stage_params
 from trackfusion.experiment.references import run_references
 
@@ -16,4 +16,4 @@ if __name__ == "__main__":
     parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     params = stage_params(args.params)
-    write_json(args.metrics, run_references(args.corpus, raw_dir=params.data.raw_dir))
+    write_figures(args.metrics, run_references(args.corpus, raw_dir=params.data.raw_dir))

@@ -4,7 +4,8 @@ import logging
 from pathlib import Path
 
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
-from trackfusion.atomic import write_json, write_text
+from trackfusion.atomic import write_text
+from trackfusion.results import write_figures
 from trackfusion.params import stage_params
 from trackfusion.data.validation import validate_raw
 
@@ -18,5 +19,5 @@ if __name__ == "__main__":
     args = parser.parse_args()
     params = stage_params(args.params)
     report, markdown = validate_raw(Path(params.data.raw_dir), params)
-    write_json(args.metrics, report)
+    write_figures(args.metrics, report)
     write_text(args.report, markdown)

@@ -199,8 +199,6 @@ def _align_summary(raw_dir: Path, reader: sequences.SequenceReader, usable: list
         "splits": {s: sum(1 for v in usable if splits[v] == s) for s in SPLITS},
         "frames": frames,
         "video_seconds": round(frames / fps, 3),
-        "wall_seconds": round(wall, 3),
-        "frames_per_second": round(frames / wall, 1) if wall > 0 else 0.0,
     }
     if not has_features:
         summary["message"] = (
@@ -211,7 +209,7 @@ def _align_summary(raw_dir: Path, reader: sequences.SequenceReader, usable: list
     log.info(
         "aligned %d of %d videos (%d skipped), %d frames (%.1f s of video) in %.2f s (%.0f frames/s); "
         "audio %.1f %% and visual %.1f %% of frames unavailable",
-        len(usable), len(reader), len(skipped), frames, frames / fps, wall, summary["frames_per_second"],
+        len(usable), len(reader), len(skipped), frames, frames / fps, wall, frames / wall if wall > 0 else 0.0,
         100 * summary["modalities"]["audio"]["unavailable"], 100 * summary["modalities"]["visual"]["unavailable"],
     )  # fmt: skip
     return summary
@@ -261,7 +259,6 @@ def normalize_corpus(aligned_dir: str | Path, out_dir: str | Path) -> dict[str, 
         "train_videos": len(train),
         "train_frames": train_frames,
         "frames": corpus.total_frames,
-        "wall_seconds": round(wall, 3),
         "normalization": {"audio": audio.to_dict(), "visual": visual.to_dict(), "track": track.to_dict()},
     }
     log.info(
