@@ -1,6 +1,7 @@
 """The synthetic corpus: determinism, the raw contract, the faults, and an editor who cuts on content."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import subprocess
@@ -319,23 +320,25 @@ def test_cut_events_on_the_spec_example() -> None:
 
 
 # --- the ceiling: the editor without its noise ----------------------------------------
-def _small_video(seed: int, n_frames: int = 900) -> tuple[synthetic.Content, synthetic.Style, float]:
-    """Content and style of one video drawn the way generate_video draws them."""
+def _small_video(seed: int, n_frames: int = 900) -> tuple[synthetic.Recording, synthetic.EditorStreams]:
+    """A recording and today's editor's streams for it, from the package's own functions in
+    generate_video's order (the editor goes on drawing from the recording stream)."""
+    seconds = n_frames / FPS
+    params = SyntheticParams(seed=seed, num_videos=1, min_duration_s=seconds, max_duration_s=seconds)
     rng = np.random.default_rng([seed, 99])
-    start = int(rng.integers(0, 3 * FPS + 1)) / FPS
-    horizon = start + (n_frames - 1) / FPS + rng.uniform(0.5, 3.0)
-    content = synthetic.simulate_content(rng, horizon, synthetic.clip_prototypes(seed))
-    return content, synthetic.sample_style(rng), start
+    recording = synthetic.simulate_recording(rng, 0, params, FPS, synthetic.clip_prototypes(seed))
+    assert recording.n_frames == n_frames
+    return recording, synthetic.EventEditor().streams(seed, 99, rng)
 
 
-def _expected_ceiling(content: synthetic.Content, style: synthetic.Style, start: float, n: int) -> np.ndarray:
+def _expected_ceiling(recording: synthetic.Recording, style: synthetic.Style) -> np.ndarray:
     """Every content event at the base lag, inside the video, runs of frames merged to their first frame."""
-    c = content
-    first_shown = max(int(np.searchsorted(c.scene_starts, start, side="right")) - 1, 0)
+    c, n = recording.content, recording.n_frames
+    first_shown = max(int(np.searchsorted(c.scene_starts, recording.start_time, side="right")) - 1, 0)
     times = np.concatenate(
         [c.scene_starts[first_shown + 1 :], c.speaker_turns, c.text_starts, c.text_ends, c.motion_starts, c.motion_ends]
     )
-    frames = synthetic._event_frames(times, start, FPS, style.lag)
+    frames = recording.time_map.first_frames_at(times) + style.lag
     frames = np.unique(frames[(frames >= 1) & (frames < n)])
     return frames[np.concatenate([[True], np.diff(frames) > 1])] if len(frames) else frames
 
@@ -343,11 +346,12 @@ def _expected_ceiling(content: synthetic.Content, style: synthetic.Style, start:
 @pytest.mark.parametrize("seed", range(6))
 def test_ceiling_equals_the_editor_without_noise(seed: int) -> None:
     n = 900
-    content, style, start = _small_video(seed, n)
-    track = synthetic.edit(content, style, np.random.default_rng(seed), start, n, FPS, noise=False)
+    recording, streams = _small_video(seed, n)
+    style = synthetic.sample_style(copy.deepcopy(streams.timeline))  # the editor's first draw
+    track = synthetic.EventEditor().edit(recording, streams).noiseless
     frames = track.reshape(n, schema.NUM_TRACKS, schema.NUM_TRACK_PARAMS)
     assert not frames[:, synthetic.TRACK_STICKER].any(), "no stickers without noise"
-    expected = _expected_ceiling(content, style, start, n)
+    expected = _expected_ceiling(recording, style)
     assert len(expected) >= 10
     np.testing.assert_array_equal(cuts.video_cut_events(track), expected)
     # without noise the follow probabilities and the sticker rate are not consulted
@@ -355,19 +359,42 @@ def test_ceiling_equals_the_editor_without_noise(seed: int) -> None:
         style,
         follow_scene=1.0, follow_turn=1.0, follow_text=1.0, follow_motion=1.0, follow_loud=1.0, sticker_rate=1e-9,
     )
-    sure_track = synthetic.edit(content, sure, np.random.default_rng(seed + 100), start, n, FPS, noise=False)
+    sure_track = synthetic.edit_timeline(recording, sure, np.random.default_rng(seed + 100), noise=False)
     np.testing.assert_array_equal(cuts.video_cut_events(sure_track), expected)
 
 
 def test_noise_is_the_default_and_draws_the_same() -> None:
-    content, style, start = _small_video(7, 600)
+    recording, streams = _small_video(7, 600)
+    style = synthetic.sample_style(streams.timeline)
     rng_a, rng_b = np.random.default_rng([7, 1]), np.random.default_rng([7, 1])
-    default = synthetic.edit(content, style, rng_a, start, 600, FPS)
-    explicit = synthetic.edit(content, style, rng_b, start, 600, FPS, noise=True)
+    default = synthetic.edit_timeline(recording, style, rng_a)
+    explicit = synthetic.edit_timeline(recording, style, rng_b, noise=True)
     np.testing.assert_array_equal(default, explicit)
     assert rng_a.bit_generator.state == rng_b.bit_generator.state  # the same draws, so the stream goes on alike
-    quiet = synthetic.edit(content, style, np.random.default_rng([7, 1]), start, 600, FPS, noise=False)
+    quiet = synthetic.edit_timeline(recording, style, np.random.default_rng([7, 1]), noise=False)
     assert not np.array_equal(default, quiet)
+
+
+def test_another_editor_draws_from_streams_of_its_own() -> None:
+    """Adding an editor moves neither the content nor today's editor: it never touches the recording stream."""
+
+    class Replay(synthetic.Editor):  # today's rules, on the streams an editor gets by default
+        tag = 3
+
+        def edit(self, recording: synthetic.Recording, streams: synthetic.EditorStreams) -> synthetic.EditorOutput:
+            return synthetic.EventEditor().edit(recording, streams)
+
+    rng = np.random.default_rng([5, 0])
+    recording = synthetic.simulate_recording(rng, 0, PARAMS, FPS, synthetic.clip_prototypes(5))
+    state = rng.bit_generator.state
+    other = Replay()
+    first = other.edit(recording, other.streams(5, 0, rng))
+    assert rng.bit_generator.state == state
+    again = other.edit(recording, other.streams(5, 0, rng))
+    np.testing.assert_array_equal(first.timeline, again.timeline)
+    np.testing.assert_array_equal(first.noiseless, again.noiseless)
+    today = synthetic.DEFAULT_EDITOR.edit(recording, synthetic.DEFAULT_EDITOR.streams(5, 0, rng))
+    assert not np.array_equal(first.timeline, today.timeline)  # another stream, other habits
 
 
 @settings(max_examples=20, deadline=None)

@@ -21,6 +21,15 @@ def test_frame_times_are_start_plus_i_over_fps_and_first_frame_at_inverts_them(f
     assert [grid.first_frame_at(t) for t in times] == list(range(n))
 
 
+@given(fps=fps_values, start=st.floats(0, 3600, allow_nan=False),
+       times=st.lists(st.floats(-100, 4000, allow_nan=False), max_size=50))
+def test_first_frames_at_is_first_frame_at_of_each_time(fps, start, times):
+    grid = TimeMap(fps, start)
+    frames = grid.first_frames_at(np.array(times))
+    assert frames.dtype == np.int64 and frames.shape == (len(times),)
+    assert frames.tolist() == [grid.first_frame_at(t) for t in times]
+
+
 @given(fps=fps_values, first=st.floats(0, 1000, allow_nan=False), length=st.floats(0, 100, allow_nan=False))
 def test_spanning_grid_sits_on_the_recordings_ticks_and_covers_the_span(fps, first, length):
     grid, n = TimeMap.spanning(fps, first, first + length)

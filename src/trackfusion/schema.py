@@ -99,6 +99,9 @@ NUM_ASSET_CLASSES = 10
 FRAME_WIDTH, FRAME_HEIGHT = 1920, 1080
 #: asset classes with a fixed meaning; ids 4..9 are the editor's own naming
 ASSET_CLASSES: tuple[str, ...] = ("main", "face_cam", "text", "image", "other")
+#: the synthetic editor's layout, which the models' layout noise assumes of every corpus: each track it
+#: uses and the assets that track can show (main footage or the editor's other sources, face cam, text, image, stickers)
+TRACK_ASSETS: dict[int, tuple[int, ...]] = {0: (0, 4, 5, 6), 1: (1,), 2: (2,), 3: (3,), 4: (5, 6, 7, 8)}
 #: track parameters that are continuous (z-scored on active frames)
 TRACK_CONTINUOUS: tuple[str, ...] = TRACK_PARAMS[2:]
 TRACK_INPUTS: tuple[Column, ...] = tuple(
@@ -124,6 +127,8 @@ WIDTHS: dict[str, int] = {"audio": AUDIO_WIDTH, "visual": VISUAL_WIDTH, "track":
 SEQUENCE_KEYS: tuple[str, ...] = ("video_ids", "offsets", "lengths", "start_times", "frames")
 SEQUENCES_FILE = "sequences.npz"
 FEATURES_DIR = "features"
+#: beside sequences.npz in a synthetic corpus only: its editor's noiseless cut events, the references' ceiling
+CEILING_FILE = "editor_ceiling.json"
 
 
 def param_index(name: str) -> int:

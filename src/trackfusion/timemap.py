@@ -66,6 +66,10 @@ class TimeMap:
         """Index of the first frame at or after recording time ``recording_s`` (may be negative)."""
         return math.ceil((recording_s - self.start_time) * self.fps - GRID_EPS)
 
+    def first_frames_at(self, recording_s: np.ndarray) -> np.ndarray:
+        """(N,) int64 :meth:`first_frame_at` of many recording times at once (the same float steps)."""
+        return np.ceil((np.asarray(recording_s, np.float64) - self.start_time) * self.fps - GRID_EPS).astype(np.int64)
+
     @classmethod
     def spanning(cls, fps: float, first_s: float, last_s: float) -> tuple["TimeMap", int]:
         """The grid on the recording's own ``1/fps`` ticks that covers ``[first_s, last_s]`` and its

@@ -13,7 +13,7 @@ Each reference turns a video into cut events and is scored by the same
   score crossing a threshold; the two thresholds and the lag chosen on train+val only
   (open loop: it never sees a timeline).
 - ``ceiling`` (synthetic corpus only): the generator's editor applied to its hidden
-  content events without its noise (``synthetic.CEILING_FILE``), the best any
+  content events without its noise (``schema.CEILING_FILE``), the best any
   content-based predictor can expect; a user's own corpus has no such file and no row.
 
 They read the *aligned* corpus (features in their original units) so the rule's
@@ -40,7 +40,6 @@ SCENE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 MOTION_THRESHOLDS = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 LAGS = (0, 1, 2, 3)
 TUNE_SPLITS = ("train", "val")
-CEILING_FILE = "editor_ceiling.json"  # written by trackfusion.data.synthetic beside the corpus
 
 _AUDIO = [c.name for c in schema.AUDIO_INPUTS]
 _VISUAL = [c.name for c in schema.VISUAL_SCALARS]
@@ -120,7 +119,7 @@ def tune(videos: list[Video], grid: dict[str, Iterable[Any]], predict: Callable[
 
 
 def read_ceiling(raw_dir: str | Path) -> dict[str, np.ndarray] | None:
-    path = Path(raw_dir) / CEILING_FILE
+    path = Path(raw_dir) / schema.CEILING_FILE
     if not path.exists():
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -161,7 +160,8 @@ def run_references(
     if ceiling is not None:
         missing = [v.video_id for v in test if v.video_id not in ceiling]
         if missing:
-            log.warning("%s: no ceiling for %d test videos (%s); no ceiling row", CEILING_FILE, len(missing), missing[0])
+            log.warning("%s: no ceiling for %d test videos (%s); no ceiling row", schema.CEILING_FILE, len(missing),
+                        missing[0])
         else:
             rows["ceiling"] = {**score(test, lambda v: ceiling[v.video_id], tolerance).figures(),
                                "how": "the synthetic editor on its hidden events without its noise"}  # fmt: skip

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 TIME_KEYS = ("audio", "visual", "prev_track", "targets", "padding_mask", "modality_mask", "has_prev", "prev_true",
              "scored")
 #: tracks the wrong layouts of `track_noise` are drawn on, and the asset each shows when switched on
-NOISE_ASSETS = {0: (0, 4, 5, 6), 1: (1,), 2: (2,), 3: (3,), 4: (5, 6, 7, 8)}
+NOISE_ASSETS = schema.TRACK_ASSETS
 
 
 def corrupt_layout(track: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -1,0 +1,4 @@
+"""``python -m trackfusion.data.synthetic``."""
+from trackfusion.data.synthetic.command import main
+
+raise SystemExit(main())

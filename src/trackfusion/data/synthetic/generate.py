@@ -1,0 +1,110 @@
+"""The corpus: each video simulated, edited and written, then the timelines and the ceiling."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trackfusion import cuts, schema
+from trackfusion.atomic import atomic_dir, write_json
+from trackfusion.data.synthetic.content import clip_prototypes, simulate_recording
+from trackfusion.data.synthetic.editor import Editor
+from trackfusion.data.synthetic.event_editor import EventEditor
+from trackfusion.data.synthetic.faults import FAULT_KINDS, plan_faults
+from trackfusion.data.synthetic.files import write_feature_files
+from trackfusion.io.sequences import TrackData, write_sequences
+from trackfusion.params import SyntheticParams
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EDITOR: Editor = EventEditor()
+CEILING_DESCRIPTION = (
+    "Per video, the cut event frames the synthetic editor would make if it followed every content event"
+    " with exactly its base lag and no stickers: the ceiling of any content-based cut predictor."
+)
+
+
+def generate_video(
+    seed: int,
+    index: int,
+    params: SyntheticParams,
+    fps: int,
+    prototypes: np.ndarray,
+    faults: list[str],
+    out: Path,
+    editor: Editor = DEFAULT_EDITOR,
+) -> tuple[TrackData, np.ndarray, list[dict[str, Any]]]:
+    """Write video ``index``'s feature files; return its timeline, its ceiling (the cut event
+    frames of the editor's noiseless twin) and its faults' details."""
+    rng = np.random.default_rng([seed, index])  # the recording stream
+    frng = np.random.default_rng([seed, index, 1])  # faults draw apart, so content does not depend on them
+    recording = simulate_recording(rng, index, params, fps, prototypes)
+    edited = editor.edit(recording, editor.streams(seed, index, rng))
+    details = write_feature_files(out / schema.FEATURES_DIR, recording, rng, faults, frng)
+    track = TrackData(recording.video_id, recording.start_time, edited.timeline)
+    return track, cuts.video_cut_events(edited.noiseless), details
+
+
+def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10) -> dict[str, Any]:
+    """Write the synthetic corpus (SPEC section 3 layout) to `out_dir`, atomically; return a summary.
+
+    Summary: ``videos``, ``frames``, ``seconds`` (of track), ``fps``, ``seed``,
+    ``video_ids``, ``cuts`` (true cut events in all timelines), ``ceiling_cuts`` (cut
+    events of the noiseless editor, all videos, as written to ``CEILING_FILE``), ``faults`` (kind -> video ids,
+    every kind present, empty lists included) and ``fault_details`` (one dict per injected
+    fault: kind, video_id, file and where).
+    """
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    prototypes = clip_prototypes(params.seed)
+    plan = plan_faults(params.seed, params.num_videos)
+    videos: list[TrackData] = []
+    details: list[dict[str, Any]] = []
+    ceilings: dict[str, list[int]] = {}
+    with atomic_dir(out_dir) as tmp:
+        (tmp / schema.FEATURES_DIR).mkdir()
+        for i in range(params.num_videos):
+            track, ceiling, found = generate_video(params.seed, i, params, fps, prototypes, plan[i], tmp)
+            videos.append(track)
+            ceilings[track.video_id] = [int(f) for f in ceiling]
+            details += found
+        write_sequences(tmp / schema.SEQUENCES_FILE, videos)
+        write_json(
+            tmp / schema.CEILING_FILE,
+            {
+                "description": CEILING_DESCRIPTION,
+                "tolerance_frames": cuts.TOLERANCE,
+                "videos": ceilings,
+            },
+        )
+    faults: dict[str, list[str]] = {kind: [] for kind in FAULT_KINDS}
+    for d in details:
+        if d["video_id"] not in faults[d["kind"]]:
+            faults[d["kind"]].append(d["video_id"])
+    frames = sum(len(v.frames) for v in videos)
+    summary = {
+        "videos": len(videos),
+        "frames": frames,
+        "seconds": frames / fps,
+        "fps": fps,
+        "seed": params.seed,
+        "video_ids": [v.video_id for v in videos],
+        "cuts": int(sum(len(cuts.video_cut_events(v.frames)) for v in videos)),
+        "ceiling_cuts": int(sum(len(c) for c in ceilings.values())),
+        "faults": faults,
+        "fault_details": details,
+    }
+    log.info(
+        "wrote %d synthetic videos (%.1f min of track, %d cuts, %d without editor noise) to %s in %.2f s; faults: %s",
+        summary["videos"],
+        summary["seconds"] / 60,
+        summary["cuts"],
+        summary["ceiling_cuts"],
+        out_dir,
+        time.perf_counter() - t0,
+        ", ".join(f"{k} {len(v)}" for k, v in faults.items() if v) or "none",
+    )
+    return summary
