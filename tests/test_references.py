@@ -78,8 +78,8 @@ def test_the_ceiling_row_scores_the_recorded_events_and_is_left_out_when_a_test_
                                                  ("video t", "test", true, [])])
     raw = tmp_path / "raw"
     raw.mkdir()
-    (raw / references.CEILING_FILE).write_text(json.dumps({"videos": {"video t": [30, 61]}}))
+    (raw / schema.CEILING_FILE).write_text(json.dumps({"videos": {"video t": [30, 61]}}))
     row = references.run_references(corpus, raw)["references"]["ceiling"]
     assert (row["cut_precision"], row["cut_recall"]) == (1.0, pytest.approx(2 / 3))
-    (raw / references.CEILING_FILE).write_text(json.dumps({"videos": {"video a": [30]}}))
+    (raw / schema.CEILING_FILE).write_text(json.dumps({"videos": {"video a": [30]}}))
     assert "ceiling" not in references.run_references(corpus, raw)["references"]
