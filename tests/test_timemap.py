@@ -86,3 +86,8 @@ def test_recording_frame_counts_recording_time_in_frames_of_the_grid():
     assert math.isclose(TimeMap.from_offset(10.0, 0.0, 7.5).recording_frame(20), 95.0)
     assert math.isclose(TimeMap(10.0, 0.0, (Segment(0.0, 5.0, 100.0),)).recording_frame(12), 1012.0)
     assert math.isnan(TimeMap(10.0, 0.0, (Segment(0.0, 5.0, 100.0),)).recording_frame(60))  # past the segment
+
+
+def test_start_frame_is_the_grids_start_in_frames_sign_of_zero_included():
+    assert TimeMap(10.0, 0.25).start_frame == 2.5
+    assert math.copysign(1.0, TimeMap(10.0, -0.0).start_frame) == -1.0  # `trackfusion edit` exports from -0.0

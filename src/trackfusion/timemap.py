@@ -62,6 +62,12 @@ class TimeMap:
         """(T,) float64 recording times of frames ``0 .. n_frames - 1``: ``start_time + i / fps``."""
         return self.start_time + np.arange(n_frames, dtype=np.float64) / self.fps
 
+    @property
+    def start_frame(self) -> float:
+        """The grid's first frame counted in frames at ``fps`` from recording time 0 (fractional
+        where the grid is off the recording's ``1/fps`` ticks)."""
+        return self.start_time * self.fps
+
     def frame_time(self, frame: int) -> float:
         """Recording time of frame ``frame`` (any integer, negative too): ``start_time + frame / fps``."""
         return self.start_time + frame / self.fps
@@ -100,7 +106,7 @@ class TimeMap:
         ``timeline_frame`` (timeline time ``timeline_frame / fps``): an export's source points, whole
         frames where the grid starts on a frame, with no round trip through seconds."""
         if not self.segments:
-            return self.start_time * self.fps + timeline_frame
+            return self.start_frame + timeline_frame
         return float(self.recording_time(timeline_frame / self.fps)) * self.fps
 
     def timeline_time(self, recording_s: float | Sequence[float] | np.ndarray) -> np.ndarray:
