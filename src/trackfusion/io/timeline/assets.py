@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 import opentimelineio as otio
 
 from trackfusion import schema
-from trackfusion.io.timeline.records import ImportCounts, number
+from trackfusion.io.timeline.records import ImportTally, number
 
 log = logging.getLogger(__name__)
 
@@ -61,28 +61,28 @@ def matches_media(names: Sequence[str], main_media: str | None) -> bool:
 
 
 class AssetRules:
-    """One import's asset rules; what they cannot place is counted in `counts`."""
+    """One import's asset rules; what they cannot place is counted in `tally`."""
 
     def __init__(self, path: Path, patterns: Mapping[str, int], skip_patterns: Sequence[str], main_media: str | None,
-                 main_asset: int, unmatched_asset: int, counts: ImportCounts):
+                 main_asset: int, unmatched_asset: int, tally: ImportTally):
         self.path, self.main_media = path, main_media
         self.patterns = [(p.lower(), int(a)) for p, a in patterns.items()]
         self.skip = [p.lower() for p in skip_patterns]
         self.main_asset, self.unmatched_asset = main_asset, unmatched_asset
-        self.counts = counts
+        self.tally = tally
 
     def asset_of(self, item: otio.core.Item, names: Sequence[str], own: Mapping | None) -> int:
         if own is not None and "asset_id" in own:
             asset = number(own["asset_id"])
             if asset is not None and asset == int(asset):
                 return self._in_range(int(asset), item)
-            self.counts.unreadable["asset_id"] += 1
+            self.tally.unreadable["asset_id"] += 1
         if matches_media(names, self.main_media):
             return self.main_asset
         named = self.asset_named(names)
         if named is not None:
             return self._in_range(named, item)
-        self.counts.counts["unknown_media"] += 1
+        self.tally.counts["unknown_media"] += 1
         log.debug("%s: clip '%s' (%s) matches no asset pattern; class %d", self.path, item.name, names, self.unmatched_asset)
         return self.unmatched_asset
 
@@ -101,7 +101,7 @@ class AssetRules:
     def _in_range(self, asset: int, item: otio.core.Item) -> int:
         if 0 <= asset < schema.NUM_ASSET_CLASSES:
             return asset
-        self.counts.counts["asset_out_of_range"] += 1
+        self.tally.counts["asset_out_of_range"] += 1
         log.warning("%s: clip '%s' has asset class %d outside 0..%d; using %d", self.path, item.name, asset,
                     schema.NUM_ASSET_CLASSES - 1, schema.NUM_ASSET_CLASSES - 1)
         return schema.NUM_ASSET_CLASSES - 1

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import opentimelineio as otio
 
 from trackfusion.io.timeline.records import (
-    FRAME_HEIGHT, FRAME_WIDTH, FileRead, ImportCounts, TimelineError, TimelineFormat, number,
+    FRAME_HEIGHT, FRAME_WIDTH, FileRead, ImportTally, TimelineError, TimelineFormat, number,
 )
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ def _constant_keyframes(keyframes: Any) -> Any:
 
 
 def read_filter(effect: otio.schema.Effect, found: dict[str, float], from_effects: bool,
-                media_size: tuple[float, float] | None, counts: ImportCounts) -> str | None:
+                media_size: tuple[float, float] | None, tally: ImportTally) -> str | None:
     """Read one FCP filter into `found` (only `from_effects`: no metadata of ours gave them);
     its kind ("motion", "crop") or None if not ours.
 
@@ -188,7 +188,7 @@ def read_filter(effect: otio.schema.Effect, found: dict[str, float], from_effect
         "crop" if effect_id == "crop" or label.lower() == "crop" else None)
     if kind is None or fcp is None or not from_effects:
         if kind is None:
-            counts.ignored_effects[label] += 1
+            tally.ignored_effects[label] += 1
         return kind
     for param in _as_list(fcp.get("parameter")):
         if not hasattr(param, "get"):
@@ -203,28 +203,28 @@ def read_filter(effect: otio.schema.Effect, found: dict[str, float], from_effect
             # the track state holds one value per clip: keyframes that hold one value are that value
             value = _constant_keyframes(param.get("keyframe"))
             if value is not None:
-                counts.counts["keyframed_params_constant"] += 1
+                tally.counts["keyframed_params_constant"] += 1
         if value is None:
             for t in targets:
-                counts.unreadable[t] += 1
+                tally.unreadable[t] += 1
             continue
         if pid == "center":
             # Premiere: the offset from the frame centre in units of the clip's own media frame
             # (a portrait clip or a still is not 1920 x 1080); the output frame where no size is given
             width, height = media_size or (FRAME_WIDTH, FRAME_HEIGHT)
             if media_size is not None and media_size != (FRAME_WIDTH, FRAME_HEIGHT):
-                counts.counts["centres_in_media_size"] += 1
+                tally.counts["centres_in_media_size"] += 1
             horiz = number(value.get("horiz")) if hasattr(value, "get") else None
             vert = number(value.get("vert")) if hasattr(value, "get") else None
             for t, v, centre, size in (("x", horiz, FRAME_WIDTH / 2, width), ("y", vert, FRAME_HEIGHT / 2, height)):
                 if v is None:
-                    counts.unreadable[t] += 1
+                    tally.unreadable[t] += 1
                 else:
                     found[t] = centre + size * v
         else:
             v = number(value)
             if v is None:
-                counts.unreadable[targets[0]] += 1
+                tally.unreadable[targets[0]] += 1
             else:
                 found[targets[0]] = v
     return kind

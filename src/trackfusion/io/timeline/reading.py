@@ -16,7 +16,7 @@ from trackfusion.io.timeline import fcp7
 from trackfusion.io.timeline.assets import AssetRules, candidate_names
 from trackfusion.io.timeline.formats import format_for
 from trackfusion.io.timeline.records import (
-    CLIP_PARAMS, DEFAULTS, METADATA_KEY, ClipSpan, ImportCounts, ImportedTimeline, TimelineError, TimelineFormat,
+    CLIP_PARAMS, DEFAULTS, METADATA_KEY, ClipSpan, ImportTally, ImportedTimeline, TimelineError, TimelineFormat,
     number,
 )
 from trackfusion.io.timeline.sampling import SourcePoint, TimelineClips, sample
@@ -70,10 +70,10 @@ def source_start(item: otio.core.Item) -> float | None:
 
 
 class _ClipReader:
-    """Walks one OTIO timeline's tracks into clip spans; every loss lands in ``counts``."""
+    """Walks one OTIO timeline's tracks into clip spans; every loss lands in ``tally``."""
 
-    def __init__(self, path: Path, fmt: TimelineFormat, assets: AssetRules, counts: ImportCounts):
-        self.path, self.fmt, self.assets, self.counts = path, fmt, assets, counts
+    def __init__(self, path: Path, fmt: TimelineFormat, assets: AssetRules, tally: ImportTally):
+        self.path, self.fmt, self.assets, self.tally = path, fmt, assets, tally
 
     def params_of(self, item: otio.core.Item, own: Mapping | None) -> dict[str, float]:
         """The clip's parameters. A default is counted as ``params_no_filter`` where the
@@ -88,23 +88,23 @@ class _ClipReader:
                 if name in own:
                     value = number(own[name])
                     if value is None:
-                        self.counts.unreadable[name] += 1
+                        self.tally.unreadable[name] += 1
                     else:
                         found[name] = value
         size = fcp7.media_frame_size(item)
         for effect in getattr(item, "effects", []):
-            kind = fcp7.read_filter(effect, found, own is None, size, self.counts)
+            kind = fcp7.read_filter(effect, found, own is None, size, self.tally)
             if kind is not None:
                 filters.add(kind)
         for name in CLIP_PARAMS:
             if name not in found:
                 never_added = self.fmt.carries_params and fcp7.FILTER_OF[name] not in filters
-                (self.counts.no_filter if never_added else self.counts.defaulted)[name] += 1
+                (self.tally.no_filter if never_added else self.tally.defaulted)[name] += 1
                 found[name] = DEFAULTS[name]
         return found
 
     def read(self, tl: otio.schema.Timeline) -> TimelineClips:
-        counts = self.counts.counts
+        counts = self.tally.counts
         stack = tl.tracks
         tracks = [t for t in stack if isinstance(t, otio.schema.Track)]
         video = [t for t in tracks if t.kind == otio.schema.TrackKind.Video]
@@ -176,7 +176,7 @@ class _ClipReader:
         main_media = self.assets.main_media
         if not main_media or any(s.is_main for s in spans):
             return None
-        self.counts.counts["main_media_not_found"] = 1
+        self.tally.counts["main_media_not_found"] = 1
         chosen = sorted(set(main_class_names))
         log.warning("%s: the recording '%s' is not named in the edit; took %s (clips of the main asset class %d, "
                     "found by timeline.asset_patterns) as the recording and its time base: check that the "
@@ -192,11 +192,12 @@ class _ClipReader:
             if track.kind != otio.schema.TrackKind.Audio or not track.enabled:
                 continue
             for i, item in enumerate(track):
-                if isinstance(item, otio.schema.Clip) and item.enabled and self.assets.names_recording(candidate_names(item)):
-                    src = source_start(item)
-                    if src is not None:
-                        rng = track.transformed_time_range(track.range_of_child_at_index(i), stack)
-                        found.append((rng.start_time.to_seconds(), src))
+                if not (isinstance(item, otio.schema.Clip) and item.enabled):
+                    continue
+                src = source_start(item) if self.assets.names_recording(candidate_names(item)) else None
+                if src is not None:
+                    rng = track.transformed_time_range(track.range_of_child_at_index(i), stack)
+                    found.append((rng.start_time.to_seconds(), src))
         return found
 
 
@@ -229,11 +230,11 @@ def import_timeline(
             raise ValueError(f"asset class for {key!r} must be an int in 0..{schema.NUM_ASSET_CLASSES - 1}, got {asset!r}")
     fmt = format_for(path)
     tl, others, skipped = _read(path, fmt, edl_rate)
-    counts = ImportCounts()
-    counts.counts.update(skipped)
-    assets = AssetRules(path, asset_patterns, skip_patterns, main_media, main_asset, unmatched_asset, counts)
-    clips = _ClipReader(path, fmt, assets, counts).read(tl)
-    imported = sample(path, tl, clips, float(fps), duration_s, counts)
+    tally = ImportTally()
+    tally.counts.update(skipped)
+    assets = AssetRules(path, asset_patterns, skip_patterns, main_media, main_asset, unmatched_asset, tally)
+    clips = _ClipReader(path, fmt, assets, tally).read(tl)
+    imported = sample(path, tl, clips, float(fps), duration_s, tally)
     imported.report["adapter"] = fmt.adapter
     imported.report["other_timelines_ignored"] = others
     r = imported.report

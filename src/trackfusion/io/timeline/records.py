@@ -49,7 +49,7 @@ class ClipSpan:
 
 
 @dataclass
-class ImportCounts:
+class ImportTally:
     """Everything an import could not carry over or had to decide, for its report."""
 
     counts: Counter = field(default_factory=Counter)

@@ -16,7 +16,9 @@ import numpy as np
 import opentimelineio as otio
 
 from trackfusion import schema
-from trackfusion.io.timeline.records import METADATA_KEY, ClipSpan, ImportCounts, ImportedTimeline, TimelineError, number
+from trackfusion.io.timeline.records import (
+    METADATA_KEY, ClipSpan, ImportTally, ImportedTimeline, TimelineError, number,
+)
 from trackfusion.timemap import GRID_EPS, TimeMap
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ class TimelineClips:
 
 
 def _time_base(path: Path, tl: otio.schema.Timeline, clips: TimelineClips, fps: float,
-               counts: ImportCounts) -> tuple[str, TimeMap]:
+               tally: ImportTally) -> tuple[str, TimeMap]:
     """The time base's name and the map on the recording's frame grid it gives."""
     own = tl.metadata.get(METADATA_KEY)
     own_start = number(own.get("start_time")) if own is not None and hasattr(own, "get") else None
@@ -53,7 +55,7 @@ def _time_base(path: Path, tl: otio.schema.Timeline, clips: TimelineClips, fps: 
         offset = mains[0][1] - mains[0][0]
         # Issue 21 makes these jump cuts segments of the map; today they keep the first clip's offset
         off_grid = [a for a, src in mains[1:] if abs((src - a) - offset) * fps > 0.5]
-        counts.counts["main_clips_off_grid"] = len(off_grid)
+        tally.counts["main_clips_off_grid"] = len(off_grid)
         if off_grid:
             log.warning("%s: %d later clips of the main recording are cut from other places of it; their "
                         "frames keep the first clip's time mapping (first at timeline %.1f s)",
@@ -65,13 +67,13 @@ def _time_base(path: Path, tl: otio.schema.Timeline, clips: TimelineClips, fps: 
 
 
 def sample(path: Path, tl: otio.schema.Timeline, clips: TimelineClips, fps: float, duration_s: float | None,
-           counts: ImportCounts) -> ImportedTimeline:
+           tally: ImportTally) -> ImportedTimeline:
     """Frames at ``fps`` on recording time: frame ``j`` is recording time ``start_time + j / fps``.
 
     Timeline samples before recording time 0 are dropped (counted); ``duration_s`` fixes the
     output to recording times ``[0, duration_s)``, padding with inactive frames.
     """
-    time_base, tmap = _time_base(path, tl, clips, fps, counts)
+    time_base, tmap = _time_base(path, tl, clips, fps, tally)
     offset = tmap.segments[0].source_start
 
     def first_frame(timeline_s: float) -> int:
@@ -97,10 +99,10 @@ def sample(path: Path, tl: otio.schema.Timeline, clips: TimelineClips, fps: floa
     for span in clips.spans:
         lo, hi = first_frame(span.start), first_frame(span.end)
         if hi <= lo:
-            counts.counts["clips_shorter_than_a_frame"] += 1
+            tally.counts["clips_shorter_than_a_frame"] += 1
             continue
         frames[max(lo, j_lo) - j_lo: max(min(hi, j_hi), j_lo) - j_lo, span.slot * P:(span.slot + 1) * P] = span.values
-    counts.counts["frames_outside_recording"] = (tl_hi - tl_lo) - max(0, min(tl_hi, j_hi) - max(tl_lo, j_lo))
+    tally.counts["frames_outside_recording"] = (tl_hi - tl_lo) - max(0, min(tl_hi, j_hi) - max(tl_lo, j_lo))
     start_time = tmap.frame_time(j_lo)
     report = {
         "file": str(path),
@@ -109,13 +111,13 @@ def sample(path: Path, tl: otio.schema.Timeline, clips: TimelineClips, fps: floa
         "frames": int(len(frames)),
         "start_time": start_time,
         "tracks_used": clips.tracks_used,
-        **{k: int(v) for k, v in sorted(counts.counts.items())},
-        "params_defaulted": dict(sorted(counts.defaulted.items())),
-        "params_no_filter": dict(sorted(counts.no_filter.items())),
+        **{k: int(v) for k, v in sorted(tally.counts.items())},
+        "params_defaulted": dict(sorted(tally.defaulted.items())),
+        "params_no_filter": dict(sorted(tally.no_filter.items())),
         **({"main_media_fallback": clips.fallback} if clips.fallback else {}),
         **({"edl_source_origin_s": clips.source_origin} if clips.source_origin is not None else {}),
-        "params_unreadable": dict(sorted(counts.unreadable.items())),
-        "effects_ignored": dict(sorted(counts.ignored_effects.items())),
+        "params_unreadable": dict(sorted(tally.unreadable.items())),
+        "effects_ignored": dict(sorted(tally.ignored_effects.items())),
     }
     return ImportedTimeline(frames=frames, start_time=start_time, fps=fps, report=report)
 

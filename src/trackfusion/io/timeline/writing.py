@@ -128,7 +128,7 @@ def export_timeline(
     if not (rate > 0 and otio.opentime.RationalTime.is_valid_timecode_rate(rate) and (rate / fps).is_integer()):
         raise TimelineError(f"{path}: cannot write at {rate:g} fps: an editing rate must be a SMPTE timecode rate "
                             f"(24, 25, 30, 50, 60 ...) and a whole multiple of the frames' {fps:g} fps")
-    # the frames play the recording uncut from start_time (issue 21 brings the edit's own segments)
+    # the frames play the recording uncut from start_time
     media = _Media(names, main_asset, recording_url, rate, rate / fps, TimeMap(fps, start_time), T)
     tl = otio.schema.Timeline(name=name)
     tl.metadata[METADATA_KEY] = {"version": FORMAT_VERSION, "fps": float(fps), "start_time": float(start_time), "frames": T}
@@ -139,8 +139,9 @@ def export_timeline(
         tl.tracks.append(_video_track(frames, slot, param_tolerance, media, fmt.carries_params, counts))
     if fmt.writes_sound:  # the recording's sound under the whole edit
         sound = otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio)
+        played = otio.opentime.TimeRange(media.rt(media.timemap.start_frame), media.rt(T))
         sound.append(otio.schema.Clip(name=media.recording, media_reference=media.reference(main_asset),
-                                      source_range=otio.opentime.TimeRange(media.rt(media.first), media.rt(T))))
+                                      source_range=played))
         tl.tracks.append(sound)
     with atomic_path(path) as tmp:
         try:
@@ -181,11 +182,6 @@ class _Media:
     def recording(self) -> str:
         return self.names[self.main_asset]
 
-    @property
-    def first(self) -> float:
-        """The recording's frame at timeline frame 0."""
-        return self.timemap.recording_frame(0)
-
     def rt(self, frame: float) -> otio.opentime.RationalTime:
         return otio.opentime.RationalTime(frame * self.step, self.rate)
 
@@ -197,8 +193,8 @@ class _Media:
     def reference(self, asset: int) -> otio.schema.ExternalReference:
         media = self.names.get(asset, default_media_name(asset))
         url = self.recording_url if asset == self.main_asset and self.recording_url else media
-        ref = otio.schema.ExternalReference(
-            target_url=url, available_range=otio.opentime.TimeRange(self.rt(0), self.rt(max(self.first, 0) + self.frames)))
+        available = otio.opentime.TimeRange(self.rt(0), self.rt(max(self.timemap.start_frame, 0) + self.frames))
+        ref = otio.schema.ExternalReference(target_url=url, available_range=available)
         ref.name = media
         if asset == self.main_asset:  # Premiere reads clip centres in the media's own frame size
             ref.metadata["fcp_xml"] = {"media": {"video": fcp7.frame_format(FRAME_WIDTH, FRAME_HEIGHT, self.rate),
