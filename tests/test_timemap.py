@@ -80,3 +80,23 @@ def test_an_offset_map_and_the_empty_map_are_uncut_edits():
     assert float(TimeMap.from_offset(10.0, 3.0, 7.5).recording_time(2.0)) == 9.5
     assert float(TimeMap.from_offset(10.0, 3.0, 7.5).timeline_time(9.5)) == 2.0
     assert float(TimeMap(10.0, 3.0).recording_time(2.0)) == 5.0
+
+
+@given(fps=fps_values, start=st.floats(0, 3600, allow_nan=False), n=st.integers(1, 500))
+def test_frame_time_is_the_grid_time_of_any_frame(fps, start, n):
+    grid = TimeMap(fps, start)
+    assert [grid.frame_time(i) for i in range(n)] == list(grid.frame_times(n))
+    assert grid.frame_time(-3) == start - 3 / fps
+
+
+def test_recording_frame_counts_recording_time_in_frames_of_the_grid():
+    assert TimeMap(10.0, 4.0).recording_frame(3) == 43.0  # uncut: the grid's first frame plus the timeline's
+    assert TimeMap(10.0, 0.5).recording_frame(0) == 5.0
+    assert math.isclose(TimeMap.from_offset(10.0, 0.0, 7.5).recording_frame(20), 95.0)
+    assert math.isclose(TimeMap(10.0, 0.0, (Segment(0.0, 5.0, 100.0),)).recording_frame(12), 1012.0)
+    assert math.isnan(TimeMap(10.0, 0.0, (Segment(0.0, 5.0, 100.0),)).recording_frame(60))  # past the segment
+
+
+def test_start_frame_is_the_grids_start_in_frames_sign_of_zero_included():
+    assert TimeMap(10.0, 0.25).start_frame == 2.5
+    assert math.copysign(1.0, TimeMap(10.0, -0.0).start_frame) == -1.0  # `trackfusion edit` exports from -0.0

@@ -62,6 +62,16 @@ class TimeMap:
         """(T,) float64 recording times of frames ``0 .. n_frames - 1``: ``start_time + i / fps``."""
         return self.start_time + np.arange(n_frames, dtype=np.float64) / self.fps
 
+    @property
+    def start_frame(self) -> float:
+        """The grid's first frame counted in frames at ``fps`` from recording time 0 (fractional
+        where the grid is off the recording's ``1/fps`` ticks)."""
+        return self.start_time * self.fps
+
+    def frame_time(self, frame: int) -> float:
+        """Recording time of frame ``frame`` (any integer, negative too): ``start_time + frame / fps``."""
+        return self.start_time + frame / self.fps
+
     def first_frame_at(self, recording_s: float) -> int:
         """Index of the first frame at or after recording time ``recording_s`` (may be negative)."""
         return math.ceil((recording_s - self.start_time) * self.fps - GRID_EPS)
@@ -94,6 +104,14 @@ class TimeMap:
                 out[inside] = seg.source_start + (t[inside] - seg.timeline_start) * seg.speed
             free &= ~inside
         return out
+
+    def recording_frame(self, timeline_frame: float) -> float:
+        """Recording time, counted in frames at ``fps`` from recording time 0, shown at timeline frame
+        ``timeline_frame`` (timeline time ``timeline_frame / fps``): an export's source points, whole
+        frames where the grid starts on a frame, with no round trip through seconds."""
+        if not self.segments:
+            return self.start_frame + timeline_frame
+        return float(self.recording_time(timeline_frame / self.fps)) * self.fps
 
     def timeline_time(self, recording_s: float | Sequence[float] | np.ndarray) -> np.ndarray:
         """Timeline time at which each recording time plays; NaN where the edit does not play it.

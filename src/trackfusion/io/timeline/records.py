@@ -1,0 +1,109 @@
+"""What every timeline format shares: the clip record, the per-format description, the
+counts an import reports, the error, and the parameter defaults of the track layout."""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import opentimelineio as otio
+
+from trackfusion import schema
+
+METADATA_KEY = "trackfusion"
+FORMAT_VERSION = 1
+#: parameters a clip carries (everything after ``active``), in track layout order
+CLIP_PARAMS: tuple[str, ...] = schema.TRACK_PARAMS[2:]
+#: output frame that x, y are pixels of (the synthetic corpus's; TODO move to schema beside the track layout)
+FRAME_WIDTH, FRAME_HEIGHT = schema.FRAME_WIDTH, schema.FRAME_HEIGHT
+DEFAULTS: dict[str, float] = {
+    "scale": 100.0, "x": FRAME_WIDTH / 2, "y": FRAME_HEIGHT / 2, "crop_l": 0.0, "crop_r": 0.0, "crop_t": 0.0, "crop_b": 0.0,
+}
+
+
+class TimelineError(ValueError):
+    """A timeline file cannot be imported or exported; the message names the file."""
+
+
+@dataclass
+class ImportedTimeline:
+    frames: np.ndarray  # (T, 180) float32, schema track layout
+    start_time: float  # recording time (s) of frame 0
+    fps: float
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class ClipSpan:
+    """One clip of a video track as any format reads it: where it sits and what it shows."""
+
+    slot: int
+    start: float  # timeline s
+    end: float
+    values: np.ndarray  # (9,) float32: active, asset, parameters in track layout order
+    is_main: bool  # shows the recording, so its source start ties the timeline to recording time
+    source_start: float | None  # s into its media, None where the format gives none
+
+
+@dataclass
+class ImportTally:
+    """Everything an import could not carry over or had to decide, for its report."""
+
+    counts: Counter = field(default_factory=Counter)
+    defaulted: Counter = field(default_factory=Counter)  # parameters lost: a filter without them, or no format for them
+    no_filter: Counter = field(default_factory=Counter)  # parameters the clip has no filter for: the editor's default
+    unreadable: Counter = field(default_factory=Counter)
+    ignored_effects: Counter = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """A format reader's result: the adapter's object, what was skipped before the adapter saw
+    it, and the fix for what the adapter drops, applied to the timeline imported from it."""
+
+    obj: Any
+    skipped: Counter = field(default_factory=Counter)
+    fix: Callable[[otio.schema.Timeline], None] = lambda timeline: None
+
+
+def _no_explanation(path: Path, exc: Exception, edl_rate: float) -> TimelineError | None:
+    return None
+
+
+def _no_source_origin(path: Path, sources: list[float]) -> float | None:
+    return None
+
+
+def _any_track_count(path: Path, n_tracks: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class TimelineFormat:
+    """What differs between formats, so reading and writing never branch on the adapter."""
+
+    adapter: str  # the OpenTimelineIO adapter name
+    #: the file through the adapter; ``edl_rate`` is the timecode rate where the file does not say
+    read: Callable[[Path, float], FileRead]
+    #: parameters can be in the file, so a clip without a filter shows the editor's default (not a loss);
+    #: export writes them as FCP filters
+    carries_params: bool = True
+    writes_sound: bool = True  # export puts the recording's sound under the edit
+    params_carried: str = "filters"  # how export's report says the parameters travel
+    #: a clearer error for an adapter's exception, else None
+    explain_error: Callable[[Path, Exception, float], TimelineError | None] = _no_explanation
+    #: the source time (s) that is recording time 0, given the main clips' source starts; None: 0, unreported
+    source_origin: Callable[[Path, list[float]], float | None] = _no_source_origin
+    check_track_count: Callable[[Path, int], None] = _any_track_count  # raises where export cannot hold the tracks
+
+
+def number(value: Any) -> float | None:
+    """`value` as a finite float, else None: file values are text, and may be anything."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
