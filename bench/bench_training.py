@@ -34,7 +34,9 @@ from trackfusion.learn.dataset import create_dataloaders  # noqa: E402
 from trackfusion.learn.loss import MultiTrackLoss  # noqa: E402
 from trackfusion.learn.model import EditTransformer, ModelConfig  # noqa: E402
 from trackfusion.params import Params, params_from_dict  # noqa: E402
-from trackfusion.learn.training import RunCheckpoints, Trainer, build_optimizer, seed_everything  # noqa: E402
+from trackfusion.learn.runtime import build_optimizer, seed_everything  # noqa: E402
+from trackfusion.learn.task import EditTask  # noqa: E402
+from trackfusion.learn.trainer import RunCheckpoints, Trainer  # noqa: E402
 from timing import best_of  # bench/ is on sys.path when a benchmark runs
 
 LARGE = {"d_model": 256, "nhead": 8, "num_encoder_layers": 6, "dim_feedforward": 1024}
@@ -69,7 +71,7 @@ def _trainer(params: Params, corpus: Path, ckpt: Path, multimodal: bool) -> tupl
     loaders = create_dataloaders(corpus, params, splits=("train",), multimodal=multimodal)
     model = EditTransformer(ModelConfig.from_params(params, "multimodal" if multimodal else "baseline"))
     optimizer = build_optimizer(model, params.train, torch.device("cpu"))
-    trainer = Trainer(model, MultiTrackLoss(params.loss), optimizer, loaders["train"], None, params.train,
+    trainer = Trainer(model, EditTask(MultiTrackLoss(params.loss)), optimizer, loaders["train"], None, params.train,
                       RunCheckpoints(ckpt), device="cpu", progress=True)  # fmt: skip
     return trainer, loaders
 

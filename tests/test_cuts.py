@@ -151,10 +151,10 @@ def test_a_cut_across_a_window_boundary_counts_once() -> None:
     vc = VideoCuts()
     for outputs, batch in reversed(windows_of(truth, p, 16)):  # window order must not matter
         vc.add(outputs, batch)
-    figures = vc.score(0.5, 5)
+    figures = vc.score(cuts.CutDecoding(0.5, 5))
     assert figures["true_cuts"] == 1 and figures["pred_cuts"] == 1 and figures["cut_f1"] == 1.0
     # with spacing 1 the three frames fire three times: two of them are false cuts
-    assert vc.score(0.5, 1)["pred_cuts"] == 3
+    assert vc.score(cuts.CutDecoding(0.5, 1))["pred_cuts"] == 3
     # frame 14 switched one frame early and frame 15 inside the spacing keeps the old layout: 2 of 29 wrong
     assert figures["layout_accuracy"] == pytest.approx(27 / 29)
 
@@ -169,8 +169,8 @@ def test_overlapping_windows_score_each_frame_once(context: int) -> None:
         tiled.add(outputs, batch)
     for outputs, batch in windows_of(truth, p, 16, context):
         overlapped.add(outputs, batch)
-    assert overlapped.score(0.5, 1) == tiled.score(0.5, 1)
-    assert overlapped.score(0.5, 1)["pred_cuts"] == 3 and overlapped.score(0.5, 1)["true_cuts"] == 2
+    assert overlapped.score(cuts.CutDecoding(0.5, 1)) == tiled.score(cuts.CutDecoding(0.5, 1))
+    assert overlapped.score(cuts.CutDecoding(0.5, 1))["pred_cuts"] == 3 and overlapped.score(cuts.CutDecoding(0.5, 1))["true_cuts"] == 2
     assert sum(len(d["prob"]) for d in overlapped.videos().values()) == 40
 
 
@@ -181,4 +181,4 @@ def test_never_a_cut_on_a_video_first_frame() -> None:
     vc = VideoCuts()
     for outputs, batch in windows_of(truth, p, 8):
         vc.add(outputs, batch)
-    assert vc.score(0.5, 1)["pred_cuts"] == 0 and vc.score(0.5, 1)["cut_f1"] == 1.0
+    assert vc.score(cuts.CutDecoding(0.5, 1))["pred_cuts"] == 0 and vc.score(cuts.CutDecoding(0.5, 1))["cut_f1"] == 1.0

@@ -93,7 +93,7 @@ def test_track_metrics_match_reference(inp, threshold: float) -> None:
 def test_edit_metrics_accumulates_like_reference(parts, data: st.DataObject) -> None:
     N, K = parts[0][0]["asset"].shape[2:]
     parts = [p for p in parts if p[0]["asset"].shape[2:] == (N, K)]
-    metrics = EditMetrics(threshold=0.5)
+    metrics = EditMetrics(active_threshold=0.5)
     act = [0, 0, 0]
     for outputs, targets, padding in parts:
         metrics.update(outputs, targets, padding)
