@@ -115,6 +115,12 @@ def test_wrong_model_version_is_refused(tmp_path: Path) -> None:
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match=rf"old.pt: model_version {MODEL_VERSION + 1}, this code reads"):
         load_checkpoint(path)
+    payload["model_version"] = 6  # before ModelConfig.kind: its config has enable_multimodal
+    payload["config"] = {k: v for k, v in payload["config"].items() if k not in ("kind", "causal")}
+    payload["config"]["enable_multimodal"] = True
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=rf"model_version 6, this code reads model_version {MODEL_VERSION}; .* train it again"):
+        load_checkpoint(path)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "not_a_dict", "wrong_type", "unknown_config_key"])

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from tests.strategies.model import baseline_of, batches, model_configs, random_frames
 from trackfusion import schema
-from trackfusion.learn.model import EditTransformer, ModelConfig, decode_frames, with_change
+from trackfusion.learn import MODEL_KINDS
+from trackfusion.learn.model import MODEL_CLASSES, EditTransformer, ModelConfig, build_model, decode_frames, with_change
 from trackfusion.params import FUSION_TYPES, params_from_dict
 
 torch.set_num_threads(1)
@@ -152,6 +153,28 @@ def test_no_leakage_from_future_frames(kind: str, data: st.DataObject) -> None:
         x[:, t + 1 :] = torch.rand(x[:, t + 1 :].shape, generator=gen) < 0.5
         future[k] = x
     _assert_same(model.forward_batch(future), model.forward_batch(b), t)
+
+
+def test_causal_false_lets_a_frame_read_later_frames() -> None:
+    """`ModelConfig.causal` (default True) is the one switch between the two attentions."""
+    torch.manual_seed(0)
+    config = ModelConfig(kind="baseline", d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8, dropout=0.0)
+    track = random_frames(torch.Generator().manual_seed(0), 1, 6, 20, 10)
+    later = track.clone()
+    later[:, 3:] = torch.randn(later[:, 3:].shape) * 10
+    causal = EditTransformer(config).eval()
+    full = EditTransformer(dataclasses.replace(config, causal=False)).eval()
+    full.load_state_dict(causal.state_dict())  # the same weights: the attention mask alone differs
+    assert config.causal
+    _assert_same({k: v[:, :3] for k, v in causal(None, None, later).items()},
+                 {k: v[:, :3] for k, v in causal(None, None, track).items()})  # fmt: skip
+    assert not torch.allclose(full(None, None, later)["active"][:, :3], full(None, None, track)["active"][:, :3])
+
+
+def test_every_kind_is_built_through_the_registry() -> None:
+    for kind in MODEL_KINDS:
+        model = build_model(ModelConfig(kind=kind, d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8))
+        assert type(model) is MODEL_CLASSES[kind] and model.config.kind == kind
 
 
 def test_padding_frames_never_produce_nan_even_in_front() -> None:
