@@ -34,7 +34,8 @@ if __name__ == "__main__":
         float(example["fps"]),
         str(example["video_id"]),
     )
-    rollout = {m: v["rollout"] for m, v in json.loads(Path(args.predict_metrics).read_text()).items() if m in MODEL_KINDS}
+    predicted = json.loads(Path(args.predict_metrics).read_text())
+    rollout = {m: v["rollout"] for m, v in predicted.items() if m in MODEL_KINDS}
     run_compare(
         metrics_paths=dict(zip(MODEL_KINDS, map(Path, args.model_metrics))),
         live_dirs=dict(zip(MODEL_KINDS, map(Path, args.curves))),

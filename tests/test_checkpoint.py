@@ -25,8 +25,8 @@ def _assert_same(a: dict, b: dict) -> None:
 
 def _tiny(multimodal: bool = True, **kw) -> EditTransformer:
     torch.manual_seed(0)
-    return EditTransformer(ModelConfig(kind="multimodal" if multimodal else "baseline", d_model=8, nhead=2, num_encoder_layers=1,
-                                       dim_feedforward=8, **kw))  # fmt: skip
+    kind = "multimodal" if multimodal else "baseline"
+    return EditTransformer(ModelConfig(kind=kind, d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8, **kw))
 
 
 @given(config=model_configs(), data=st.data())

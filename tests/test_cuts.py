@@ -170,7 +170,8 @@ def test_overlapping_windows_score_each_frame_once(context: int) -> None:
     for outputs, batch in windows_of(truth, p, 16, context):
         overlapped.add(outputs, batch)
     assert overlapped.score(cuts.CutDecoding(0.5, 1)) == tiled.score(cuts.CutDecoding(0.5, 1))
-    assert overlapped.score(cuts.CutDecoding(0.5, 1))["pred_cuts"] == 3 and overlapped.score(cuts.CutDecoding(0.5, 1))["true_cuts"] == 2
+    figures = overlapped.score(cuts.CutDecoding(0.5, 1))
+    assert figures["pred_cuts"] == 3 and figures["true_cuts"] == 2
     assert sum(len(d["prob"]) for d in overlapped.videos().values()) == 40
 
 

@@ -111,8 +111,8 @@ def run_predict(
     with atomic_dir(out_dir) as tmp:
         for name, path in model_paths.items():
             model, payload = load_checkpoint(path)
-            result = predict_split(model, corpus_dir, split, context, EditMetrics, decoding_of(payload), active_threshold,
-                                   param_std(track_std), teacher_context, param_tolerance)
+            result = predict_split(model, corpus_dir, split, context, EditMetrics, decoding_of(payload),
+                                   active_threshold, param_std(track_std), teacher_context, param_tolerance)
             figures[name] = {**result["metrics"], "videos": len(result["videos"]), "frames": result["frames"],
                              "seconds": round(result["seconds"], 3), "frames_per_s": round(result["frames_per_s"], 1)}
             folder = tmp if name == export_model else tmp / name

@@ -12,8 +12,9 @@ Payload (plain dicts, tensors and numbers only, so ``weights_only`` loading work
     extra            dict of plain values (metrics, params, ...)
 
 The model is rebuilt by ``build_model`` (the registry of kinds) from the stored config,
-whose ``kind`` must match the payload's ``kind``. ``load_checkpoint(path, without_content=True)`` turns a multimodal checkpoint
-into a track-only inference model: the same network rebuilt with
+whose ``kind`` must match the payload's ``kind``. ``load_checkpoint(path,
+without_content=True)`` turns a multimodal checkpoint into a track-only inference model:
+the same network rebuilt with
 ``use_audio=False, use_visual=False`` (its audio/visual embeddings are dropped),
 whose outputs equal the full model's with audio and visual unavailable
 (modality_mask False), the regime it sees during training for missing features.

@@ -273,8 +273,9 @@ class ModelConfig:
     its checkpoints (so a checkpoint rebuilds exactly the network that wrote it).
 
     ``kind="baseline"``: no content inputs, no fusion, the cut head on the shared trunk.
-    ``causal=False`` lets every frame attend to the whole window (a model that never rolls out). ``layout_veto`` acts where the cut head reads
-    the content alone (``cut_context="content"``). ``use_audio`` / ``use_visual`` False remove
+    ``causal=False`` lets every frame attend to the whole window (a model that never rolls
+    out). ``layout_veto`` acts where the cut head reads the content alone
+    (``cut_context="content"``). ``use_audio`` / ``use_visual`` False remove
     one modality from the multimodal model. The defaults are the params' defaults
     (``ModelParams``, ``Params``) and the data contract's widths.
     """
