@@ -117,11 +117,12 @@ def setup_run(params: Params, corpus_dir: Path, kind: str, checkpoint_dir: Path,
               resume: bool, progress: bool, wall_start: float) -> TrainingRun:  # fmt: skip
     """Loaders, model, task and the Trainer, seeded; restored from `last.pt` when resuming."""
     seed_everything(params.seed)
-    multimodal = kind == "multimodal"
-    loaders = create_dataloaders(corpus_dir, params, multimodal=multimodal, distributed=dist_utils.is_distributed())
+    config = ModelConfig.from_params(params, kind)
+    loaders = create_dataloaders(corpus_dir, params, multimodal=config.multimodal,
+                                 distributed=dist_utils.is_distributed())  # fmt: skip
     if len(loaders["train"].dataset) == 0:
         raise ValueError(f"{corpus_dir}: the train split has no videos")
-    model = build_model(ModelConfig.from_params(params, kind)).to(device)
+    model = build_model(config).to(device)
     seed_everything(params.seed + dist_utils.rank())  # ranks draw different dropout masks
     complete = checkpoint_dir / COMPLETE_FILE
     # a finished run is never resumed: `dvc repro` after a code change must train afresh
@@ -171,7 +172,8 @@ def choose_decoding(run: TrainingRun, val_evaluation: Any | None) -> Any:
     """
     evaluations = [] if val_evaluation is None else [val_evaluation]
     if run.params.train.decoding_on == "train+val":
-        train = create_dataloaders(run.corpus_dir, run.params, ("train",), multimodal=run.kind == "multimodal",
+        train = create_dataloaders(run.corpus_dir, run.params, ("train",),
+                                   multimodal=run.trainer.raw_model.config.multimodal,
                                    distributed=dist_utils.is_distributed(), evaluation=True)["train"]  # fmt: skip
         run.trainer.evaluate(train, desc="train (decoding)")
         evaluations.append(run.trainer.evaluation)
