@@ -1,4 +1,4 @@
-"""The one cut score: events, causal firing, one-to-one matching over whole videos, VideoCuts."""
+"""The one cut score: events, causal firing, one-to-one matching over whole videos, VideoLayoutCuts."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +11,7 @@ from tests.strategies.model import edit_outputs
 from tests.test_metrics import ref_cut, ref_max_matching
 from trackfusion import cuts, schema
 from trackfusion.learn.dataset import eval_stride, first_scored, window_starts
-from trackfusion.learn.metrics import VideoCuts
+from trackfusion.learn.metrics import VideoLayoutCuts
 
 torch.set_num_threads(1)
 
@@ -148,7 +148,7 @@ def test_a_cut_across_a_window_boundary_counts_once() -> None:
     truth = timeline([0] * 15 + [4] * 15)  # one cut at frame 15
     p = np.zeros(30)
     p[14:17] = 0.9  # announced over frames 14-16, across the boundary of 16-frame windows
-    vc = VideoCuts()
+    vc = VideoLayoutCuts()
     for outputs, batch in reversed(windows_of(truth, p, 16)):  # window order must not matter
         vc.add(outputs, batch)
     figures = vc.score(cuts.CutDecoding(0.5, 5))
@@ -164,7 +164,7 @@ def test_overlapping_windows_score_each_frame_once(context: int) -> None:
     truth = timeline([0] * 15 + [4] * 10 + [5] * 15)  # cuts at frames 15 and 25
     p = np.zeros(40)
     p[[15, 25, 33]] = 0.9  # two hits, one false cut
-    tiled, overlapped = VideoCuts(), VideoCuts()
+    tiled, overlapped = VideoLayoutCuts(), VideoLayoutCuts()
     for outputs, batch in windows_of(truth, p, 16):
         tiled.add(outputs, batch)
     for outputs, batch in windows_of(truth, p, 16, context):
@@ -179,7 +179,7 @@ def test_never_a_cut_on_a_video_first_frame() -> None:
     truth = timeline([0] * 20)
     p = np.zeros(20)
     p[0] = 1.0
-    vc = VideoCuts()
+    vc = VideoLayoutCuts()
     for outputs, batch in windows_of(truth, p, 8):
         vc.add(outputs, batch)
     assert vc.score(cuts.CutDecoding(0.5, 1))["pred_cuts"] == 0 and vc.score(cuts.CutDecoding(0.5, 1))["cut_f1"] == 1.0

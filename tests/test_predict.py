@@ -21,7 +21,7 @@ from trackfusion import cuts, schema
 from trackfusion.learn.checkpoint import save_checkpoint
 from trackfusion.data.corpus import Corpus
 from trackfusion.learn.dataset import EditWindowDataset, collate_windows, eval_stride
-from trackfusion.learn.metrics import VideoCuts
+from trackfusion.learn.metrics import VideoLayoutCuts
 from trackfusion.learn.model import EditTransformer, ModelConfig, decode_frames
 from trackfusion.learn.rollout import hold_parameters, rollout, rollout_cuts, teacher_forced
 from trackfusion.experiment.predict import run_predict
@@ -81,12 +81,12 @@ def normalized(tmp_path: Path) -> Path:
 
 
 def test_teacher_forced_scores_the_training_windows(normalized: Path) -> None:
-    """predict's teacher-forced figures are the training stage's: evaluation windows, VideoCuts."""
+    """predict's teacher-forced figures are the training stage's: evaluation windows, VideoLayoutCuts."""
     model = _model("multimodal").eval()
     corpus = Corpus(normalized)
     dataset = EditWindowDataset(corpus, "train", seq_len=8, stride=eval_stride(8, 3))
     got = teacher_forced(model, dataset, DECODING)
-    ref = VideoCuts()
+    ref = VideoLayoutCuts()
     with torch.no_grad():
         for i in range(len(dataset)):
             batch = collate_windows([dataset[i]])

@@ -19,7 +19,7 @@ from trackfusion.data.corpus import Corpus
 from trackfusion.learn.checkpoint import load_checkpoint
 from trackfusion.learn.dataset import create_dataloaders
 from trackfusion.learn.loss import MultiTrackLoss
-from trackfusion.learn.metrics import EditMetrics, VideoCuts
+from trackfusion.learn.metrics import EditMetrics, VideoLayoutCuts
 from trackfusion.learn.model import EditTransformer, ModelConfig
 from trackfusion.params import Params, params_from_dict
 from trackfusion.learn.recipe import TrainingError, train_model
@@ -249,7 +249,7 @@ def test_property_18_track_only_training_without_features(tmp_path: Path) -> Non
     # MAEs are reported in original units: the corpus' normalization.json says std 2.0
     model, _ = load_checkpoint(out / "models" / "baseline.pt")
     loaders = create_dataloaders(corpus, tiny_params(), splits=("test",))
-    acc, video_cuts = EditMetrics(), VideoCuts()
+    acc, video_cuts = EditMetrics(), VideoLayoutCuts()
     with torch.no_grad():
         for b in loaders["test"]:
             out = model.eval().forward_batch(b)
@@ -273,7 +273,7 @@ def test_cut_decoding_is_chosen_on_the_videos_params_name(corpus: Path, tmp_path
     splits = ("train", "val") if decoding_on == "train+val" else ("val",)
     probs, true = [], []
     for loader in create_dataloaders(corpus, params, splits, evaluation=True).values():
-        video_cuts = VideoCuts()
+        video_cuts = VideoLayoutCuts()
         with torch.no_grad():
             for b in loader:
                 video_cuts.add(model.eval().forward_batch(b), b)
@@ -323,7 +323,7 @@ def test_edit_metrics_are_the_accumulator_of_the_loop(corpus: Path, tmp_path: Pa
     """The loop's figures equal EditMetrics fed the same batches by hand (a slow reference)."""
     trainer = make_trainer(corpus, tmp_path, tiny_params())
     got = trainer.run_epoch(trainer.val_loader, train=False)
-    acc, video_cuts = EditMetrics(), VideoCuts()
+    acc, video_cuts = EditMetrics(), VideoLayoutCuts()
     trainer.raw_model.eval()
     with torch.no_grad():
         for b in trainer.val_loader:

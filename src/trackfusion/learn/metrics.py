@@ -9,7 +9,7 @@ Track-level figures:
   ``std`` / ``param_std`` the errors are multiplied by each parameter's std first, so a
   model trained on z-scored parameters reports in original units (percent).
 
-Cuts are not counted here: ``VideoCuts`` (below) stitches the evaluation windows back
+Cuts are not counted here: ``VideoLayoutCuts`` (below) stitches the evaluation windows back
 into whole videos and scores cut events with ``trackfusion.cuts``, the one definition
 and the one score of the project.
 
@@ -190,8 +190,9 @@ class EditMetrics:
 
 
 # --- whole-video cut events ------------------------------------------------------------
-class VideoCuts:
-    """Stitches windowed teacher-forced outputs back into whole videos and scores cut events.
+class VideoLayoutCuts:
+    """Stitches windowed teacher-forced outputs back into whole videos and scores their layout
+    cuts (a change of the layout, ``trackfusion.cuts``; a jump cut would be another kind).
 
     Evaluation windows cover each video, each frame scored in one of them (the batch's
     ``scored``, all real frames without it); ``add`` stores, per scored frame, the cut probability,

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from trackfusion import cuts, schema
 from trackfusion.learn.dataset import EditWindowDataset, collate_windows
-from trackfusion.learn.metrics import VideoCuts
+from trackfusion.learn.metrics import VideoLayoutCuts
 from trackfusion.learn.model import OUTPUT_KEYS, decode_frames
 from trackfusion.params import Params
 
@@ -48,9 +48,9 @@ def teacher_forced(
     """Cut events and layout accuracy of the teacher-forced model over whole videos.
 
     `dataset` holds the training's evaluation windows (``eval_stride``), so these figures
-    are the training stage's test figures, computed by the same `VideoCuts`.
+    are the training stage's test figures, computed by the same `VideoLayoutCuts`.
     """
-    video_cuts = VideoCuts()
+    video_cuts = VideoLayoutCuts()
     for lo in range(0, len(dataset), batch_size):
         batch = collate_windows([dataset[i] for i in range(lo, min(lo + batch_size, len(dataset)))])
         video_cuts.add(model.forward_batch(batch), batch)

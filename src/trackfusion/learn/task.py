@@ -7,7 +7,7 @@ task's loop; a second kind of output (a keep/drop per frame selection model) is 
 task class, not branches in the loop or the recipe.
 
 ``EditTask`` is the edit of a timeline: ``MultiTrackLoss``, ``EditMetrics``, cut events
-over whole videos (``VideoCuts``), the checkpoint of the highest validation cut F1, and
+over whole videos (``VideoLayoutCuts``), the checkpoint of the highest validation cut F1, and
 the cut decoding (``cuts.CutDecoding``) tuned on the videos the recipe names.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from torch import nn
 
 from trackfusion import cuts
 from trackfusion.learn.loss import MultiTrackLoss
-from trackfusion.learn.metrics import EditMetrics, VideoCuts
+from trackfusion.learn.metrics import EditMetrics, VideoLayoutCuts
 
 
 class FrameMetrics(Protocol):
@@ -99,10 +99,10 @@ class EditTask(Task):
                              batch: Mapping[str, torch.Tensor], counted: torch.Tensor) -> None:  # fmt: skip
         metrics.update(outputs, batch["targets"], counted)
 
-    def video_evaluation(self) -> VideoCuts:
-        return VideoCuts()
+    def video_evaluation(self) -> VideoLayoutCuts:
+        return VideoLayoutCuts()
 
-    def video_figures(self, evaluation: VideoCuts, decoding: cuts.CutDecoding | None) -> dict[str, Any]:
+    def video_figures(self, evaluation: VideoLayoutCuts, decoding: cuts.CutDecoding | None) -> dict[str, Any]:
         if not evaluation.state:
             return {}
         return evaluation.score(evaluation.tune() if decoding is None else decoding)
@@ -113,7 +113,7 @@ class EditTask(Task):
         select = -val["cut_f1"] if val.get("cut_f1") is not None else val.get("loss", math.nan)
         return select if math.isfinite(select) else train.get("loss", math.nan)
 
-    def choose_decoding(self, evaluations: Iterable[VideoCuts]) -> cuts.CutDecoding:
+    def choose_decoding(self, evaluations: Iterable[VideoLayoutCuts]) -> cuts.CutDecoding:
         videos = [d for evaluation in evaluations for d in evaluation.videos().values()]
         if not videos:
             return cuts.CutDecoding()
