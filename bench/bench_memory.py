@@ -98,7 +98,7 @@ def _worker(step: str, work: Path, threads: int) -> None:
 
     from trackfusion.data import build as preprocess
     from trackfusion.params import params_from_dict
-    from trackfusion.learn.training import train_model
+    from trackfusion.learn.recipe import train_model
 
     import dvclive  # noqa: F401  (train_model imports it lazily; keep it out of the measured growth)
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
-from trackfusion.experiment.compare import MODELS, run_compare
+from trackfusion.experiment.compare import run_compare
+from trackfusion.learn import MODEL_KINDS
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -17,9 +18,10 @@ if __name__ == "__main__":
     parser.add_argument("--predict-metrics", required=True)
     parser.add_argument("--experiments", required=True, help="seeds/control write-up, if present")
     parser.add_argument("--references", required=True)
-    parser.add_argument("--model-metrics", nargs=2, required=True, metavar=("BASELINE", "MULTIMODAL"),
+    kinds = tuple(kind.upper() for kind in MODEL_KINDS)
+    parser.add_argument("--model-metrics", nargs=len(kinds), required=True, metavar=kinds,
                         help="the training stages' metrics files")
-    parser.add_argument("--curves", nargs=2, required=True, metavar=("BASELINE", "MULTIMODAL"),
+    parser.add_argument("--curves", nargs=len(kinds), required=True, metavar=kinds,
                         help="the training stages' DVCLive folders")
     parser.add_argument("--pictures", required=True, help="folder of the comparison's PNGs")
     parser.add_argument("--results", required=True, help="the write-up (Markdown)")
@@ -28,14 +30,15 @@ if __name__ == "__main__":
     example = np.load(args.predictions, allow_pickle=False)
     timelines = (
         example["truth"],
-        {f"{m} roll-out": example[f"{m}_rollout"] for m in MODELS},
+        {f"{m} roll-out": example[f"{m}_rollout"] for m in MODEL_KINDS},
         float(example["fps"]),
         str(example["video_id"]),
     )
-    rollout = {m: v["rollout"] for m, v in json.loads(Path(args.predict_metrics).read_text()).items() if m in MODELS}
+    predicted = json.loads(Path(args.predict_metrics).read_text())
+    rollout = {m: v["rollout"] for m, v in predicted.items() if m in MODEL_KINDS}
     run_compare(
-        metrics_paths=dict(zip(MODELS, map(Path, args.model_metrics))),
-        live_dirs=dict(zip(MODELS, map(Path, args.curves))),
+        metrics_paths=dict(zip(MODEL_KINDS, map(Path, args.model_metrics))),
+        live_dirs=dict(zip(MODEL_KINDS, map(Path, args.curves))),
         out_dir=Path(args.pictures),
         results_md=Path(args.results),
         compare_json=Path(args.out),

@@ -6,6 +6,8 @@ from pathlib import Path
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
 from trackfusion.params import stage_params
 from trackfusion.experiment.predict import run_predict
+from trackfusion.learn import MODEL_KINDS
+from trackfusion.learn.rollout import rollout_context
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -15,18 +17,18 @@ if __name__ == "__main__":
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--metrics", required=True)
-    parser.add_argument("--baseline", required=True, help="the baseline's model file")
-    parser.add_argument("--multimodal", required=True, help="the multimodal model file")
+    for kind in MODEL_KINDS:
+        parser.add_argument(f"--{kind}", required=True, help=f"the {kind} model file")
     args = parser.parse_args()
     params = stage_params(args.params)
     run_predict(
         args.corpus,
-        {"baseline": Path(args.baseline), "multimodal": Path(args.multimodal)},
+        {kind: Path(getattr(args, kind)) for kind in MODEL_KINDS},
         args.out,
         args.metrics,
-        context=min(params.predict.context, params.model.seq_len),
+        context=rollout_context(params),
         teacher_context=params.model.seq_len,  # the windows of training's test figures, so the two agree
-        threshold=params.predict.threshold,
+        active_threshold=params.predict.threshold,
         param_tolerance=params.predict.param_tolerance,
         edit_rate=params.predict.edit_rate,
     )

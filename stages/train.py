@@ -10,13 +10,14 @@ import sys
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
 from trackfusion.learn import distributed
 from trackfusion.params import stage_params
-from trackfusion.learn.training import train_model
+from trackfusion.learn import MODEL_KINDS
+from trackfusion.learn.recipe import train_model
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--kind", required=True, choices=("baseline", "multimodal"))
+    parser.add_argument("--kind", required=True, choices=MODEL_KINDS)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--live-dir", required=True, help="DVCLive folder")

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.strategies.model import batches, make_batch, model_configs
+from trackfusion.learn import MODEL_KINDS
 from trackfusion.learn.checkpoint import MODEL_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 from trackfusion.learn.model import EditTransformer, ModelConfig
 
@@ -24,15 +25,15 @@ def _assert_same(a: dict, b: dict) -> None:
 
 def _tiny(multimodal: bool = True, **kw) -> EditTransformer:
     torch.manual_seed(0)
-    return EditTransformer(ModelConfig(enable_multimodal=multimodal, d_model=8, nhead=2, num_encoder_layers=1,
-                                       dim_feedforward=8, **kw))  # fmt: skip
+    kind = "multimodal" if multimodal else "baseline"
+    return EditTransformer(ModelConfig(kind=kind, d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8, **kw))
 
 
 @given(config=model_configs(), data=st.data())
 def test_property_21_checkpoint_type_detected(config: ModelConfig, data: st.DataObject) -> None:
     """Every kind of config is drawn: baseline, multimodal, one or both modalities off (issue 13:
     with only two kinds drawn, a detection that ignored the modality flags passed)."""
-    config = dataclasses.replace(config, enable_multimodal=data.draw(st.booleans()),
+    config = dataclasses.replace(config, kind=data.draw(st.sampled_from(MODEL_KINDS)),
                                  use_audio=data.draw(st.booleans()), use_visual=data.draw(st.booleans()))  # fmt: skip
     model = EditTransformer(config).eval()
     b = data.draw(batches(config))
@@ -113,6 +114,13 @@ def test_wrong_model_version_is_refused(tmp_path: Path) -> None:
     payload["model_version"] = MODEL_VERSION + 1
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match=rf"old.pt: model_version {MODEL_VERSION + 1}, this code reads"):
+        load_checkpoint(path)
+    payload["model_version"] = 6  # before ModelConfig.kind: its config has enable_multimodal
+    payload["config"] = {k: v for k, v in payload["config"].items() if k not in ("kind", "causal")}
+    payload["config"]["enable_multimodal"] = True
+    torch.save(payload, path)
+    old = rf"model_version 6, this code reads model_version {MODEL_VERSION}; .* train it again"
+    with pytest.raises(CheckpointError, match=old):
         load_checkpoint(path)
 
 

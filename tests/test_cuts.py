@@ -1,4 +1,4 @@
-"""The one cut score: events, causal firing, one-to-one matching over whole videos, VideoCuts."""
+"""The one cut score: events, causal firing, one-to-one matching over whole videos, VideoLayoutCuts."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +11,7 @@ from tests.strategies.model import edit_outputs
 from tests.test_metrics import ref_cut, ref_max_matching
 from trackfusion import cuts, schema
 from trackfusion.learn.dataset import eval_stride, first_scored, window_starts
-from trackfusion.learn.metrics import VideoCuts
+from trackfusion.learn.metrics import VideoLayoutCuts
 
 torch.set_num_threads(1)
 
@@ -148,13 +148,13 @@ def test_a_cut_across_a_window_boundary_counts_once() -> None:
     truth = timeline([0] * 15 + [4] * 15)  # one cut at frame 15
     p = np.zeros(30)
     p[14:17] = 0.9  # announced over frames 14-16, across the boundary of 16-frame windows
-    vc = VideoCuts()
+    vc = VideoLayoutCuts()
     for outputs, batch in reversed(windows_of(truth, p, 16)):  # window order must not matter
         vc.add(outputs, batch)
-    figures = vc.score(0.5, 5)
+    figures = vc.score(cuts.CutDecoding(0.5, 5))
     assert figures["true_cuts"] == 1 and figures["pred_cuts"] == 1 and figures["cut_f1"] == 1.0
     # with spacing 1 the three frames fire three times: two of them are false cuts
-    assert vc.score(0.5, 1)["pred_cuts"] == 3
+    assert vc.score(cuts.CutDecoding(0.5, 1))["pred_cuts"] == 3
     # frame 14 switched one frame early and frame 15 inside the spacing keeps the old layout: 2 of 29 wrong
     assert figures["layout_accuracy"] == pytest.approx(27 / 29)
 
@@ -164,13 +164,14 @@ def test_overlapping_windows_score_each_frame_once(context: int) -> None:
     truth = timeline([0] * 15 + [4] * 10 + [5] * 15)  # cuts at frames 15 and 25
     p = np.zeros(40)
     p[[15, 25, 33]] = 0.9  # two hits, one false cut
-    tiled, overlapped = VideoCuts(), VideoCuts()
+    tiled, overlapped = VideoLayoutCuts(), VideoLayoutCuts()
     for outputs, batch in windows_of(truth, p, 16):
         tiled.add(outputs, batch)
     for outputs, batch in windows_of(truth, p, 16, context):
         overlapped.add(outputs, batch)
-    assert overlapped.score(0.5, 1) == tiled.score(0.5, 1)
-    assert overlapped.score(0.5, 1)["pred_cuts"] == 3 and overlapped.score(0.5, 1)["true_cuts"] == 2
+    assert overlapped.score(cuts.CutDecoding(0.5, 1)) == tiled.score(cuts.CutDecoding(0.5, 1))
+    figures = overlapped.score(cuts.CutDecoding(0.5, 1))
+    assert figures["pred_cuts"] == 3 and figures["true_cuts"] == 2
     assert sum(len(d["prob"]) for d in overlapped.videos().values()) == 40
 
 
@@ -178,7 +179,7 @@ def test_never_a_cut_on_a_video_first_frame() -> None:
     truth = timeline([0] * 20)
     p = np.zeros(20)
     p[0] = 1.0
-    vc = VideoCuts()
+    vc = VideoLayoutCuts()
     for outputs, batch in windows_of(truth, p, 8):
         vc.add(outputs, batch)
-    assert vc.score(0.5, 1)["pred_cuts"] == 0 and vc.score(0.5, 1)["cut_f1"] == 1.0
+    assert vc.score(cuts.CutDecoding(0.5, 1))["pred_cuts"] == 0 and vc.score(cuts.CutDecoding(0.5, 1))["cut_f1"] == 1.0

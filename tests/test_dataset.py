@@ -1,4 +1,4 @@
-"""MultimodalDataset windows, the shifted track input, collation, the shuffle control."""
+"""EditWindowDataset windows, the shifted track input, collation, the shuffle control."""
 from __future__ import annotations
 
 import tempfile
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from trackfusion import schema
 from trackfusion.data.corpus import Corpus
 from trackfusion.learn.dataset import (
-    MultimodalDataset,
+    EditWindowDataset,
     collate_windows,
     create_dataloaders,
     derangement,
@@ -26,7 +26,7 @@ from trackfusion.params import params_from_dict
 from tests.strategies.corpus import video_lengths, write_corpus
 
 
-def _windows_of(ds: MultimodalDataset) -> list[tuple[int, int, int]]:
+def _windows_of(ds: EditWindowDataset) -> list[tuple[int, int, int]]:
     return list(zip(ds.window_video.tolist(), ds.window_start.tolist(), ds.window_length.tolist()))
 
 
@@ -78,7 +78,7 @@ def test_property_windows_stay_in_one_video_and_track_is_the_shifted_targets(
     with tempfile.TemporaryDirectory() as tmp:
         path = write_corpus(Path(tmp) / "c", lengths, ["train"] * len(lengths), seed=len(lengths) + seq_len)
         corpus = Corpus(path)
-        ds = MultimodalDataset(corpus, "train", seq_len, stride)
+        ds = EditWindowDataset(corpus, "train", seq_len, stride)
         assert ds.frames == sum(int(n) for _, _, n in _windows_of(ds))
         full_track = np.asarray(corpus.array("track"))
         for i, (v, s, n) in enumerate(_windows_of(ds)):
@@ -110,7 +110,7 @@ def test_property_windows_stay_in_one_video_and_track_is_the_shifted_targets(
 def test_item_content_matches_corpus_and_clip_is_widened(tmp_path: Path) -> None:
     path = write_corpus(tmp_path / "c", [30, 12], ["train", "train"], seed=3)
     corpus = Corpus(path)
-    ds = MultimodalDataset(corpus, "train", seq_len=8, stride=5)
+    ds = EditWindowDataset(corpus, "train", seq_len=8, stride=5)
     i = 2  # third window of the first video: frames 10..17
     v, s, n = _windows_of(ds)[i]
     item = ds[i]
@@ -167,9 +167,9 @@ def test_shuffle_control_pairs_track_with_another_videos_content(tmp_path: Path)
     lengths = [20, 9, 15, 30]
     path = write_corpus(tmp_path / "c", lengths, ["train"] * 4, seed=5)
     corpus = Corpus(path)
-    plain = MultimodalDataset(corpus, "train", seq_len=10, stride=10)
-    shuffled = MultimodalDataset(corpus, "train", seq_len=10, stride=10, content_control="shuffle", seed=7)
-    again = MultimodalDataset(corpus, "train", seq_len=10, stride=10, content_control="shuffle", seed=7)
+    plain = EditWindowDataset(corpus, "train", seq_len=10, stride=10)
+    shuffled = EditWindowDataset(corpus, "train", seq_len=10, stride=10, content_control="shuffle", seed=7)
+    again = EditWindowDataset(corpus, "train", seq_len=10, stride=10, content_control="shuffle", seed=7)
     np.testing.assert_array_equal(shuffled.donor, again.donor)
     assert (shuffled.donor != np.arange(4)).all()  # a derangement: nobody keeps its own content
     assert _windows_of(plain) == _windows_of(shuffled)  # windows follow the track's own video
@@ -191,7 +191,7 @@ def test_shuffle_control_pairs_track_with_another_videos_content(tmp_path: Path)
 
 def test_shuffle_with_one_video_gives_no_content(tmp_path: Path) -> None:
     path = write_corpus(tmp_path / "c", [12], ["val"])
-    ds = MultimodalDataset(path, "val", seq_len=8, stride=8, content_control="shuffle")
+    ds = EditWindowDataset(path, "val", seq_len=8, stride=8, content_control="shuffle")
     item = ds[0]
     assert not item["modality_mask"][:, :2].any() and (item["audio"] == 0).all()
 
@@ -199,7 +199,7 @@ def test_shuffle_with_one_video_gives_no_content(tmp_path: Path) -> None:
 def test_unknown_content_control_is_an_error(tmp_path: Path) -> None:
     path = write_corpus(tmp_path / "c", [12], ["train"])
     with pytest.raises(ValueError, match="content_control"):
-        MultimodalDataset(path, "train", 8, 8, content_control="swap")
+        EditWindowDataset(path, "train", 8, 8, content_control="swap")
 
 
 def _params(**train: object) -> object:

@@ -1,7 +1,6 @@
 """Ingest: a folder of edits and feature tables becomes a raw corpus (SPEC section 3)."""
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -12,7 +11,8 @@ import numpy as np
 import pytest
 
 from trackfusion import schema
-from trackfusion.data.ingest import IngestError, add_subparser, ingest_timelines, main
+from trackfusion.cli import build_parser
+from trackfusion.data.ingest import IngestError, ingest_timelines, main, run
 from trackfusion.io.sequences import SequenceReader
 from trackfusion.params import Params
 from trackfusion.io.timeline import export_timeline
@@ -114,10 +114,8 @@ def test_cli_entry_points(edits, tmp_path):
     assert main(argv) == 0
     assert json.loads(report.read_text(encoding="utf-8"))["imported"] == 3
 
-    parser = argparse.ArgumentParser(prog="trackfusion")
-    add_subparser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["ingest", *argv[:6]])
-    assert args.command == "ingest" and args.out == edits["out"] and callable(args.func)
+    args = build_parser().parse_args(["ingest", *argv[:6]])  # the `trackfusion ingest` console command
+    assert args.command == "ingest" and args.out == edits["out"] and args._run is run
 
     out = subprocess.run([sys.executable, str(ROOT / "stages" / "ingest.py"), "--help"], capture_output=True, text=True,
                          timeout=60)

@@ -169,7 +169,8 @@ def test_property_17_same_loss_for_both_models(config: ModelConfig, data: st.Dat
 @pytest.mark.parametrize("kind", ["baseline", "concat", "add", "gated", "attention"])
 def test_few_optimizer_steps_lower_the_loss(kind: str) -> None:
     torch.manual_seed(0)
-    config = ModelConfig(enable_multimodal=kind != "baseline", fusion_type=kind if kind != "baseline" else "gated",
+    multimodal = kind != "baseline"
+    config = ModelConfig(kind="multimodal" if multimodal else "baseline", fusion_type=kind if multimodal else "gated",
                          d_model=16, nhead=2, num_encoder_layers=1, dim_feedforward=32, dropout=0.0)  # fmt: skip
     model = EditTransformer(config)
     b = make_batch(model.config, B=2, T=12, seed=0)

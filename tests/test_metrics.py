@@ -93,7 +93,7 @@ def test_track_metrics_match_reference(inp, threshold: float) -> None:
 def test_edit_metrics_accumulates_like_reference(parts, data: st.DataObject) -> None:
     N, K = parts[0][0]["asset"].shape[2:]
     parts = [p for p in parts if p[0]["asset"].shape[2:] == (N, K)]
-    metrics = EditMetrics(threshold=0.5)
+    metrics = EditMetrics(active_threshold=0.5)
     act = [0, 0, 0]
     for outputs, targets, padding in parts:
         metrics.update(outputs, targets, padding)
@@ -101,7 +101,7 @@ def test_edit_metrics_accumulates_like_reference(parts, data: st.DataObject) -> 
         y = (targets[..., 0::9] > 0.5)[padding]
         act = [act[0] + int((on & y).sum()), act[1] + int((on & ~y).sum()), act[2] + int((~on & y).sum())]
     result = metrics.compute()
-    assert "cut_f1" not in result  # cut events are scored over whole videos (VideoCuts), never per window
+    assert "cut_f1" not in result  # cut events are scored over whole videos (VideoLayoutCuts), never per window
     assert result["active_f1"] == pytest.approx(ref_f1(*act))
     assert result["frames"] == sum(int(p[2].sum()) for p in parts)
     assert all(v is None or np.isfinite(v) for v in result.values())  # None: nothing to measure

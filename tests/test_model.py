@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from tests.strategies.model import baseline_of, batches, model_configs, random_frames
 from trackfusion import schema
-from trackfusion.learn.model import EditTransformer, ModelConfig, decode_frames, with_change
+from trackfusion.learn import MODEL_KINDS
+from trackfusion.learn.model import MODEL_CLASSES, EditTransformer, ModelConfig, build_model, decode_frames, with_change
 from trackfusion.params import FUSION_TYPES, params_from_dict
 
 torch.set_num_threads(1)
@@ -75,13 +76,14 @@ def test_property_16_batch_shares_sequence_length(config: ModelConfig, data: st.
 
 
 @pytest.mark.parametrize("flags", [dict(use_audio=False), dict(use_visual=False),
-                                   dict(use_audio=False, use_visual=False), dict(enable_multimodal=False)])  # fmt: skip
+                                   dict(use_audio=False, use_visual=False), dict(kind="baseline")])  # fmt: skip
 @given(config=model_configs(), data=st.data())
 def test_property_19_disabled_modalities_have_no_influence(flags: dict, config: ModelConfig, data: st.DataObject) -> None:
     model = EditTransformer(dataclasses.replace(config, **flags)).eval()
     b = data.draw(batches(model.config))
-    off_audio = not flags.get("use_audio", True) or not flags.get("enable_multimodal", True)
-    off_visual = not flags.get("use_visual", True) or not flags.get("enable_multimodal", True)
+    baseline = flags.get("kind") == "baseline"
+    off_audio = not flags.get("use_audio", True) or baseline
+    off_visual = not flags.get("use_visual", True) or baseline
     assert hasattr(model, "audio_embed") != off_audio and hasattr(model, "visual_embed") != off_visual
     out = model.forward_batch(b)
     gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
@@ -98,7 +100,7 @@ def test_property_19_disabled_modalities_have_no_influence(flags: dict, config: 
     # and passing the disabled inputs as None changes nothing either
     none = {k: v for k, v in b.items() if not (k == "audio" and off_audio or k == "visual" and off_visual)}
     _assert_same(model.forward_batch(none), out)
-    if flags.get("enable_multimodal", True) is False:
+    if baseline:
         # the baseline reads the track alone: no content module exists, content inputs may be absent
         assert model.config.kind == "baseline" and not hasattr(model, "fusion") and not hasattr(model, "cut_encoder")
         _assert_same(model(None, None, b["prev_track"], b["padding_mask"]), out)
@@ -153,6 +155,28 @@ def test_no_leakage_from_future_frames(kind: str, data: st.DataObject) -> None:
     _assert_same(model.forward_batch(future), model.forward_batch(b), t)
 
 
+def test_causal_false_lets_a_frame_read_later_frames() -> None:
+    """`ModelConfig.causal` (default True) is the one switch between the two attentions."""
+    torch.manual_seed(0)
+    config = ModelConfig(kind="baseline", d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8, dropout=0.0)
+    track = random_frames(torch.Generator().manual_seed(0), 1, 6, 20, 10)
+    later = track.clone()
+    later[:, 3:] = torch.randn(later[:, 3:].shape) * 10
+    causal = EditTransformer(config).eval()
+    full = EditTransformer(dataclasses.replace(config, causal=False)).eval()
+    full.load_state_dict(causal.state_dict())  # the same weights: the attention mask alone differs
+    assert config.causal
+    _assert_same({k: v[:, :3] for k, v in causal(None, None, later).items()},
+                 {k: v[:, :3] for k, v in causal(None, None, track).items()})  # fmt: skip
+    assert not torch.allclose(full(None, None, later)["active"][:, :3], full(None, None, track)["active"][:, :3])
+
+
+def test_every_kind_is_built_through_the_registry() -> None:
+    for kind in MODEL_KINDS:
+        model = build_model(ModelConfig(kind=kind, d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8))
+        assert type(model) is MODEL_CLASSES[kind] and model.config.kind == kind
+
+
 def test_padding_frames_never_produce_nan_even_in_front() -> None:
     model = EditTransformer(ModelConfig(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8))
     b = dict(audio=torch.randn(2, 5, 5), visual=torch.randn(2, 5, 522), track=torch.zeros(2, 5, 180))
@@ -165,7 +189,7 @@ def test_padding_frames_never_produce_nan_even_in_front() -> None:
 
 def test_padding_does_not_change_real_frames() -> None:
     torch.manual_seed(0)
-    config = ModelConfig(enable_multimodal=False, d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8)
+    config = ModelConfig(kind="baseline", d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8)
     model = EditTransformer(config).eval()
     track = random_frames(torch.Generator().manual_seed(0), 1, 6, 20, 10)
     full = model(None, None, track[:, :4])
@@ -182,7 +206,7 @@ def test_decode_frames_layout(data: st.DataObject) -> None:
     out = {"active": torch.randn(B, T, N, generator=gen), "asset": torch.randn(B, T, N, K, generator=gen),
            "scale": torch.randn(B, T, N, generator=gen), "position": torch.randn(B, T, N, 2, generator=gen),
            "crop": torch.randn(B, T, N, 4, generator=gen)}  # fmt: skip
-    frames = decode_frames(out, threshold=0.5)
+    frames = decode_frames(out, active_threshold=0.5)
     assert frames.shape == (B, T, N * 9)
     for b in range(B):
         for t in range(T):
@@ -235,7 +259,7 @@ def test_strategy_batches_follow_the_dataset_contract(config: ModelConfig, data:
 
 def test_sequences_longer_than_max_len_extend_the_position_code() -> None:
     torch.manual_seed(0)
-    config = ModelConfig(enable_multimodal=False, d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8, max_len=4)
+    config = ModelConfig(kind="baseline", d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=8, max_len=4)
     model = EditTransformer(config).eval()
     track = random_frames(torch.Generator().manual_seed(1), 1, 7, 20, 10)
     _assert_same({k: v[:, :4] for k, v in model(None, None, track).items()}, model(None, None, track[:, :4]))
@@ -253,7 +277,7 @@ def test_content_cut_head_never_reads_the_layout(config: ModelConfig, data: st.D
     out = model(b["audio"], b["visual"], b["prev_track"], b["padding_mask"], b["modality_mask"])
     out_other = model(b["audio"], b["visual"], other, b["padding_mask"], b["modality_mask"])
     if config.cut_context == "content":
-        key = "cut_content" if config.layout_veto and config.enable_multimodal else "cut"
+        key = "cut_content" if config.layout_veto and config.multimodal else "cut"
         assert ("cut_content" in out) == (key == "cut_content")
         torch.testing.assert_close(out_other[key], out[key], atol=1e-6, rtol=1e-5)
     elif not torch.equal(other, b["prev_track"]) and b["modality_mask"][..., 2].all():

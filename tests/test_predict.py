@@ -20,8 +20,8 @@ from tests.strategies.model import make_batch
 from trackfusion import cuts, schema
 from trackfusion.learn.checkpoint import save_checkpoint
 from trackfusion.data.corpus import Corpus
-from trackfusion.learn.dataset import MultimodalDataset, collate_windows, eval_stride
-from trackfusion.learn.metrics import VideoCuts
+from trackfusion.learn.dataset import EditWindowDataset, collate_windows, eval_stride
+from trackfusion.learn.metrics import VideoLayoutCuts
 from trackfusion.learn.model import EditTransformer, ModelConfig, decode_frames
 from trackfusion.learn.rollout import hold_parameters, rollout, rollout_cuts, teacher_forced
 from trackfusion.experiment.predict import run_predict
@@ -29,11 +29,11 @@ from trackfusion.data.build import normalize_corpus
 
 torch.set_num_threads(1)
 TINY = dict(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=16, dropout=0.0)
-DECODING = {"threshold": 0.5, "spacing": 3}
+DECODING = cuts.CutDecoding(0.5, 3)
 
 
 def _model(kind: str, fusion: str = "gated") -> EditTransformer:
-    return EditTransformer(ModelConfig(enable_multimodal=kind != "baseline", fusion_type=fusion, **TINY)).eval()
+    return EditTransformer(ModelConfig(kind=kind, fusion_type=fusion, **TINY)).eval()
 
 
 @settings(max_examples=25)
@@ -62,14 +62,14 @@ def test_rollout_feeds_back_its_own_decoded_prediction(seed: int, T: int) -> Non
     torch.manual_seed(seed)
     model = _model("multimodal")
     batch = make_batch(model.config, B=2, T=T, seed=seed, padded=False)
-    out, frames = rollout(model, batch, 4, {"threshold": 0.0, "spacing": 1}, progress=False)  # a cut every frame
+    out, frames = rollout(model, batch, 4, cuts.CutDecoding(0.0, 1), progress=False)  # a cut every frame
     for t in range(1, T):
         step = {k: v[:, t : t + 1] for k, v in out.items()}
         fire = torch.ones(2, 1, dtype=torch.bool)
         torch.testing.assert_close(frames[:, t], decode_frames(step, 0.5, frames[:, t - 1 : t], fire)[:, 0])
         assert cuts.cut_flags(frames[:, t], frames[:, t - 1]).all()  # a fired cut is always a cut
     # a threshold nothing reaches never cuts: the opening layout is kept throughout
-    _, still = rollout(model, batch, 4, {"threshold": 1.5, "spacing": 1}, progress=False)
+    _, still = rollout(model, batch, 4, cuts.CutDecoding(1.5, 1), progress=False)
     assert (cuts.layout(still) == cuts.layout(batch["targets"][:, :1])).all()
 
 
@@ -81,17 +81,17 @@ def normalized(tmp_path: Path) -> Path:
 
 
 def test_teacher_forced_scores_the_training_windows(normalized: Path) -> None:
-    """predict's teacher-forced figures are the training stage's: evaluation windows, VideoCuts."""
+    """predict's teacher-forced figures are the training stage's: evaluation windows, VideoLayoutCuts."""
     model = _model("multimodal").eval()
     corpus = Corpus(normalized)
-    dataset = MultimodalDataset(corpus, "train", seq_len=8, stride=eval_stride(8, 3))
+    dataset = EditWindowDataset(corpus, "train", seq_len=8, stride=eval_stride(8, 3))
     got = teacher_forced(model, dataset, DECODING)
-    ref = VideoCuts()
+    ref = VideoLayoutCuts()
     with torch.no_grad():
         for i in range(len(dataset)):
             batch = collate_windows([dataset[i]])
             ref.add(model.forward_batch(batch), batch)
-    assert got == ref.score(DECODING["threshold"], DECODING["spacing"])
+    assert got == ref.score(DECODING)
     assert got["true_cuts"] == sum(len(cuts.video_cut_events(np.asarray(corpus.video_arrays(v)["track"])))
                                    for v in dataset.video_ids)
 

@@ -19,18 +19,13 @@ from trackfusion.data.corpus import Corpus
 from trackfusion.learn.checkpoint import load_checkpoint
 from trackfusion.learn.dataset import create_dataloaders
 from trackfusion.learn.loss import MultiTrackLoss
-from trackfusion.learn.metrics import EditMetrics, VideoCuts
+from trackfusion.learn.metrics import EditMetrics, VideoLayoutCuts
 from trackfusion.learn.model import EditTransformer, ModelConfig
 from trackfusion.params import Params, params_from_dict
-from trackfusion.learn.training import (
-    RunCheckpoints,
-    Trainer,
-    TrainingError,
-    build_optimizer,
-    build_scheduler,
-    seed_everything,
-    train_model,
-)
+from trackfusion.learn.recipe import TrainingError, train_model
+from trackfusion.learn.runtime import build_optimizer, build_scheduler, seed_everything
+from trackfusion.learn.task import EditTask
+from trackfusion.learn.trainer import RunCheckpoints, Trainer
 from tests.strategies.corpus import write_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,8 +60,9 @@ def make_trainer(corpus: Path, ckpt: Path, params: Params, multimodal: bool = Fa
     model = EditTransformer(ModelConfig.from_params(params, "multimodal" if multimodal else "baseline"))
     checkpoints = RunCheckpoints(ckpt, **kwargs)
     optimizer = build_optimizer(model, params.train, torch.device("cpu"))
-    return Trainer(model, MultiTrackLoss(params.loss), optimizer, loaders["train"], loaders["val"], params.train,
-                   checkpoints, scheduler=build_scheduler(optimizer, params.train), device="cpu", seed=params.seed,
+    task = EditTask(MultiTrackLoss(params.loss))
+    return Trainer(model, task, optimizer, loaders["train"], loaders["val"], params.train, checkpoints,
+                   scheduler=build_scheduler(optimizer, params.train), device="cpu", seed=params.seed,
                    progress=False)  # fmt: skip
 
 
@@ -167,7 +163,7 @@ def test_resume_fingerprint_covers_the_code_and_every_corpus_byte(corpus: Path, 
     index, training resumed the old run and mixed two definitions."""
     import shutil
 
-    from trackfusion.learn.training import _fingerprint
+    from trackfusion.learn.fingerprint import run_fingerprint as _fingerprint
 
     params = tiny_params()
     data, code = tmp_path / "corpus", tmp_path / "code"
@@ -199,7 +195,7 @@ def test_a_corrupt_resume_checkpoint_starts_afresh_instead_of_blocking(corpus: P
     tmp_path.mkdir(exist_ok=True)
     (tmp_path / "last.pt").write_bytes(b"PK\x03\x04 truncated by a crash")
     trainer = make_trainer(corpus, tmp_path, params, fingerprint="a", resume=True)
-    with caplog.at_level(logging.WARNING, logger="trackfusion.learn.training"):
+    with caplog.at_level(logging.WARNING, logger="trackfusion.learn.trainer"):
         assert trainer.restore() is False
     assert "unreadable" in caplog.text and trainer.epoch == 0
     trainer.fit()
@@ -219,7 +215,7 @@ def test_no_finite_epoch_fails_and_never_ships_an_earlier_model(corpus: Path, tm
             losses = super().forward(*args, **kwargs)
             return {k: v * float("nan") for k, v in losses.items()}
 
-    monkeypatch.setattr("trackfusion.learn.training.MultiTrackLoss", NanLoss)
+    monkeypatch.setattr("trackfusion.learn.recipe.MultiTrackLoss", NanLoss)
     with pytest.raises(TrainingError, match="no epoch of the baseline model gave a finite loss"):
         train_model(params, corpus, "baseline", out["live"], out["m.json"], out["m.pt"], out["ckpt"], progress=False)
     assert not out["m.pt"].exists() and not out["m.json"].exists()
@@ -253,7 +249,7 @@ def test_property_18_track_only_training_without_features(tmp_path: Path) -> Non
     # MAEs are reported in original units: the corpus' normalization.json says std 2.0
     model, _ = load_checkpoint(out / "models" / "baseline.pt")
     loaders = create_dataloaders(corpus, tiny_params(), splits=("test",))
-    acc, video_cuts = EditMetrics(), VideoCuts()
+    acc, video_cuts = EditMetrics(), VideoLayoutCuts()
     with torch.no_grad():
         for b in loaders["test"]:
             out = model.eval().forward_batch(b)
@@ -263,7 +259,7 @@ def test_property_18_track_only_training_without_features(tmp_path: Path) -> Non
     # test cuts are decoded with the firing rule chosen on validation, stored in the model file
     decoding = payload["extra"]["cut_decoding"]
     assert decoding == run["cut_decoding"]
-    assert test["cut_f1"] == pytest.approx(video_cuts.score(decoding["threshold"], decoding["spacing"])["cut_f1"])
+    assert test["cut_f1"] == pytest.approx(video_cuts.score(cuts.CutDecoding.from_dict(decoding))["cut_f1"])
 
 
 @pytest.mark.parametrize("decoding_on", ["train+val", "val"])
@@ -277,7 +273,7 @@ def test_cut_decoding_is_chosen_on_the_videos_params_name(corpus: Path, tmp_path
     splits = ("train", "val") if decoding_on == "train+val" else ("val",)
     probs, true = [], []
     for loader in create_dataloaders(corpus, params, splits, evaluation=True).values():
-        video_cuts = VideoCuts()
+        video_cuts = VideoLayoutCuts()
         with torch.no_grad():
             for b in loader:
                 video_cuts.add(model.eval().forward_batch(b), b)
@@ -327,7 +323,7 @@ def test_edit_metrics_are_the_accumulator_of_the_loop(corpus: Path, tmp_path: Pa
     """The loop's figures equal EditMetrics fed the same batches by hand (a slow reference)."""
     trainer = make_trainer(corpus, tmp_path, tiny_params())
     got = trainer.run_epoch(trainer.val_loader, train=False)
-    acc, video_cuts = EditMetrics(), VideoCuts()
+    acc, video_cuts = EditMetrics(), VideoLayoutCuts()
     trainer.raw_model.eval()
     with torch.no_grad():
         for b in trainer.val_loader:
@@ -338,13 +334,13 @@ def test_edit_metrics_are_the_accumulator_of_the_loop(corpus: Path, tmp_path: Pa
     assert got["active_f1"] == want["active_f1"]
     # validation chooses its own cut decoding, over whole videos
     best = video_cuts.tune()
-    assert got["cut_f1"] == video_cuts.score(best["threshold"], best["spacing"])["cut_f1"] == best["cut_f1"]
-    assert (got["cut_threshold"], got["cut_spacing"]) == (best["threshold"], best["spacing"])
+    assert got["cut_f1"] == video_cuts.score(best)["cut_f1"]
+    assert (got["cut_threshold"], got["cut_spacing"]) == (best.threshold, best.spacing)
 
 
 def test_multimodal_refuses_a_corpus_without_any_feature_file(tmp_path: Path) -> None:
     """SPEC 8: no feature files anywhere is an error for a multimodal run; the baseline still runs."""
-    from trackfusion.learn.training import NoFeaturesError
+    from trackfusion.learn.recipe import NoFeaturesError
 
     corpus = write_corpus(tmp_path / "normalized", LENGTHS, SPLITS, seed=2, features=False)
     assert Corpus(corpus).meta["has_features"] is False  # what align_corpus records for such a corpus
@@ -360,10 +356,10 @@ def test_multimodal_refuses_a_corpus_without_any_feature_file(tmp_path: Path) ->
 
 def test_property_17_both_kinds_train_with_one_loss(corpus: Path, tmp_path: Path) -> None:
     """The training stage gives both kinds the same MultiTrackLoss, with the params' weights."""
-    from trackfusion.learn.training import setup_run
+    from trackfusion.learn.recipe import setup_run
 
     params = tiny_params(**{"loss.crop": 0.75})
-    losses = [setup_run(params, corpus, kind, tmp_path / kind, torch.device("cpu"), False, False, 0.0).trainer.loss_fn
+    losses = [setup_run(params, corpus, kind, tmp_path / kind, torch.device("cpu"), False, False, 0.0).trainer.task.loss
               for kind in ("baseline", "multimodal")]  # fmt: skip
     assert all(type(loss) is MultiTrackLoss for loss in losses)
     assert losses[0].weights == losses[1].weights and losses[0].weights["crop"] == 0.75

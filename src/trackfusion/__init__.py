@@ -28,11 +28,11 @@ _API: dict[str, str] = {
     "generate_corpus": "trackfusion.data.synthetic",
     "ingest_timelines": "trackfusion.data.ingest",
     "Corpus": "trackfusion.data.corpus",
-    "MultimodalDataset": "trackfusion.learn.dataset",
+    "EditWindowDataset": "trackfusion.learn.dataset",
     "EditTransformer": "trackfusion.learn.model",
     "ModelConfig": "trackfusion.learn.model",
     "load_checkpoint": "trackfusion.learn.checkpoint",
-    "train_model": "trackfusion.learn.training",
+    "train_model": "trackfusion.learn.recipe",
     "rollout": "trackfusion.learn.rollout",
     "CutScore": "trackfusion.cuts",
 }

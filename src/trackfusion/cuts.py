@@ -18,7 +18,8 @@ probability reaches the threshold, then stay silent for ``spacing`` frames. Caus
 firing is what the roll-out can do step by step, so teacher-forced and rolled-out
 figures decode alike; a non-causal peak picker would also leak the truth under
 teacher forcing, because the probability drops on the frame after a true cut (the
-model is shown it), so the peak would sit on the true cut.
+model is shown it), so the peak would sit on the true cut. ``CutDecoding`` is that
+pair of knobs, chosen once (``tune_firing``) and carried to every decoder.
 """
 from __future__ import annotations
 
@@ -100,6 +101,28 @@ def fire_events(prob: Any, threshold: float, spacing: int = 1) -> np.ndarray:
             out.append(t)
             last = t
     return np.asarray(out, np.int64)
+
+
+@dataclass(frozen=True)
+class CutDecoding:
+    """The firing rule's two knobs (``fires``), as training chose them for a model; a model
+    file stores them as ``{"threshold": ..., "spacing": ...}`` (``to_dict`` / ``from_dict``)."""
+
+    threshold: float = 0.5  # the cut probability that fires, not the active-flag threshold
+    spacing: int = 1  # frames after an event before the next may fire
+
+    def events(self, prob: Any) -> np.ndarray:
+        """Cut events of one video's cut probabilities (T,) (``fire_events``)."""
+        return fire_events(prob, self.threshold, self.spacing)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"threshold": self.threshold, "spacing": self.spacing}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> CutDecoding:
+        """The stored form (or ``tune_firing``'s result); missing knobs take the defaults."""
+        raw = raw or {}
+        return cls(float(raw.get("threshold", cls.threshold)), int(raw.get("spacing", cls.spacing)))
 
 
 def layout_agreement(pred_layout: np.ndarray, true_layout: np.ndarray, counted: np.ndarray) -> tuple[int, int]:

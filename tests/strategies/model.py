@@ -39,7 +39,7 @@ def model_configs(
     nhead = draw(st.sampled_from([1, 2, 4]))
     d_model = nhead * draw(st.integers(min_value=max(1, 8 // nhead), max_value=16 // nhead))
     return ModelConfig(
-        enable_multimodal=multimodal,
+        kind="multimodal" if multimodal else "baseline",
         d_model=d_model,
         nhead=nhead,
         num_encoder_layers=draw(st.integers(1, 2)),
@@ -58,7 +58,7 @@ def model_configs(
 
 def baseline_of(config: ModelConfig) -> ModelConfig:
     """The track-only baseline of the same size."""
-    return dataclasses.replace(config, enable_multimodal=False)
+    return dataclasses.replace(config, kind="baseline")
 
 
 def make_batch(

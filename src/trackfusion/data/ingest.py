@@ -155,15 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, help="raw corpus folder to write (replaced atomically)")
     parser.add_argument("--params", default=Path("params.yaml"), type=Path, help="params file (data.fps, timeline.*)")
     parser.add_argument("--report", type=Path, default=None, help="also write the summary as JSON here")
-    parser.set_defaults(func=run)
     return parser
-
-
-def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``ingest`` on a console command's subparsers; ``args.func(args)`` runs it."""
-    return add_arguments(subparsers.add_parser(
-        "ingest", help="build a raw corpus from your own edited timelines (.otio, FCP 7 XML, EDL)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -182,5 +174,4 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     parser = add_arguments(argparse.ArgumentParser(prog="ingest", description=__doc__,
                                                 formatter_class=argparse.RawDescriptionHelpFormatter))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return run(parser.parse_args(argv))

@@ -350,3 +350,10 @@ def read_track_normalization(corpus_dir: str | Path) -> tuple[np.ndarray, np.nda
 def read_track_std(corpus_dir: str | Path) -> np.ndarray:
     """(180,) std of each track column in the file's units (see `read_track_normalization`)."""
     return read_track_normalization(corpus_dir)[1]
+
+
+def param_std(track_std: np.ndarray) -> dict[str, np.ndarray]:
+    """(180,) per-column std -> {parameter: (20,) std per track}: what turns an error in
+    z-scored units back into the file's units (`EditMetrics(param_std=...)`)."""
+    std = np.asarray(track_std, dtype=np.float64)
+    return {name: std[schema.track_columns(name)] for name in schema.TRACK_CONTINUOUS}

@@ -24,10 +24,10 @@ import numpy as np  # noqa: E402
 
 from trackfusion import schema  # noqa: E402
 from trackfusion.atomic import atomic_path, write_json, write_text  # noqa: E402
+from trackfusion.learn import MODEL_KINDS  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-MODELS = ("baseline", "multimodal")
 #: metric -> True when higher is better; cut_f1 first: it is the figure that shows whether content helps
 METRICS: dict[str, bool] = {
     "cut_f1": True,
@@ -62,7 +62,7 @@ def cut_table(
         rows[name] = {"kind": "reference", "cut_f1": r.get("cut_f1"), "rollout_cut_f1": r.get("cut_f1"),
                       "cut_precision": r.get("cut_precision"), "cut_recall": r.get("cut_recall"),
                       "pred_cuts": r.get("pred_cuts"), "true_cuts": r.get("true_cuts"), "how": r.get("how", "")}
-    for model in MODELS:
+    for model in MODEL_KINDS:
         t, ro = tests.get(model, {}), (rollout or {}).get(model, {})
         rows[model] = {"kind": "model", "cut_f1": t.get("cut_f1"), "rollout_cut_f1": ro.get("cut_f1"),
                        "cut_precision": t.get("cut_precision"), "cut_recall": t.get("cut_recall"),
@@ -177,9 +177,9 @@ def plot_components(tests: dict[str, dict[str, float]], out_png: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(14, 4))
     width = 0.38
     for ax, (title, names, prefix) in zip(axes, groups):
-        keys = [f"{prefix}{n}" if f"{prefix}{n}" in tests[MODELS[0]] else n for n in names]
+        keys = [f"{prefix}{n}" if f"{prefix}{n}" in tests[MODEL_KINDS[0]] else n for n in names]
         x = np.arange(len(keys))
-        for i, model in enumerate(MODELS):
+        for i, model in enumerate(MODEL_KINDS):
             values = [tests[model].get(k, np.nan) for k in keys]
             ax.bar(x + (i - 0.5) * width, values, width, label=model)
         ax.set_xticks(x, names, rotation=20)
@@ -252,10 +252,10 @@ def results_markdown(
                   "|---|---|---|---|---|"]
         for name in ROLLOUT_METRICS:
             cells = []
-            for model in MODELS:
+            for model in MODEL_KINDS:
                 cells += [table.get(name, {}).get(model, float("nan")), rollout.get(model, {}).get(name, float("nan"))]
             lines.append(f"| {name} | " + " | ".join(f"{c:.4f}" for c in cells) + " |")
-    lines += ["", "## Runs", "", "| | " + " | ".join(MODELS) + " |", "|---|---|---|"]
+    lines += ["", "## Runs", "", "| | " + " | ".join(MODEL_KINDS) + " |", "|---|---|---|"]
     keys = sorted({k for r in runs.values() for k, v in r.items() if isinstance(v, (int, float, str))})
     def cell(v: Any) -> str:
         if isinstance(v, float):
@@ -263,7 +263,7 @@ def results_markdown(
         return str(v)
 
     for k in keys:
-        lines.append(f"| {k} | " + " | ".join(cell(runs[m].get(k, "")) for m in MODELS) + " |")
+        lines.append(f"| {k} | " + " | ".join(cell(runs[m].get(k, "")) for m in MODEL_KINDS) + " |")
     if experiments:
         lines += ["", experiments.strip()]
     lines += ["", "## Pictures", ""] + [f"![{Path(p).stem}]({p})" for p in pictures] + [""]
@@ -282,10 +282,10 @@ def run_compare(
     references: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write compare.json, the pictures and results.md; return the comparison table."""
-    raw = {m: json.loads(Path(metrics_paths[m]).read_text(encoding="utf-8")) for m in MODELS}
-    tests = {m: split_figures(raw[m]) for m in MODELS}
+    raw = {m: json.loads(Path(metrics_paths[m]).read_text(encoding="utf-8")) for m in MODEL_KINDS}
+    tests = {m: split_figures(raw[m]) for m in MODEL_KINDS}
     table = compare_metrics(tests["baseline"], tests["multimodal"])
-    runs = {m: raw[m].get("run", {}) for m in MODELS}
+    runs = {m: raw[m].get("run", {}) for m in MODEL_KINDS}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pictures = []

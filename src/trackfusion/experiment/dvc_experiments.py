@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from trackfusion.atomic import write_text
+from trackfusion.learn import MODEL_KINDS
 
 log = logging.getLogger(__name__)
 
 COMPARE_METRICS = "metrics/compare.json"
-MODELS = ("baseline", "multimodal")
 
 
 def _record(node: dict[str, Any]) -> dict[str, Any] | None:
@@ -65,11 +65,11 @@ def collect(exp_show: Any) -> list[dict[str, Any]]:
         table = (run.get("metrics") or {}).get(COMPARE_METRICS, {}).get("data", {}).get("cut_f1") or {}
         key = (params.get("seed"), params.get("content_control"), params.get("fusion_type"), params.get("use_audio"),
                params.get("use_visual"))
-        if not params or not all(m in table for m in MODELS) or key in seen:  # a run reached twice counts once
+        if not params or not all(m in table for m in MODEL_KINDS) or key in seen:  # a run reached twice counts once
             continue
         seen.add(key)
-        figures = {m: table[m].get("cut_f1") for m in MODELS}
-        figures.update({f"{m}_rollout": table[m].get("rollout_cut_f1") for m in MODELS})
+        figures = {m: table[m].get("cut_f1") for m in MODEL_KINDS}
+        figures.update({f"{m}_rollout": table[m].get("rollout_cut_f1") for m in MODEL_KINDS})
         figures["content_rule"] = (table.get("content_rule") or {}).get("cut_f1")
         if any(figures[k] is None for k in ("baseline", "multimodal")):
             continue

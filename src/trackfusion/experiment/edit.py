@@ -31,7 +31,7 @@ from trackfusion.data.normalization import NORMALIZATION_FILE, TrackPreprocessor
 from trackfusion.io import features
 from trackfusion.io.timeline import export_timeline
 from trackfusion.learn.checkpoint import load_checkpoint
-from trackfusion.learn.rollout import decoding_of, rollout
+from trackfusion.learn.rollout import decoding_of, rollout, rollout_context
 from trackfusion.params import Params, load_params
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,7 @@ def edit_recording(stem: str, features_dir: str | Path, model_path: str | Path, 
     batch, start, track_pre = recording_batch(stem, features_dir, params, corpus_dir)
     model, payload = load_checkpoint(model_path)
     model.eval()
-    context = min(params.predict.context, params.model.seq_len)
-    _, frames = rollout(model, batch, context, decoding_of(payload), params.predict.threshold,
+    _, frames = rollout(model, batch, rollout_context(params), decoding_of(payload), params.predict.threshold,
                         param_tolerance=params.predict.param_tolerance)  # fmt: skip
     edit = track_pre.inverse_transform(frames[0].numpy())
     report = export_timeline(

@@ -13,16 +13,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from trackfusion import schema
+from trackfusion import cuts, schema
 from trackfusion.atomic import atomic_dir, write_json
 from trackfusion.data.corpus import Corpus
-from trackfusion.data.normalization import NORMALIZATION_FILE, load_preprocessors
+from trackfusion.data.normalization import NORMALIZATION_FILE, load_preprocessors, param_std
 from trackfusion.io.timeline import export_timeline
 from trackfusion.learn.checkpoint import load_checkpoint
-from trackfusion.learn.dataset import MultimodalDataset, eval_stride
+from trackfusion.learn.dataset import EditWindowDataset, eval_stride
 from trackfusion.learn.metrics import EditMetrics
 from trackfusion.learn.rollout import decoding_of, rollout, rollout_cuts, teacher_forced, video_batch
-from trackfusion.learn.training import param_std
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +32,8 @@ def predict_split(
     split: str,
     context: int,
     metrics_factory: Any,
-    decoding: dict[str, float],
-    threshold: float = 0.5,
+    decoding: cuts.CutDecoding,
+    active_threshold: float = 0.5,
     track_std: dict[str, np.ndarray] | None = None,
     teacher_context: int | None = None,
     param_tolerance: float = 0.0,
@@ -48,15 +47,15 @@ def predict_split(
     model.eval()
     corpus = Corpus(corpus_dir)
     longest = max((v.length for v in corpus.split_videos(split)), default=1)
-    dataset = MultimodalDataset(corpus, split, seq_len=longest, stride=longest)  # one window = one whole video
+    dataset = EditWindowDataset(corpus, split, seq_len=longest, stride=longest)  # one window = one whole video
     if len(dataset) == 0:
         raise ValueError(f"{corpus_dir}: split '{split}' has no videos to predict")
     batch = video_batch(dataset)
     start = time.perf_counter()
-    ro_out, ro_frames = rollout(model, batch, context, decoding, threshold, param_tolerance=param_tolerance)
+    ro_out, ro_frames = rollout(model, batch, context, decoding, active_threshold, param_tolerance=param_tolerance)
     seconds = time.perf_counter() - start
     windows = teacher_context or context
-    tf_dataset = MultimodalDataset(corpus, split, seq_len=windows, stride=eval_stride(windows, context))
+    tf_dataset = EditWindowDataset(corpus, split, seq_len=windows, stride=eval_stride(windows, context))
     tf_cuts = teacher_forced(model, tf_dataset, decoding)
 
     lengths = batch["padding_mask"].sum(dim=1).tolist()
@@ -89,7 +88,7 @@ def run_predict(
     metrics_path: str | Path,
     context: int,
     teacher_context: int | None = None,
-    threshold: float = 0.5,
+    active_threshold: float = 0.5,
     param_tolerance: float = 0.5,
     edit_rate: float | None = None,
     split: str = "test",
@@ -112,8 +111,8 @@ def run_predict(
     with atomic_dir(out_dir) as tmp:
         for name, path in model_paths.items():
             model, payload = load_checkpoint(path)
-            result = predict_split(model, corpus_dir, split, context, EditMetrics, decoding_of(payload), threshold,
-                                   param_std(track_std), teacher_context, param_tolerance)
+            result = predict_split(model, corpus_dir, split, context, EditMetrics, decoding_of(payload),
+                                   active_threshold, param_std(track_std), teacher_context, param_tolerance)
             figures[name] = {**result["metrics"], "videos": len(result["videos"]), "frames": result["frames"],
                              "seconds": round(result["seconds"], 3), "frames_per_s": round(result["frames_per_s"], 1)}
             folder = tmp if name == export_model else tmp / name

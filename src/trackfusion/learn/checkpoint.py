@@ -3,7 +3,7 @@
 Payload (plain dicts, tensors and numbers only, so ``weights_only`` loading works)::
 
     model_version    MODEL_VERSION at save time; a different version is refused
-    kind             "baseline" | "multimodal"
+    kind             one of ``MODEL_KINDS``
     config           the model's whole ModelConfig, as a dict
     model_state      state dict
     optimizer_state  state dict or None
@@ -11,9 +11,10 @@ Payload (plain dicts, tensors and numbers only, so ``weights_only`` loading work
     epoch            int
     extra            dict of plain values (metrics, params, ...)
 
-The kind is detected from the stored config (``enable_multimodal``) and checked against
-``kind``. ``load_checkpoint(path, without_content=True)`` turns a multimodal checkpoint
-into a track-only inference model: the same network rebuilt with
+The model is rebuilt by ``build_model`` (the registry of kinds) from the stored config,
+whose ``kind`` must match the payload's ``kind``. ``load_checkpoint(path,
+without_content=True)`` turns a multimodal checkpoint into a track-only inference model:
+the same network rebuilt with
 ``use_audio=False, use_visual=False`` (its audio/visual embeddings are dropped),
 whose outputs equal the full model's with audio and visual unavailable
 (modality_mask False), the regime it sees during training for missing features.
@@ -29,11 +30,12 @@ import torch
 import torch.nn as nn
 
 from trackfusion.atomic import atomic_path
-from trackfusion.learn.model import EditTransformer, ModelConfig
+from trackfusion.learn.model import ModelConfig, build_model
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = 6  # 5: one EditTransformer, the whole ModelConfig and the kind; 6: ModelConfig.layout_veto
+MODEL_VERSION = 7  # 5: one EditTransformer, the whole ModelConfig and the kind; 6: ModelConfig.layout_veto;
+# 7: ModelConfig.kind and .causal in place of enable_multimodal
 _KEYS = ("model_version", "kind", "config", "model_state")
 
 
@@ -94,7 +96,8 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
         raise CheckpointError(f"{path}: not a trackfusion checkpoint; expected keys {list(_KEYS)}, got {got}")
     if payload["model_version"] != MODEL_VERSION:
         raise CheckpointError(
-            f"{path}: model_version {payload['model_version']!r}, this code reads model_version {MODEL_VERSION}"
+            f"{path}: model_version {payload['model_version']!r}, this code reads model_version {MODEL_VERSION}; "
+            "the file was written by another version of trackfusion: train it again (dvc repro)"
         )
     try:
         config = ModelConfig.from_dict(payload["config"])
@@ -112,7 +115,7 @@ def load_checkpoint(
     without_content: bool = False,
     optimizer: torch.optim.Optimizer | None = None,
     scheduler: Any = None,
-) -> tuple[EditTransformer, dict[str, Any]]:
+) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model from the stored config and weights; returns (model, payload).
 
     ``without_content=True`` gives a model that ignores audio and visual (see module doc).
@@ -121,11 +124,11 @@ def load_checkpoint(
     payload = read_checkpoint(path, map_location)
     config = payload["config"]
     state = payload["model_state"]
-    if without_content and config.enable_multimodal:
+    if without_content and config.multimodal:
         config = dataclasses.replace(config, use_audio=False, use_visual=False)
         state = {k: v for k, v in state.items() if not k.startswith(("audio_embed.", "visual_embed."))}
     try:
-        model = EditTransformer(config)
+        model = build_model(config)
         model.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: weights do not fit the stored config ({exc})") from exc

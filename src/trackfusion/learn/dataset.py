@@ -125,7 +125,7 @@ def derangement(n: int, seed: int) -> np.ndarray:
     return out
 
 
-class MultimodalDataset(Dataset):
+class EditWindowDataset(Dataset):
     """Windows of `seq_len` frames (every `stride` frames) of the videos of one split.
 
     content_control="shuffle" pairs each video's track with another video's audio,
@@ -258,7 +258,7 @@ def collate_windows(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch
 
 
 def _loader(
-    dataset: MultimodalDataset,
+    dataset: EditWindowDataset,
     batch_size: int,
     train: bool,
     seed: int,
@@ -313,7 +313,7 @@ def create_dataloaders(
     loaders = {}
     for split in splits:
         train = split == "train" and not evaluation
-        dataset = MultimodalDataset(
+        dataset = EditWindowDataset(
             corpus, split, seq_len, params.train.stride if train else eval_stride(seq_len, params.predict.context),
             content_control=control, seed=params.seed,
             track_noise=params.train.track_noise if train else 0.0,

@@ -1,7 +1,7 @@
 """Edit metrics over whole splits (SPEC 6), vectorised over batches and tracks.
 
 Track-level figures:
-- ``active_f1``: F1 of the predicted active flags (sigmoid(logit) > threshold) over all
+- ``active_f1``: F1 of the predicted active flags (sigmoid(logit) > active_threshold) over all
   real track-frames.
 - ``asset_accuracy``: argmax asset == true asset, on true-active track-frames.
 - ``scale_mae``, ``position_mae``, ``crop_mae``: mean absolute error of the predicted
@@ -9,7 +9,7 @@ Track-level figures:
   ``std`` / ``param_std`` the errors are multiplied by each parameter's std first, so a
   model trained on z-scored parameters reports in original units (percent).
 
-Cuts are not counted here: ``VideoCuts`` (below) stitches the evaluation windows back
+Cuts are not counted here: ``VideoLayoutCuts`` (below) stitches the evaluation windows back
 into whole videos and scores cut events with ``trackfusion.cuts``, the one definition
 and the one score of the project.
 
@@ -115,8 +115,8 @@ class EditMetrics:
     can be summed and assigned back before ``compute()``.
     """
 
-    def __init__(self, threshold: float = 0.5, param_std: Mapping[str, Any] | None = None):
-        self.threshold = threshold
+    def __init__(self, active_threshold: float = 0.5, param_std: Mapping[str, Any] | None = None):
+        self.active_threshold = active_threshold
         self.std: dict[str, Any] = {"scale": None, "position": None, "crop": None}
         if param_std is not None:
             std = {k: torch.as_tensor(np.asarray(v), dtype=torch.float64) for k, v in param_std.items()}
@@ -145,7 +145,7 @@ class EditMetrics:
         real = real if padding_mask is None else padding_mask.bool()
         true = split_targets(targets.float())
         true_on = true["active"] > 0.5
-        pred_on = torch.sigmoid(outputs["active"].float()) > self.threshold
+        pred_on = torch.sigmoid(outputs["active"].float()) > self.active_threshold
         c = self.counts
         c["frames"] += int(real.sum())
         for k, v in zip(("active_tp", "active_fp", "active_fn"), _active_counts(pred_on, true_on, real)):
@@ -190,20 +190,21 @@ class EditMetrics:
 
 
 # --- whole-video cut events ------------------------------------------------------------
-class VideoCuts:
-    """Stitches windowed teacher-forced outputs back into whole videos and scores cut events.
+class VideoLayoutCuts:
+    """Stitches windowed teacher-forced outputs back into whole videos and scores their layout
+    cuts (a change of the layout, ``trackfusion.cuts``; a jump cut would be another kind).
 
     Evaluation windows cover each video, each frame scored in one of them (the batch's
     ``scored``, all real frames without it); ``add`` stores, per scored frame, the cut probability,
     whether the frame is a true cut, the true previous layout and the layout the model
-    would switch to if it fired there. ``score(threshold, spacing)`` then decodes each
-    whole video with ``cuts.fire_events`` and matches events over whole videos, so a cut
+    would switch to if it fired there. ``score(decoding)`` then decodes each whole video
+    with a ``cuts.CutDecoding`` and matches events over whole videos, so a cut
     across a window boundary counts once and windows never cut a video's score apart.
     ``state`` is the whole state (plain arrays per video) so ranks can merge theirs.
     """
 
-    def __init__(self, threshold: float = 0.5, tolerance: int = cuts.TOLERANCE):
-        self.threshold = threshold
+    def __init__(self, active_threshold: float = 0.5, tolerance: int = cuts.TOLERANCE):
+        self.active_threshold = active_threshold
         self.tolerance = tolerance
         self.state: dict[int, dict[int, dict[str, np.ndarray]]] = {}  # video -> window start -> arrays
 
@@ -214,7 +215,7 @@ class VideoCuts:
         has_prev = batch.get("has_prev")
         counts = real if has_prev is None else real & has_prev.bool()
         prob = torch.sigmoid(outputs["cut"].float()) * counts  # never a cut on a video's first frame
-        fired = decode_frames(outputs, self.threshold, prev, torch.ones_like(real))
+        fired = decode_frames(outputs, self.active_threshold, prev, torch.ones_like(real))
         rows = {
             "prob": prob,
             "true": cuts.cut_flags(targets, prev) & counts,
@@ -241,18 +242,19 @@ class VideoCuts:
             out[v] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         return out
 
-    def tune(self) -> dict[str, float]:
-        """The firing threshold and spacing with the best F1 here (call on validation only)."""
+    def tune(self) -> cuts.CutDecoding:
+        """The cut decoding with the best F1 here (call on validation only)."""
         videos = self.videos()
-        return cuts.tune_firing([d["prob"] for d in videos.values()],
-                                [cuts.cut_events(d["true"]) for d in videos.values()], tolerance=self.tolerance)
+        return cuts.CutDecoding.from_dict(cuts.tune_firing(
+            [d["prob"] for d in videos.values()], [cuts.cut_events(d["true"]) for d in videos.values()],
+            tolerance=self.tolerance))  # fmt: skip
 
-    def score(self, threshold: float, spacing: int) -> dict[str, float]:
+    def score(self, decoding: cuts.CutDecoding) -> dict[str, float]:
         """cut_f1 (precision, recall, counts) and layout_accuracy under this decoding."""
         score = cuts.CutScore(self.tolerance)
         same = total = 0
         for d in self.videos().values():
-            events = cuts.fire_events(d["prob"], threshold, spacing)
+            events = decoding.events(d["prob"])
             score.add(events, cuts.cut_events(d["true"]), len(d["prob"]))
             fired = np.zeros(len(d["prob"]), bool)
             fired[events] = True
@@ -260,4 +262,4 @@ class VideoCuts:
             agree, counted = cuts.layout_agreement(pred, d["true_layout"], d["counts"])  # first frame: given
             same, total = same + agree, total + counted
         return {**score.figures(), "layout_accuracy": same / total if total else None,
-                "cut_threshold": float(threshold), "cut_spacing": int(spacing)}  # fmt: skip
+                "cut_threshold": float(decoding.threshold), "cut_spacing": int(decoding.spacing)}  # fmt: skip

@@ -8,11 +8,11 @@ the content of frames <= t. They share everything after the input embedding:
     audio (B,T,5)   -> ModalityEmbedding --+                      |  (multimodal only)
     visual (B,T,522)-> ModalityEmbedding --+-> ModalityFusion <---+
                                   |                |
-                                  |  CausalEncoder: positional encoding + causal transformer
+                                  |  Encoder: positional encoding + causal transformer
                                   |                |
                                   |  EditHeads: active, asset, scale, position, crop (what)
                                   |
-                                  +-> content alone -> its own CausalEncoder -> cut (when)
+                                  +-> content alone -> its own Encoder -> cut (when)
 
 The content embeddings read each frame's features and their change from the previous
 frame (``with_change``). The multimodal cut head reads the content alone
@@ -29,7 +29,10 @@ the layout freely did: 0.665 roll-out), and the content logit keeps its own loss
 (``cut_content``), so it stays sharp where a veto is not learned.
 
 One class, ``EditTransformer``, built from one ``ModelConfig``: the baseline is the
-multimodal code path with the content modalities off (``enable_multimodal=False``).
+multimodal code path with the content modalities off (``kind="baseline"``). Every model
+file is rebuilt through ``build_model`` (``MODEL_CLASSES``: kind -> class), so a model of
+another kind is one more entry there. Attention is causal (``causal=True``, the default):
+a frame never sees later frames, which is what a roll-out can do step by step.
 
 Track input encoding: ``asset_id`` is a class, not a quantity, so each track's id is
 one-hot encoded over ``max_asset_classes`` (rounded and clamped into range) and the
@@ -48,6 +51,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from trackfusion import schema
+from trackfusion.learn import MODEL_KINDS
 from trackfusion.learn.fusion import ModalityEmbedding, ModalityFusion
 from trackfusion.params import CUT_CONTEXTS, FUSION_TYPES, ModelParams, Params
 
@@ -128,29 +132,32 @@ class PositionalEncoding(nn.Module):
         return self.dropout(x + pe.to(x.dtype))  # (B, T, D)
 
 
-def attention_mask(padding_mask: torch.Tensor | None, T: int, nhead: int, device: torch.device) -> torch.Tensor:
-    """Boolean attention mask, True = may NOT attend: (T, T) causal, or (B*nhead, T, T) with padding.
+def attention_mask(padding_mask: torch.Tensor | None, T: int, nhead: int, device: torch.device,
+                   causal: bool = True) -> torch.Tensor:  # fmt: skip
+    """Boolean attention mask, True = may NOT attend: (T, T), or (B*nhead, T, T) with padding.
 
-    Causal, because frame t must never see frames > t (SPEC 5). Our padding_mask is
+    Causal by default, because frame t must never see frames > t (SPEC 5). Our padding_mask is
     True for real frames; PyTorch masks where True, hence the inversion. Padded keys
     are folded into the same mask instead of ``src_key_padding_mask`` so that every
     frame can always attend to itself: a row with every key masked (a padded frame in
     front of any real one) would otherwise give NaN that poisons the gradients.
     """
-    causal = torch.ones(T, T, dtype=torch.bool, device=device).triu(1)  # (T, T) future frames
+    future = torch.ones(T, T, dtype=torch.bool, device=device).triu(1 if causal else T)  # (T, T) blocked frames
     if padding_mask is None:
-        return causal
-    blocked = causal | ~padding_mask.bool().unsqueeze(1)  # (B, T, T): future or padded keys
+        return future
+    blocked = future | ~padding_mask.bool().unsqueeze(1)  # (B, T, T): future or padded keys
     blocked = blocked & ~torch.eye(T, dtype=torch.bool, device=device)  # self always visible
     return blocked.repeat_interleave(nhead, dim=0)  # (B*nhead, T, T), batch-major as PyTorch expects
 
 
-class CausalEncoder(nn.Module):
-    """Positional encoding, causal pre-norm TransformerEncoder, final LayerNorm."""
+class Encoder(nn.Module):
+    """Positional encoding, pre-norm TransformerEncoder (causal by default), final LayerNorm."""
 
-    def __init__(self, d_model: int, nhead: int, num_layers: int, dim_feedforward: int, dropout: float, max_len: int):
+    def __init__(self, d_model: int, nhead: int, num_layers: int, dim_feedforward: int, dropout: float, max_len: int,
+                 causal: bool = True):  # fmt: skip
         super().__init__()
         self.nhead = nhead
+        self.causal = causal
         self.pos = PositionalEncoding(d_model, max_len, dropout)
         layer = nn.TransformerEncoderLayer(
             d_model, nhead, dim_feedforward, dropout, activation="gelu", batch_first=True, norm_first=True
@@ -162,7 +169,7 @@ class CausalEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         T = x.shape[1]
-        mask = attention_mask(padding_mask, T, self.nhead, x.device)
+        mask = attention_mask(padding_mask, T, self.nhead, x.device, self.causal)
         x = self.encoder(self.pos(x), mask=mask)  # (B, T, D)
         return self.norm(x)
 
@@ -258,7 +265,6 @@ def with_change(x: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
 
 
 # --- the model ----------------------------------------------------------------------
-KINDS = ("baseline", "multimodal")
 
 
 @dataclass(frozen=True)
@@ -266,14 +272,16 @@ class ModelConfig:
     """A model's whole architecture: built once from params, passed whole, stored whole in
     its checkpoints (so a checkpoint rebuilds exactly the network that wrote it).
 
-    ``enable_multimodal=False`` is the baseline (kind "baseline"): no content inputs, no
-    fusion, the cut head on the shared trunk. ``layout_veto`` acts where the cut head reads
-    the content alone (``cut_context="content"``). ``use_audio`` / ``use_visual`` False remove
+    ``kind="baseline"``: no content inputs, no fusion, the cut head on the shared trunk.
+    ``causal=False`` lets every frame attend to the whole window (a model that never rolls
+    out). ``layout_veto`` acts where the cut head reads the content alone
+    (``cut_context="content"``). ``use_audio`` / ``use_visual`` False remove
     one modality from the multimodal model. The defaults are the params' defaults
     (``ModelParams``, ``Params``) and the data contract's widths.
     """
 
-    enable_multimodal: bool = True
+    kind: str = "multimodal"
+    causal: bool = True
     d_model: int = ModelParams.d_model
     nhead: int = ModelParams.nhead
     num_encoder_layers: int = ModelParams.num_encoder_layers
@@ -291,6 +299,8 @@ class ModelConfig:
     visual_features: int = schema.VISUAL_WIDTH
 
     def __post_init__(self) -> None:
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(f"kind is {self.kind!r}; allowed values: {', '.join(MODEL_KINDS)}")
         if self.fusion_type not in FUSION_TYPES:
             raise ValueError(f"fusion_type is {self.fusion_type!r}; allowed values: {', '.join(FUSION_TYPES)}")
         if self.cut_context not in CUT_CONTEXTS:
@@ -303,8 +313,9 @@ class ModelConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
     @property
-    def kind(self) -> str:
-        return "multimodal" if self.enable_multimodal else "baseline"
+    def multimodal(self) -> bool:
+        """Content inputs and their fusion (every kind but the track-only baseline)."""
+        return self.kind != "baseline"
 
     @property
     def track_features(self) -> int:
@@ -313,8 +324,6 @@ class ModelConfig:
     @classmethod
     def from_params(cls, params: Params, kind: str) -> ModelConfig:
         """The config a training stage builds: ``params.model`` (+ the top-level modality keys for multimodal)."""
-        if kind not in KINDS:
-            raise ValueError(f"kind is {kind!r}; allowed values: {', '.join(KINDS)}")
         m = params.model
         common = dict(
             d_model=m.d_model, nhead=m.nhead, num_encoder_layers=m.num_encoder_layers,
@@ -322,8 +331,8 @@ class ModelConfig:
             max_len=max(cls.max_len, m.seq_len),
         )  # fmt: skip
         if kind == "baseline":
-            return cls(enable_multimodal=False, **common)
-        return cls(enable_multimodal=True, fusion_type=params.fusion_type, use_audio=params.use_audio,
+            return cls(kind=kind, **common)
+        return cls(kind=kind, fusion_type=params.fusion_type, use_audio=params.use_audio,
                    use_visual=params.use_visual, cut_context=m.cut_context, layout_veto=m.layout_veto,
                    **common)  # fmt: skip
 
@@ -339,7 +348,7 @@ class ModelConfig:
 
 
 class EditTransformer(nn.Module):
-    """The edit model of either kind (see the module doc); ``config.enable_multimodal=False`` is the baseline.
+    """The edit model of either kind (see the module doc); ``config.kind="baseline"`` is the baseline.
 
     A disabled modality (``use_audio`` / ``use_visual`` False, or the baseline) has no
     embedding and its input is never read (it may be passed as None); in fusion it is a
@@ -349,23 +358,24 @@ class EditTransformer(nn.Module):
     def __init__(self, config: ModelConfig = ModelConfig()):
         super().__init__()
         c = self.config = config
-        self.use_audio = c.enable_multimodal and c.use_audio
-        self.use_visual = c.enable_multimodal and c.use_visual
+        self.use_audio = c.multimodal and c.use_audio
+        self.use_visual = c.multimodal and c.use_visual
         self.track_embed = TrackEmbedding(c.num_tracks, c.max_asset_classes, c.d_model, c.dropout)
-        self.encoder = CausalEncoder(c.d_model, c.nhead, c.num_encoder_layers, c.dim_feedforward, c.dropout, c.max_len)
+        self.encoder = Encoder(c.d_model, c.nhead, c.num_encoder_layers, c.dim_feedforward, c.dropout, c.max_len,
+                               c.causal)  # fmt: skip
         self.heads = EditHeads(c.d_model, c.num_tracks, c.max_asset_classes)
         if self.use_audio:  # features and their change from the previous frame: see with_change
             self.audio_embed = ModalityEmbedding(2 * c.audio_features, c.d_model, c.dropout)
         if self.use_visual:
             self.visual_embed = ModalityEmbedding(2 * c.visual_features, c.d_model, c.dropout)
-        if c.enable_multimodal:
+        if c.multimodal:
             self.fusion = ModalityFusion(c.d_model, len(schema.MODALITIES), c.fusion_type, c.nhead, c.dropout)
         # "content": the cut head reads the content alone, through its own causal encoder,
         # so *when* to cut never depends on the layout it is shown (teacher-forced or its own)
-        self.content_cuts = c.enable_multimodal and c.cut_context == "content"
+        self.content_cuts = c.multimodal and c.cut_context == "content"
         if self.content_cuts:
-            self.cut_encoder = CausalEncoder(c.d_model, c.nhead, c.num_encoder_layers, c.dim_feedforward, c.dropout,
-                                             c.max_len)  # fmt: skip
+            self.cut_encoder = Encoder(c.d_model, c.nhead, c.num_encoder_layers, c.dim_feedforward, c.dropout,
+                                       c.max_len, c.causal)  # fmt: skip
         self.veto = None  # the layout may lower the content's cut logit, never raise it
         if self.content_cuts and c.layout_veto:
             self.veto = LayoutVeto(c.d_model, c.num_tracks, c.max_asset_classes)
@@ -385,7 +395,7 @@ class EditTransformer(nn.Module):
         """embed(), plus the fusion of the content alone (the track slot unavailable) or None."""
         B, T, _ = track.shape
         track_emb = self.track_embed(track)  # (B, T, D)
-        if not self.config.enable_multimodal:
+        if not self.config.multimodal:
             return track_emb, None, None
         if modality_mask is None:
             modality_mask = torch.ones(B, T, 3, dtype=torch.bool, device=track.device)
@@ -421,10 +431,10 @@ class EditTransformer(nn.Module):
             check_input("audio", audio, c.audio_features, ref)
         if visual is not None and self.use_visual:
             check_input("visual", visual, c.visual_features, ref)
-        if modality_mask is not None and c.enable_multimodal:
+        if modality_mask is not None and c.multimodal:
             check_input("modality_mask", modality_mask, len(schema.MODALITIES), ref)
         fused, _, content = self._embed(audio, visual, track, modality_mask)
-        if modality_mask is not None and c.enable_multimodal:  # an unavailable track state must not reach
+        if modality_mask is not None and c.multimodal:  # an unavailable track state must not reach
             track = track * modality_mask[..., 2:3].to(track.dtype)  # the copy prior either
         h = self.encoder(fused, padding_mask)  # first: the order in which dropout draws from the seeded RNG
         h_cut = None if content is None else self.cut_encoder(content, padding_mask)  # (B, T, D)
@@ -439,16 +449,25 @@ class EditTransformer(nn.Module):
                     batch.get("modality_mask"))  # fmt: skip
 
 
+#: kind -> the class that builds a model of that kind from its config (checkpoints rebuild through it)
+MODEL_CLASSES: dict[str, type[nn.Module]] = dict.fromkeys(MODEL_KINDS, EditTransformer)
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """A fresh model of `config.kind`, the one way a config becomes a network."""
+    return MODEL_CLASSES[config.kind](config)
+
+
 @torch.no_grad()
 def decode_frames(
     outputs: dict[str, torch.Tensor],
-    threshold: float = 0.5,
+    active_threshold: float = 0.5,
     prev_track: torch.Tensor | None = None,
     fire: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Head outputs -> track frames (B, T, N*9) in the schema layout.
 
-    A track is active where sigmoid(active logit) > threshold; its asset is the argmax
+    A track is active where sigmoid(active logit) > active_threshold; its asset is the argmax
     class; scale, x, y and crops are the predicted values. Inactive tracks are all zero.
 
     With ``prev_track`` and ``fire`` (B, T) bool (the cut events decoded from the cut
@@ -461,7 +480,7 @@ def decode_frames(
     """
     active = torch.sigmoid(outputs["active"].float())  # (B, T, N)
     q = torch.softmax(outputs["asset"].float(), dim=-1)  # (B, T, N, K)
-    on = active > threshold
+    on = active > active_threshold
     asset = q.argmax(dim=-1)  # (B, T, N)
     if prev_track is not None and fire is not None:
         B, T, N = on.shape

@@ -4,8 +4,8 @@ Teacher forcing feeds the true previous frame, as in training; it measures how w
 model continues an edit it is shown. The roll-out is what an editor gets for a new
 recording: the model's own previous prediction (active thresholded, asset by argmax)
 is the next frame's track input, and no true frame after the first is ever read. Both
-decode cuts with the firing threshold and spacing the training stage chose on
-validation (stored in the model file).
+decode cuts with the ``cuts.CutDecoding`` the training stage chose (stored in the model
+file).
 """
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ import torch
 from tqdm import tqdm
 
 from trackfusion import cuts, schema
-from trackfusion.learn.dataset import MultimodalDataset, collate_windows
-from trackfusion.learn.metrics import VideoCuts
+from trackfusion.learn.dataset import EditWindowDataset, collate_windows
+from trackfusion.learn.metrics import VideoLayoutCuts
 from trackfusion.learn.model import OUTPUT_KEYS, decode_frames
+from trackfusion.params import Params
 
 
-def video_batch(dataset: MultimodalDataset) -> dict[str, torch.Tensor]:
+def video_batch(dataset: EditWindowDataset) -> dict[str, torch.Tensor]:
     """Every video of the dataset as one whole-video window, padded into one batch.
 
     The dataset must have been built with ``seq_len`` >= the longest video, so that each
@@ -30,26 +31,30 @@ def video_batch(dataset: MultimodalDataset) -> dict[str, torch.Tensor]:
     return collate_windows([dataset[i] for i in range(len(dataset))])
 
 
-def decoding_of(payload: dict[str, Any]) -> dict[str, float]:
-    """The cut decoding (firing threshold and spacing) a training stage chose on validation."""
-    d = payload.get("extra", {}).get("cut_decoding") or {}
-    return {"threshold": float(d.get("threshold", 0.5)), "spacing": int(d.get("spacing", 1))}
+def decoding_of(payload: dict[str, Any]) -> cuts.CutDecoding:
+    """The cut decoding a training stage chose, from a model file's payload."""
+    return cuts.CutDecoding.from_dict(payload.get("extra", {}).get("cut_decoding"))
+
+
+def rollout_context(params: Params) -> int:
+    """Frames of history a roll-out step reads: `predict.context`, at most the windows the model was trained on."""
+    return min(params.predict.context, params.model.seq_len)
 
 
 @torch.no_grad()
 def teacher_forced(
-    model: torch.nn.Module, dataset: MultimodalDataset, decoding: dict[str, float], batch_size: int = 16
+    model: torch.nn.Module, dataset: EditWindowDataset, decoding: cuts.CutDecoding, batch_size: int = 16
 ) -> dict[str, float]:
     """Cut events and layout accuracy of the teacher-forced model over whole videos.
 
     `dataset` holds the training's evaluation windows (``eval_stride``), so these figures
-    are the training stage's test figures, computed by the same `VideoCuts`.
+    are the training stage's test figures, computed by the same `VideoLayoutCuts`.
     """
-    video_cuts = VideoCuts()
+    video_cuts = VideoLayoutCuts()
     for lo in range(0, len(dataset), batch_size):
         batch = collate_windows([dataset[i] for i in range(lo, min(lo + batch_size, len(dataset)))])
         video_cuts.add(model.forward_batch(batch), batch)
-    return video_cuts.score(decoding["threshold"], decoding["spacing"])
+    return video_cuts.score(decoding)
 
 
 @torch.no_grad()
@@ -57,8 +62,8 @@ def rollout(
     model: torch.nn.Module,
     batch: dict[str, torch.Tensor],
     context: int,
-    decoding: dict[str, float],
-    threshold: float = 0.5,
+    decoding: cuts.CutDecoding,
+    active_threshold: float = 0.5,
     progress: bool = True,
     param_tolerance: float = 0.0,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
@@ -68,8 +73,9 @@ def rollout(
     read is frame 0 (the opening layout is given: the input of frame 1). Each step runs
     the causal model on the last `context` frames and keeps its output at frame t. The
     cut head decides causally when the layout changes (`cuts.fire_events`' rule: the
-    probability reaches `decoding["threshold"]` at least `decoding["spacing"]` frames
-    after the previous cut), the track heads what it changes to (`decode_frames`).
+    probability reaches `decoding.threshold` at least `decoding.spacing` frames after
+    the previous cut), the track heads what it changes to (`decode_frames`, a track
+    active above `active_threshold`).
     A parameter of a track that keeps its layout holds its value unless the model moves
     it by more than `param_tolerance` (in the corpus' normalised units: standard
     deviations; `hold_parameters`). Returns the head outputs (B, T, ...) and the decoded
@@ -82,7 +88,6 @@ def rollout(
     frames[:, 0] = targets[:, 0]
     inputs = torch.zeros_like(targets)  # (B, T, 180): inputs[:, t] = frame t-1
     last_cut = torch.full((B,), -10**9, dtype=torch.long)
-    spacing = int(decoding["spacing"])
     outputs: dict[str, torch.Tensor] = {}
     for t in tqdm(range(T), desc="roll-out", unit="frame", disable=not progress, leave=False):
         if t >= 1:
@@ -98,10 +103,11 @@ def rollout(
                 outputs[k] = torch.zeros((B, T, *step[k].shape[1:]), dtype=step[k].dtype)
             outputs[k][rows, t] = step[k]
         if t >= 1:
-            fire = cuts.fires(torch.sigmoid(step["cut"].float()), t - last_cut[rows], decoding["threshold"], spacing)
+            fire = cuts.fires(torch.sigmoid(step["cut"].float()), t - last_cut[rows], decoding.threshold,
+                              decoding.spacing)  # fmt: skip
             last_cut[rows[fire]] = t
             one = {k: v.unsqueeze(1) for k, v in step.items()}
-            frame = decode_frames(one, threshold, inputs[rows, t : t + 1], fire.unsqueeze(1))[:, 0]
+            frame = decode_frames(one, active_threshold, inputs[rows, t : t + 1], fire.unsqueeze(1))[:, 0]
             frames[rows, t] = hold_parameters(frame, frames[rows, t - 1], param_tolerance)
     return outputs, frames
 
