@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.strategies.model import edit_outputs
-from tests.test_metrics import ref_cut, ref_max_matching
+from tests.strategies.reference import ref_cut, ref_max_matching
 from trackfusion import cuts, schema
 from trackfusion.learn.dataset import eval_stride, first_scored, window_starts
 from trackfusion.learn.metrics import VideoLayoutCuts

@@ -3,56 +3,12 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "src" / "trackfusion"
-
-
-def module_path(module: str) -> Path | None:
-    """The file of a trackfusion module (``trackfusion.learn.model`` -> learn/model.py), or None."""
-    parts = module.split(".")[1:]
-    if not parts:
-        return PACKAGE / "__init__.py"
-    for candidate in (PACKAGE.joinpath(*parts).with_suffix(".py"), PACKAGE.joinpath(*parts, "__init__.py")):
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def _imports(path: Path) -> set[str]:
-    """trackfusion modules `path` imports, at any depth of the file (function-level imports
-    too), with the packages whose ``__init__`` each import runs."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "trackfusion":
-            found.add(node.module)
-            found |= {f"{node.module}.{a.name}" for a in node.names}  # `from trackfusion.io import features`
-        elif isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.startswith("trackfusion.")}
-    parents = {".".join(m.split(".")[:i]) for m in found for i in range(2, m.count(".") + 1)}
-    return {m for m in found | parents if module_path(m) is not None}
-
-
-def code_of(script: Path) -> set[str]:
-    """The stage script and every package module it runs, transitively, as repository paths."""
-    seen: set[str] = set()
-    todo = list(_imports(script))
-    while todo:
-        module = todo.pop()
-        if module in seen:
-            continue
-        seen.add(module)
-        todo += _imports(module_path(module))
-    seen |= {"trackfusion"} if seen else set()  # the package's own __init__ runs first
-    code = {str(script.relative_to(ROOT))} | {str(module_path(m).relative_to(ROOT)) for m in seen}
-    if "import _stage" in script.read_text(encoding="utf-8"):
-        code.add("stages/_stage.py")
-    return code
-
+from tests.repository import REPO as ROOT
+from tests.repository import code_of, module_path
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 

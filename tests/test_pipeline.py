@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.repository import REPO, copy_repository, run, stages_run
+from tests.repository import REPO, code_of, copy_repository, run, stages_run
 
 pytestmark = pytest.mark.slow
 
@@ -63,8 +63,6 @@ def test_dvc_repro_end_to_end(repo_copy: Path) -> None:
     assert stages_run(again) == set(), again
 
     # issue 13: an edit to any module predict runs makes `dvc repro` re-run predict (deps cannot go stale)
-    from tests.test_dvc_yaml import code_of
-
     for module in sorted(code_of(REPO / "stages" / "predict.py")):  # the copy holds the same files
         path = repo_copy / module
         original = path.read_bytes()

@@ -70,3 +70,4 @@ def test_numerics_are_pinned_unless_the_user_chose_otherwise(monkeypatch):
     import os
 
     assert os.environ["ATEN_CPU_CAPABILITY"] == "avx2" and os.environ["MKL_CBWR"] == "COMPATIBLE"
+    assert os.environ["OMP_NUM_THREADS"] == "2"

@@ -27,10 +27,14 @@ RUN_FACTS_DIR = Path("runs")  # beside dvc.yaml; in .gitignore
 
 # Pinned CPU numerics, set by every stage before torch loads: the widest instruction set
 # every x86-64 machine of the fleet has, for ATen's kernels, MKL (its conditional
-# numerical reproducibility) and oneDNN alike. Without them a CPU with AVX-512 trains
-# weights that differ in the last bits from one without, and every model file, curve and
-# predicted edit downstream changes its hash.
-PINNED_NUMERICS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+# numerical reproducibility) and oneDNN alike, and the intra-op thread count (a reduction
+# split over another number of threads adds in another order). Without them a CPU with
+# AVX-512 trains weights that differ in the last bits from one without (measured: a
+# 2-epoch default training hashed differently, and identically once pinned, on a machine
+# with AVX-512 and under MKL_ENABLE_INSTRUCTIONS=AVX2 as an older one), and every model
+# file, curve and predicted edit downstream changes its hash.
+PINNED_NUMERICS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+                   "OMP_NUM_THREADS": "2"}
 
 
 def pin_numerics() -> None:

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from tests.strategies import media
+from tests.strategies.media import BLOCK, BURSTS, CUTS, FPS, H, SECONDS, SR, W, known_picture as _picture
+from tests.strategies.media import make_known_recording as make_recording
 from trackfusion import cli, schema
 from trackfusion.data.extract import ExtractError, extract_recording, extract_recordings
 from trackfusion.data.validation import validate_raw
@@ -15,31 +17,6 @@ from trackfusion.io.sequences import TrackData, write_sequences
 from trackfusion.params import ExtractParams, params_from_dict
 
 pytest.importorskip("av", reason="the [extract] extra")  # CI installs it (make install)
-
-FPS, W, H, SR, SECONDS = 30, 160, 120, 16_000, 6.0
-CUTS = (2.0, 4.0)  # hard cuts between three coloured scenes
-BLOCK = (2.5, 3.5)  # a white block moves across the frame
-BURSTS = ((1.0, 2.0), (4.0, 5.0))  # a 440 Hz tone, silence elsewhere
-
-
-def _picture(i: int, t: float) -> np.ndarray:
-    img = np.zeros((H, W, 3), np.uint8)
-    img[:] = [(200, 30, 30), (30, 200, 30), (30, 30, 200)][sum(t >= c for c in CUTS)]
-    if BLOCK[0] <= t < BLOCK[1]:
-        x = int((t - BLOCK[0]) / (BLOCK[1] - BLOCK[0]) * (W - 20))
-        img[50:70, x : x + 20] = 255
-    return img
-
-
-def _tones(t: np.ndarray) -> np.ndarray:
-    on = np.any([(t >= a) & (t < b) for a, b in BURSTS], axis=0)
-    return np.where(on, 0.5 * np.sin(2 * np.pi * 440 * t), 0.0)
-
-
-def make_recording(path: Path, audio: bool = True, video: bool = True) -> Path:
-    """A 6 s recording with known events."""
-    return media.make_recording(path, SECONDS, _picture if video else None, _tones if audio else None, FPS, W, H, SR)
-
 
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory: pytest.TempPathFactory) -> dict:
@@ -205,14 +182,14 @@ def test_a_configured_transcriber_fills_the_words_across_its_chunks(tmp_path: Pa
     """extract.transcriber (here a package.module:factory, a user's own): the words and their
     speakers land on the rows where they are spoken, also when the audio reaches the
     transcriber in chunks (1.5 s here)."""
-    from tests.transcribers import ToneWords
+    from tests.strategies.transcribers import ToneWords
 
     video = make_recording(tmp_path / "words.mp4")
-    params = ExtractParams(visual_every=6, transcriber="tests.transcribers:ToneWords", transcribe_chunk_s=1.5)
+    params = ExtractParams(visual_every=6, transcriber="tests.strategies.transcribers:ToneWords", transcribe_chunk_s=1.5)
     before = ToneWords.calls
     summary = extract_recordings([video], tmp_path / "raw", params, progress=False)
     assert ToneWords.calls - before >= int(SECONDS / 1.5)  # streamed: one call per 1.5 s chunk, never the whole
-    assert summary["sources"]["text_word"].endswith("(tests.transcribers:ToneWords)")
+    assert summary["sources"]["text_word"].endswith("(tests.strategies.transcribers:ToneWords)")
     audio = read_audio_csv(tmp_path / "raw" / "features" / schema.audio_file_name("words"))
     active = audio.values[:, [c.name for c in schema.AUDIO_INPUTS].index("text_is_active")]
     t = audio.times
@@ -230,14 +207,14 @@ def test_a_configured_transcriber_fills_the_words_across_its_chunks(tmp_path: Pa
 
 def test_a_missing_transcriber_is_one_line(tmp_path: Path) -> None:
     video = make_recording(tmp_path / "x.mp4")
-    with pytest.raises(ExtractError, match="extract.transcriber 'tests.transcribers:Nobody': cannot load Nobody"):
-        extract_recordings([video], tmp_path / "out", ExtractParams(transcriber="tests.transcribers:Nobody"),
+    with pytest.raises(ExtractError, match="extract.transcriber 'tests.strategies.transcribers:Nobody': cannot load Nobody"):
+        extract_recordings([video], tmp_path / "out", ExtractParams(transcriber="tests.strategies.transcribers:Nobody"),
                            progress=False)  # fmt: skip
 
 
 def test_no_recordings_is_an_empty_features_folder_without_loading_any_model(tmp_path: Path) -> None:
     """The extract stage before any recording is added: nothing to do, so no CLIP weights are needed."""
-    params = ExtractParams(clip_model=str(tmp_path / "no such weights"), transcriber="tests.transcribers:Nobody")
+    params = ExtractParams(clip_model=str(tmp_path / "no such weights"), transcriber="tests.strategies.transcribers:Nobody")
     summary = extract_recordings([], tmp_path / "out", params, clip=True, progress=False)
     assert summary["recordings"] == 0 and summary["extracted"] == [] and not summary["failed"]
     assert (tmp_path / "out" / schema.FEATURES_DIR).is_dir() and not any((tmp_path / "out" / schema.FEATURES_DIR).iterdir())

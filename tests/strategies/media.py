@@ -43,3 +43,29 @@ def make_recording(path: Path, seconds: float, frame: Callable[[int, float], np.
             out.mux(packet)
     out.close()
     return path
+
+
+# --- a recording whose events are known -------------------------------------------------
+FPS, W, H, SR, SECONDS = 30, 160, 120, 16_000, 6.0
+CUTS = (2.0, 4.0)  # hard cuts between three coloured scenes
+BLOCK = (2.5, 3.5)  # a white block moves across the frame
+BURSTS = ((1.0, 2.0), (4.0, 5.0))  # a 440 Hz tone, silence elsewhere
+
+
+def known_picture(i: int, t: float) -> np.ndarray:
+    img = np.zeros((H, W, 3), np.uint8)
+    img[:] = [(200, 30, 30), (30, 200, 30), (30, 30, 200)][sum(t >= c for c in CUTS)]
+    if BLOCK[0] <= t < BLOCK[1]:
+        x = int((t - BLOCK[0]) / (BLOCK[1] - BLOCK[0]) * (W - 20))
+        img[50:70, x : x + 20] = 255
+    return img
+
+
+def _tones(t: np.ndarray) -> np.ndarray:
+    on = np.any([(t >= a) & (t < b) for a, b in BURSTS], axis=0)
+    return np.where(on, 0.5 * np.sin(2 * np.pi * 440 * t), 0.0)
+
+
+def make_known_recording(path: Path, audio: bool = True, video: bool = True) -> Path:
+    """A 6 s recording with known events (the constants above): scene cuts, a moving block, tone bursts."""
+    return make_recording(path, SECONDS, known_picture if video else None, _tones if audio else None, FPS, W, H, SR)

@@ -61,8 +61,11 @@ def relaunch_with_torchrun(nproc: int, argv: Sequence[str] | None = None) -> int
         f"--nproc_per_node={nproc}",
         *argv,
     ]
+    env = dict(os.environ)
+    threads = int(env.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+    env["OMP_NUM_THREADS"] = str(max(1, threads // nproc))  # the stage's threads shared out, not multiplied
     log.info("relaunching under torchrun with %d processes: %s", nproc, " ".join(cmd))
-    return subprocess.call(cmd)
+    return subprocess.call(cmd, env=env)
 
 
 def init_process_group(device: torch.device) -> None:

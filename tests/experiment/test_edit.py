@@ -97,7 +97,7 @@ def test_a_recording_without_tables_is_one_clear_error(setup: dict, tmp_path: Pa
 
 
 def test_the_default_params_say_how_an_edit_opens() -> None:
-    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
     assert raw["edit"]["opening_scale"] == 100
     assert json.loads(json.dumps(opening_layout(100.0).tolist()))[:5] == [1.0, 0.0, 100.0, 960.0, 540.0]
 
@@ -105,7 +105,7 @@ def test_the_default_params_say_how_an_edit_opens() -> None:
 def test_edit_of_a_video_file_extracts_its_tables_first(setup: dict, tmp_path: Path, clip_folder: Path) -> None:
     """RECORDING may be a video file: `extract` makes its tables (CLIP as extract.clip says), then the same edit runs."""
     pytest.importorskip("av", reason="the [extract] extra")
-    from tests.test_extract import make_recording
+    from tests.strategies.media import make_known_recording as make_recording
 
     import tempfile
 

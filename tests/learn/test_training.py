@@ -28,7 +28,7 @@ from trackfusion.learn.task import EditTask
 from trackfusion.learn.trainer import RunCheckpoints, Trainer
 from tests.strategies.corpus import write_corpus
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = {
     "seed": 0,
     "model": {"d_model": 16, "nhead": 2, "num_encoder_layers": 1, "dim_feedforward": 32, "dropout": 0.1, "seq_len": 16},

@@ -16,7 +16,7 @@ from trackfusion.learn.checkpoint import read_checkpoint
 from trackfusion.learn.distributed import ShardSampler
 from tests.strategies.corpus import write_corpus
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PARAMS = {
     "seed": 0,
     "model": {"d_model": 16, "nhead": 2, "num_encoder_layers": 1, "dim_feedforward": 32, "dropout": 0.0, "seq_len": 16},

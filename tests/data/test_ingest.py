@@ -18,7 +18,7 @@ from trackfusion.params import Params
 from trackfusion.io.timeline import export_timeline
 
 P = schema.NUM_TRACK_PARAMS
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _frames(n: int, face_from: int) -> np.ndarray:

@@ -1,0 +1,72 @@
+"""The roll-out on its own (learn/rollout.py): what it reads, what it holds, when it cuts."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.strategies.model import batches, model_configs
+from trackfusion import cuts, params, schema
+from trackfusion.learn.model import EditTransformer
+from trackfusion.learn.rollout import hold_parameters, rollout, rollout_context
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+P = schema.NUM_TRACK_PARAMS
+DECODING = cuts.CutDecoding(threshold=0.5, spacing=1)
+
+
+def tiny_model(config) -> EditTransformer:
+    torch.manual_seed(0)
+    return EditTransformer(config).eval()
+
+
+@settings(max_examples=15)
+@given(config=model_configs(), data=st.data())
+def test_the_rollout_reads_no_true_frame_after_the_first(config, data):
+    batch = data.draw(batches(config, max_len=8))
+    model = tiny_model(config)
+    outputs, frames = rollout(model, batch, context=4, decoding=DECODING, progress=False)
+    other = dict(batch)
+    scrambled = batch["targets"].clone()
+    scrambled[:, 1:] = torch.flip(scrambled[:, 1:], dims=[1]) + 1.0
+    other["targets"] = scrambled
+    other["prev_track"] = torch.zeros_like(batch["prev_track"])  # the model's own frames are its track input
+    outputs2, frames2 = rollout(model, other, context=4, decoding=DECODING, progress=False)
+    torch.testing.assert_close(frames, frames2, rtol=0, atol=0)
+    torch.testing.assert_close(frames[:, 0], batch["targets"][:, 0], rtol=0, atol=0)  # the opening layout is given
+
+
+@settings(max_examples=10)
+@given(config=model_configs(), data=st.data())
+def test_a_model_that_never_fires_keeps_the_opening_layout(config, data):
+    batch = data.draw(batches(config, max_len=8, padded=False))
+    model = tiny_model(config)
+    never = cuts.CutDecoding(threshold=1.5, spacing=1)  # a probability never reaches 1.5
+    _, frames = rollout(model, batch, context=4, decoding=never, progress=False)
+    layouts = cuts.layout(frames.reshape(*frames.shape[:2], -1, P).numpy())
+    first = cuts.layout(frames[:, :1].reshape(frames.shape[0], 1, -1, P).numpy())
+    assert (layouts == first).all()
+
+
+def test_parameters_hold_within_the_tolerance_on_a_track_that_keeps_its_layout():
+    prev = torch.zeros(1, 2 * P)
+    prev[0, 0], prev[0, 1], prev[0, 2] = 1.0, 3.0, 0.5  # track 0 on, asset 3, scale 0.5
+    frame = prev.clone()
+    frame[0, 2], frame[0, 3] = 0.55, 2.0  # scale drifts a little, position moves far
+    held = hold_parameters(frame, prev, tolerance=0.1)
+    assert held[0, 2] == 0.5 and held[0, 3] == 2.0
+    assert torch.equal(hold_parameters(frame, prev, tolerance=0.0), frame)
+    switched = frame.clone()
+    switched[0, 1] = 4.0  # a new asset: its parameters are the model's, not held
+    assert hold_parameters(switched, prev, tolerance=0.1)[0, 2] == pytest.approx(0.55)
+
+
+def test_the_rollout_context_is_at_most_the_training_window():
+    p = params.Params()
+    assert rollout_context(p) == min(p.predict.context, p.model.seq_len)
+    short = dataclasses.replace(p, model=dataclasses.replace(p.model, seq_len=4),
+                                predict=dataclasses.replace(p.predict, context=64))
+    assert rollout_context(short) == 4
