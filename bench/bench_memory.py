@@ -124,7 +124,7 @@ def _worker(step: str, work: Path, threads: int) -> None:
             live_dir=out / "live", metrics_path=out / "metrics.json", model_path=out / "model.pt",
             checkpoint_dir=out / "checkpoints", resume=False, progress=False,
         )  # fmt: skip
-        info = {"frames_seen": result["run"]["frames_seen"], "train_time_s": result["run"]["train_time_s"]}
+        info = {"frames_seen": result["run"]["frames_seen"], "train_time_s": result["facts"]["train_time_s"]}
     else:
         raise SystemExit(f"unknown step {step!r}")
     seconds = time.perf_counter() - t0

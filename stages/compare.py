@@ -4,10 +4,10 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
-
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
 from trackfusion.experiment.compare import run_compare
+from trackfusion.experiment.predict import read_example
+from trackfusion.results import read_run_facts, run_facts_path
 from trackfusion.learn import MODEL_KINDS
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -27,13 +27,7 @@ if __name__ == "__main__":
     parser.add_argument("--results", required=True, help="the write-up (Markdown)")
     parser.add_argument("--out", required=True, help="the comparison's metrics (JSON)")
     args = parser.parse_args()
-    example = np.load(args.predictions, allow_pickle=False)
-    timelines = (
-        example["truth"],
-        {f"{m} roll-out": example[f"{m}_rollout"] for m in MODEL_KINDS},
-        float(example["fps"]),
-        str(example["video_id"]),
-    )
+    timelines = read_example(args.predictions)
     predicted = json.loads(Path(args.predict_metrics).read_text())
     rollout = {m: v["rollout"] for m, v in predicted.items() if m in MODEL_KINDS}
     run_compare(
@@ -46,4 +40,6 @@ if __name__ == "__main__":
         rollout=rollout,
         experiments_md=Path(args.experiments),
         references=json.loads(Path(args.references).read_text(encoding="utf-8")),
+        run_facts=read_run_facts(),
+        run_facts_md=run_facts_path("results").with_suffix(".md"),
     )

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
 from trackfusion.params import stage_params
+from trackfusion.results import run_facts_path
 from trackfusion.experiment.predict import run_predict
 from trackfusion.learn import MODEL_KINDS
 from trackfusion.learn.rollout import rollout_context
@@ -31,4 +32,5 @@ if __name__ == "__main__":
         active_threshold=params.predict.threshold,
         param_tolerance=params.predict.param_tolerance,
         edit_rate=params.predict.edit_rate,
+        facts_path=run_facts_path("predict"),
     )

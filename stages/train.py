@@ -10,6 +10,7 @@ import sys
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
 from trackfusion.learn import distributed
 from trackfusion.params import stage_params
+from trackfusion.results import write_run_facts
 from trackfusion.learn import MODEL_KINDS
 from trackfusion.learn.recipe import train_model
 
@@ -33,7 +34,7 @@ if __name__ == "__main__":
     if distributed.under_torchrun() and distributed.rank_from_env() != 0:
         logging.getLogger().setLevel(logging.WARNING)  # one rank's log is enough
 
-    train_model(
+    result = train_model(
         params,
         args.corpus,
         args.kind,
@@ -43,3 +44,5 @@ if __name__ == "__main__":
         checkpoint_dir=args.checkpoints,
         resume=not args.no_resume,
     )
+    if distributed.rank_from_env() == 0:
+        write_run_facts(f"train_{args.kind}", result["facts"])

@@ -76,7 +76,12 @@ def run_facts_path(name: str, root: str | Path = ".") -> Path:
 
 def write_run_facts(name: str, facts: dict[str, Any], root: str | Path = ".") -> Path:
     """This run's facts on this machine (`runs/<name>.json`), for the write-up, never a metric."""
-    path = run_facts_path(name, root)
+    return write_facts(run_facts_path(name, root), facts)
+
+
+def write_facts(path: str | Path, facts: dict[str, Any]) -> Path:
+    """Run facts to `path` (its folder made if need be), written whole or not at all."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, facts)
     return path

@@ -15,6 +15,7 @@ import torch
 import yaml
 
 from trackfusion import cuts
+from trackfusion.results import round_figures
 from trackfusion.data.corpus import Corpus
 from trackfusion.learn.checkpoint import load_checkpoint
 from trackfusion.learn.dataset import create_dataloaders
@@ -230,16 +231,18 @@ def test_property_18_track_only_training_without_features(tmp_path: Path) -> Non
     result = train_model(tiny_params(), corpus, "baseline", out / "plots" / "baseline", out / "metrics.json",
                          out / "models" / "baseline.pt", out / "ckpt", progress=False)  # fmt: skip
     written = json.loads((out / "metrics.json").read_text())
-    assert written == json.loads(json.dumps(result))
+    figures = {k: result[k] for k in ("test", "run")}
+    assert written == json.loads(json.dumps(round_figures(figures)))  # figures only, at the digits that reproduce
     test, run = written["test"], written["run"]
     for key in ("loss", "active", "asset", "scale", "position", "crop", "active_f1", "asset_accuracy", "scale_mae",
                 "position_mae", "crop_mae", "cut_f1"):  # fmt: skip
         assert math.isfinite(test[key]), key
-    for key in ("epochs", "frames_seen", "wall_time_s", "frames_per_s", "peak_memory_mb", "nan_batches_skipped",
-                "device", "params_sha256"):  # fmt: skip
+    for key in ("epochs", "frames_seen", "nan_batches_skipped", "params_sha256"):
         assert key in run, key
-    assert run["epochs"] == 2 and run["device"] == "cpu" and run["nan_batches_skipped"] == 0
-    assert run["frames_per_s"] > 0 and run["peak_memory_mb"] > 0
+    for key in ("wall_time_s", "frames_per_s", "peak_memory_mb", "device"):  # run facts: never in the metrics file
+        assert key in result["facts"] and key not in run, key
+    assert run["epochs"] == 2 and result["facts"]["device"] == "cpu" and run["nan_batches_skipped"] == 0
+    assert result["facts"]["frames_per_s"] > 0 and result["facts"]["peak_memory_mb"] > 0
     assert run["test_frames"] == 35 + 25  # every test frame once
     # the resolved params travel in the checkpoint; the metrics file carries their digest
     _, payload = load_checkpoint(out / "models" / "baseline.pt")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from trackfusion import schema  # noqa: E402
-from trackfusion.atomic import atomic_path, write_json, write_text  # noqa: E402
+from trackfusion.atomic import atomic_path, write_text  # noqa: E402
 from trackfusion.learn import MODEL_KINDS  # noqa: E402
+from trackfusion.results import write_figures  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -264,10 +267,30 @@ def results_markdown(
 
     for k in keys:
         lines.append(f"| {k} | " + " | ".join(cell(runs[m].get(k, "")) for m in MODEL_KINDS) + " |")
+    lines += ["", "Wall time, frames/s, peak memory and the device are this machine's, not results: they go to "
+              "`runs/` (git-ignored), and the compare stage writes them as a table to `runs/results.md`."]
     if experiments:
         lines += ["", experiments.strip()]
     lines += ["", "## Pictures", ""] + [f"![{Path(p).stem}]({p})" for p in pictures] + [""]
     return "\n".join(lines)
+
+
+def run_facts_markdown(facts: dict[str, dict[str, Any]]) -> str:
+    """Each stage's last run on this machine, as a table (timings are facts of a run, not figures)."""
+    lines = [f"# Run facts on this machine ({platform.node() or 'unnamed'}, {platform.processor() or platform.machine()}, "
+             f"{os.cpu_count()} CPUs)", "", "Not results: they change from run to run. The figures are in "
+             "`plots/results.md`.", "", "| stage | what | value |", "|---|---|---|"]
+    for stage, values in facts.items():
+        for name, value in _flatten(values):
+            lines.append(f"| {stage} | {name} | {value:,.1f} |" if isinstance(value, float) else f"| {stage} | {name} | {value} |")
+    return "\n".join(lines) + "\n"
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    for k, v in values.items():
+        out += _flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else [(f"{prefix}{k}", v)]
+    return out
 
 
 def run_compare(
@@ -280,8 +303,14 @@ def run_compare(
     rollout: dict[str, dict[str, float]] | None = None,
     experiments_md: Path | None = None,
     references: dict[str, Any] | None = None,
+    run_facts: dict[str, dict[str, Any]] | None = None,
+    run_facts_md: Path | None = None,
 ) -> dict[str, Any]:
-    """Write compare.json, the pictures and results.md; return the comparison table."""
+    """Write compare.json, the pictures and results.md; return the comparison table.
+
+    `run_facts` (each stage's `runs/<stage>.json` on this machine) go to `run_facts_md`, not
+    to results.md: timings change from run to run and machine to machine, figures do not.
+    """
     raw = {m: json.loads(Path(metrics_paths[m]).read_text(encoding="utf-8")) for m in MODEL_KINDS}
     tests = {m: split_figures(raw[m]) for m in MODEL_KINDS}
     table = compare_metrics(tests["baseline"], tests["multimodal"])
@@ -300,11 +329,13 @@ def run_compare(
     experiments = experiments_md.read_text(encoding="utf-8") if experiments_md and experiments_md.exists() else None
     rows = cut_table((references or {}).get("references"), tests, rollout)
     write_text(results_md, results_markdown(table, runs, rollout, rel, experiments, rows))
+    if run_facts_md is not None:
+        write_text(run_facts_md, run_facts_markdown(run_facts or {}))
     payload: dict[str, Any] = {"cut_f1": {k: {f: v for f, v in r.items() if f != "how"} for k, r in rows.items()},
                                "test": table}
     if rollout:
         payload["rollout"] = rollout
-    write_json(compare_json, payload)
+    write_figures(compare_json, payload)
     if "cut_f1" in table:
         log.info("test cut_f1: baseline %.4f, multimodal %.4f (difference %+.4f)",
                  table["cut_f1"]["baseline"], table["cut_f1"]["multimodal"], table["cut_f1"]["difference"])

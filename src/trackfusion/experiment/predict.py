@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from trackfusion import cuts, schema
-from trackfusion.atomic import atomic_dir, write_json
+from trackfusion.atomic import atomic_dir
+from trackfusion.results import write_facts, write_figures
 from trackfusion.data.corpus import Corpus
 from trackfusion.data.normalization import NORMALIZATION_FILE, load_preprocessors, param_std
 from trackfusion.io.timeline import export_timeline
@@ -81,6 +82,21 @@ def predict_split(
     }
 
 
+EXAMPLE_FILE = "example.npz"  # one test video's truth and roll-outs, for the comparison's timeline picture
+
+
+def _rollout_key(model: str) -> str:
+    return f"{model}_rollout"
+
+
+def read_example(path: str | Path) -> tuple[np.ndarray, dict[str, np.ndarray], float, str]:
+    """`(truth, {"<model> roll-out": frames}, fps, video_id)` from the predict stage's example file."""
+    with np.load(path, allow_pickle=False) as example:
+        models = [k[: -len("_rollout")] for k in example.files if k.endswith("_rollout")]
+        return (example["truth"], {f"{m} roll-out": example[_rollout_key(m)] for m in models},
+                float(example["fps"]), str(example["video_id"]))  # fmt: skip
+
+
 def run_predict(
     corpus_dir: str | Path,
     model_paths: dict[str, Path],
@@ -93,6 +109,7 @@ def run_predict(
     edit_rate: float | None = None,
     split: str = "test",
     export_model: str = "multimodal",
+    facts_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """The `predict` stage: roll out every model on a split and export the edits.
 
@@ -100,21 +117,23 @@ def run_predict(
     (the others' go to ``<out_dir>/<model>/``), in the files' units (pixels, percent), at
     `edit_rate` (default: the export's), its recording named by the video id;
     ``<out_dir>/example.npz`` keeps one video's true and predicted frames for `compare`;
-    `metrics_path` gets the roll-out and teacher-forced figures per model.
+    `metrics_path` gets the roll-out and teacher-forced figures per model, `facts_path`
+    (if given) each roll-out's wall time and frames/s on this machine.
     """
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
     _, _, track_pre = load_preprocessors(corpus_dir / NORMALIZATION_FILE)
     track_std = track_pre.column_stats()[1]
     corpus = Corpus(corpus_dir)
     figures: dict[str, Any] = {}
+    facts: dict[str, Any] = {}
     example: dict[str, np.ndarray] = {}
     with atomic_dir(out_dir) as tmp:
         for name, path in model_paths.items():
             model, payload = load_checkpoint(path)
             result = predict_split(model, corpus_dir, split, context, EditMetrics, decoding_of(payload),
                                    active_threshold, param_std(track_std), teacher_context, param_tolerance)
-            figures[name] = {**result["metrics"], "videos": len(result["videos"]), "frames": result["frames"],
-                             "seconds": round(result["seconds"], 3), "frames_per_s": round(result["frames_per_s"], 1)}
+            figures[name] = {**result["metrics"], "videos": len(result["videos"]), "frames": result["frames"]}
+            facts[name] = {"wall_time_s": round(result["seconds"], 3), "frames_per_s": round(result["frames_per_s"], 1)}
             folder = tmp if name == export_model else tmp / name
             folder.mkdir(exist_ok=True)
             for vid, frames in result["videos"].items():
@@ -126,11 +145,13 @@ def run_predict(
             vid = sorted(result["videos"])[0]
             example["video_id"], example["fps"] = np.array(vid), np.array(corpus.fps)
             example["truth"] = track_pre.inverse_transform(result["videos"][vid]["truth"])
-            example[f"{name}_rollout"] = track_pre.inverse_transform(result["videos"][vid]["rollout"])
+            example[_rollout_key(name)] = track_pre.inverse_transform(result["videos"][vid]["rollout"])
             log.info("%s on %d %s videos: roll-out cut_f1 %.4f, teacher-forced cut_f1 %.4f (%.0f frames/s)", name,
                      len(result["videos"]), split, result["metrics"]["rollout"]["cut_f1"],
                      result["metrics"]["teacher_forced"]["cut_f1"], result["frames_per_s"])
-        with open(tmp / "example.npz", "wb") as fh:
+        with open(tmp / EXAMPLE_FILE, "wb") as fh:
             np.savez(fh, **example)
-    write_json(metrics_path, figures)
+    write_figures(metrics_path, figures)
+    if facts_path is not None:
+        write_facts(facts_path, facts)
     return figures

@@ -6,7 +6,8 @@ with the decoding the task chose, scored on test, the metrics file). The recipe 
 what a run is made of; the library it assembles (`trainer`, `task`, `runtime`) knows
 nothing of stages, kinds or files.
 
-A metrics file is `{"test": {...}, "run": {...}}`; rank 0 alone writes it.
+A metrics file is `{"test": {...}, "run": {...}}` (figures only, at `results.FIGURE_DIGITS`); rank 0
+alone writes it. `train_model` returns it with `"facts"` (timings, memory, device) added for `runs/`.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 
 from trackfusion import cuts
-from trackfusion.atomic import write_json
+from trackfusion.results import write_figures
 from trackfusion.data.corpus import Corpus
 from trackfusion.data.normalization import param_std, read_track_std
 from trackfusion.learn import distributed as dist_utils
@@ -201,16 +202,29 @@ def finish_run(run: TrainingRun, model_path: Path, metrics_path: Path) -> dict[s
     test = trainer.evaluate(loaders["test"], desc="test", decoding=decoding)
     figures = {k: v for k, v in test.items() if k not in ("frames", "batches", "nan_batches")}
     result = _finite_or_none({"test": figures, "run": _run_record(run, val, decoding, int(test["frames"]))})
+    result["facts"] = _run_facts(run)  # gathered on every rank; not a figure, so never in the metrics file
     if dist_utils.is_main():
-        write_json(metrics_path, result)
+        write_figures(metrics_path, {k: result[k] for k in ("test", "run")})
         trainer.live.end()
         run.complete.parent.mkdir(parents=True, exist_ok=True)
         run.complete.write_text("training finished; last.pt is kept for inspection and not resumed\n")
     return result
 
 
+def _run_facts(run: TrainingRun) -> dict[str, Any]:
+    """How the run went on this machine: for `runs/`, never for the metrics (they differ run to run)."""
+    trainer = run.trainer
+    return {
+        "wall_time_s": round(time.perf_counter() - run.wall_start, 3),
+        "train_time_s": round(trainer.train_seconds, 3),
+        "frames_per_s": round(trainer.frames_seen / trainer.train_seconds, 1) if trainer.train_seconds else 0.0,
+        "peak_memory_mb": round(max(dist_utils.all_gather_objects(peak_memory_mb(run.device))), 1),
+        "device": str(run.device),
+    }
+
+
 def _run_record(run: TrainingRun, val: dict[str, Any], decoding: cuts.CutDecoding, test_frames: int) -> dict[str, Any]:
-    trainer, wall = run.trainer, time.perf_counter() - run.wall_start
+    trainer = run.trainer
     return {
         "kind": run.kind,
         "epochs": trainer.epoch,
@@ -221,12 +235,7 @@ def _run_record(run: TrainingRun, val: dict[str, Any], decoding: cuts.CutDecodin
         "cut_decoding": decoding.to_dict(),
         "frames_seen": trainer.frames_seen,
         "test_frames": test_frames,
-        "wall_time_s": round(wall, 3),
-        "train_time_s": round(trainer.train_seconds, 3),
-        "frames_per_s": trainer.frames_seen / trainer.train_seconds if trainer.train_seconds else 0.0,
-        "peak_memory_mb": max(dist_utils.all_gather_objects(peak_memory_mb(run.device))),
         "nan_batches_skipped": trainer.nan_batches,
-        "device": str(run.device),
         "world_size": dist_utils.world_size(),
         "parameters": run.parameters,
         # the resolved params travel in the checkpoint; a digest here keeps `dvc metrics show` readable

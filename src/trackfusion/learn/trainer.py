@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from trackfusion.results import round_figure
 from trackfusion.learn import distributed as dist_utils
 from trackfusion.learn.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from trackfusion.learn.runtime import resolve_device, rng_state, set_epoch, set_rng_state
@@ -294,7 +295,7 @@ class Trainer:
         for split, figures in (("train", train), ("val", val)):
             for name, value in figures.items():
                 if name not in ("frames", "batches") and value is not None and math.isfinite(value):
-                    self.live.log_metric(f"{split}/{name}", value)
+                    self.live.log_metric(f"{split}/{name}", round_figure(value))  # curves reproduce as figures do
         self.live.next_step()
 
     def _save_best(self, epoch: int) -> None:
