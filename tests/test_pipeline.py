@@ -33,16 +33,31 @@ def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy_repository(tmp_path_factory.mktemp("repo"), TINY)
 
 
+def _keys(obj: object) -> list[str]:
+    """Every key of a nested JSON object."""
+    if isinstance(obj, dict):
+        return [k for key, value in obj.items() for k in (key, *_keys(value))]
+    return [k for v in obj for k in _keys(v)] if isinstance(obj, list) else []
+
+
 def test_dvc_repro_end_to_end(repo_copy: Path) -> None:
     out = run(["dvc", "repro"], repo_copy)
     assert set(STAGES) == stages_run(out)
-    for name in ("validation", "alignment", "baseline", "multimodal", "predict", "references", "compare"):
-        data = json.loads((repo_copy / "metrics" / f"{name}.json").read_text())
-        assert data, name
-    compare = json.loads((repo_copy / "metrics" / "compare.json").read_text())
+    metrics = {name: json.loads((repo_copy / "metrics" / f"{name}.json").read_text()) for name in
+               ("validation", "alignment", "baseline", "multimodal", "predict", "references", "compare")}  # fmt: skip
+    assert metrics["alignment"]["videos_kept"] == metrics["validation"]["summary"]["videos_ok"] > 0
+    compare = metrics["compare"]
     cut = compare["test"]["cut_f1"]
-    assert 0 <= cut["baseline"] <= 1 and 0 <= cut["multimodal"] <= 1
-    assert cut["difference"] == pytest.approx(cut["multimodal"] - cut["baseline"])
+    # the comparison carries each stage's own figures, not figures of its own making
+    for kind in ("baseline", "multimodal"):
+        assert cut[kind] == metrics[kind]["test"]["cut_f1"]
+        assert compare["cut_f1"][kind]["rollout_cut_f1"] == metrics["predict"][kind]["rollout"]["cut_f1"]
+    for name, row in metrics["references"]["references"].items():
+        assert compare["cut_f1"][name]["cut_f1"] == row["cut_f1"], name
+    assert cut["difference"] == pytest.approx(cut["multimodal"] - cut["baseline"], abs=1e-5)
+    for name in metrics:  # figures, not timings: those go to runs/
+        assert not {"wall_time_s", "frames_per_s", "peak_memory_mb", "seconds"} & set(_keys(metrics[name])), name
+    assert (repo_copy / "runs" / "train_multimodal.json").is_file() and (repo_copy / "runs" / "results.md").is_file()
     # every model figure is read beside the references, scored on the same test videos
     rows = compare["cut_f1"]
     assert set(rows) == {"never", "random", "periodic", "content_rule", "ceiling", "baseline", "multimodal"}

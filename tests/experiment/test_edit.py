@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from tests.strategies.corpus import write_corpus
-from trackfusion import cli, schema
+from trackfusion import cli, cuts, schema
 from trackfusion.data.synthetic import generate_corpus
 from trackfusion.experiment.edit import edit_recording, opening_layout, recording_batch
 from trackfusion.io.timeline import import_timeline
@@ -74,17 +74,24 @@ def test_edit_writes_a_timeline_the_fcp_adapter_reads_back(setup: dict, tmp_path
     assert timeline.audio_tracks()[0].find_clips()[0].name == setup["vid"]
 
 
-def test_edit_and_the_predict_stage_share_one_roll_out(setup: dict, tmp_path: Path, monkeypatch) -> None:
-    import trackfusion.experiment.edit as edit_module
-    from trackfusion.learn import rollout as rollout_module
+def test_the_edit_is_the_predict_stages_roll_out_of_the_recording(setup: dict, tmp_path: Path) -> None:
+    """The written edit equals the predict stage's roll-out (its context, decoding, threshold and
+    tolerance) of the recording's batch, decoded into the files' units and read back."""
+    from trackfusion.learn.checkpoint import load_checkpoint
+    from trackfusion.learn.rollout import decoding_of, rollout, rollout_context
 
-    assert edit_module.rollout is rollout_module.rollout
-    calls = []
-    real = rollout_module.rollout
-    monkeypatch.setattr(edit_module, "rollout", lambda *a, **k: calls.append(k) or real(*a, **k))
-    edit_recording(setup["vid"], setup["features"], setup["model"], tmp_path / "e.otio", setup["params"],
-                   setup["corpus"])  # fmt: skip
-    assert calls and calls[0]["param_tolerance"] == setup["params"].predict.param_tolerance
+    params = setup["params"]
+    batch, _, track_pre = recording_batch(setup["vid"], setup["features"], params, setup["corpus"])
+    model, payload = load_checkpoint(setup["model"])
+    _, frames = rollout(model.eval(), batch, rollout_context(params), decoding_of(payload), params.predict.threshold,
+                        progress=False, param_tolerance=params.predict.param_tolerance)  # fmt: skip
+    expected = track_pre.inverse_transform(frames[0].numpy())
+    report = edit_recording(setup["vid"], setup["features"], setup["model"], tmp_path / "e.otio", params,
+                            setup["corpus"])  # fmt: skip
+    back = import_timeline(tmp_path / "e.otio", main_media=setup["vid"]).frames
+    assert len(back) == len(expected) and report["cut_events"] == len(cuts.video_cut_events(expected))
+    np.testing.assert_array_equal(cuts.layout(back), cuts.layout(expected))
+    np.testing.assert_array_equal(cuts.video_cut_events(back), cuts.video_cut_events(expected))
 
 
 @pytest.mark.parametrize("recording, message", [("nobody", "no feature tables for 'nobody'"),
