@@ -11,12 +11,17 @@ Raw layout (SPEC section 3)::
         lengths     (V,)  int64    number of frames of each video
         start_times (V,)  float64  time (s) of each video's first frame in its recording
         frames      (N, 180) float32  all videos' track frames, video after video
+        kept        (N,)  uint8    optional: 1 where that frame of the recording plays in the edit
+                                   (its picture or its sound), 0 where the editor dropped it; a
+                                   dropped frame's 180 values are all zero. Absent: every frame is kept.
     <raw_dir>/features/<video_id>_features.csv          audio table
     <raw_dir>/features/<video_id>_visual_features.csv   visual table
 
 ``sequences.npz`` is written uncompressed (``np.savez``) so that one video's rows can
 be read by seeking inside the zip member without loading the whole corpus.
-Frame ``i`` of a video is at time ``start_time + i / fps``.
+Frame ``i`` of a video is at time ``start_time + i / fps``. A video's frames cover its whole
+recording as far as its feature tables or its media reach, kept or not: an edit that removes
+(a highlight reel of jump cuts) says what it dropped with ``kept``, not by leaving frames out.
 """
 from __future__ import annotations
 
@@ -125,6 +130,7 @@ FEATURE_MODALITIES: tuple[str, ...] = MODALITIES[:2]  # the content: what featur
 WIDTHS: dict[str, int] = {"audio": AUDIO_WIDTH, "visual": VISUAL_WIDTH, "track": TRACK_WIDTH}
 
 SEQUENCE_KEYS: tuple[str, ...] = ("video_ids", "offsets", "lengths", "start_times", "frames")
+SEQUENCE_KEPT = "kept"  # optional member of sequences.npz: (N,) uint8, absent = every frame kept
 SEQUENCES_FILE = "sequences.npz"
 FEATURES_DIR = "features"
 #: beside sequences.npz in a synthetic corpus only: its editor's noiseless cut events, the references' ceiling

@@ -271,3 +271,21 @@ def test_gap_over_warn_limit_logged(tmp_path: Path) -> None:
     assert gaps == [{"start": 0.9, "end": 7.0, "length_s": pytest.approx(6.1)}]
     assert report["summary"]["audio_gaps_over_warn"] == 1
     assert [r.getMessage() for r in records] == [f"video '{VID}': audio features have a 6.10 s gap from 0.90 s to 7.00 s"]
+
+
+def test_validate_reports_the_kept_share_per_video_and_over_the_corpus(tmp_path: Path) -> None:
+    """Issue 21: what an edit that removes keeps, per video, in the report and its table."""
+    from tests.strategies.data_files import RawVideo
+
+    cut = np.zeros((40, schema.TRACK_WIDTH), np.float32)
+    cut[:10, 0] = 1.0  # the recording shown on its first 10 frames, the rest dropped
+    kept = np.r_[np.ones(10), np.zeros(30)].astype(np.uint8)
+    whole = np.zeros((20, schema.TRACK_WIDTH), np.float32)
+    whole[:, 0] = 1.0
+    raw = write_raw_dir(tmp_path / "raw", [RawVideo("highlights", 0.0, cut, kept=kept), RawVideo("uncut", 0.0, whole)])
+    report, markdown = validate_raw(raw, PARAMS)
+    by_id = {v["video_id"]: v for v in report["videos"]}
+    assert by_id["highlights"]["kept_pct"] == 25.0 and by_id["highlights"]["kept_frames"] == 10
+    assert by_id["uncut"]["kept_pct"] == 100.0
+    assert report["summary"]["kept_pct"] == pytest.approx(100 * 30 / 60, abs=1e-4)
+    assert "| highlights | 40 | 25.0 |" in markdown

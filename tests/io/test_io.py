@@ -505,3 +505,54 @@ def test_strategy_sample_times_strictly_increasing(times: np.ndarray) -> None:
 def test_strategy_video_ids_have_distinct_file_names(ids: list[str]) -> None:
     names = {schema.audio_file_name(v) for v in ids} | {schema.visual_file_name(v) for v in ids}
     assert len(names) == 2 * len(ids)
+
+
+# --- the kept flag (issue 21) -----------------------------------------------------------
+@st.composite
+def kept_videos(draw):
+    """Videos whose edits drop random stretches: dropped frames all zero, kept ones anything."""
+    videos = []
+    for i in range(draw(st.integers(1, 4))):
+        n = draw(st.integers(1, 30))
+        kept = np.array(draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)), np.uint8)
+        frames = np.random.default_rng(i).normal(size=(n, schema.TRACK_WIDTH)).astype(np.float32)
+        frames[kept == 0] = 0.0
+        videos.append(TrackData(f"video {i}", 0.5 * i, frames, kept))
+    return videos
+
+
+@given(videos=kept_videos())
+def test_kept_flags_round_trip_and_a_file_that_removes_nothing_has_none(tmp_path_factory, videos):
+    path = tmp_path_factory.mktemp("kept") / "s.npz"
+    write_sequences(path, videos)
+    reader = SequenceReader(path)
+    for v in videos:
+        got = reader.track(v.video_id)
+        np.testing.assert_array_equal(got.kept_flags, v.kept_flags)
+        np.testing.assert_array_equal(got.frames, v.frames)
+        assert got.removes == v.removes
+    with np.load(path) as npz:
+        assert (schema.SEQUENCE_KEPT in npz.files) == any(v.removes for v in videos)
+
+
+def test_a_file_without_kept_keeps_every_frame_and_is_written_as_before(tmp_path):
+    frames = np.ones((4, schema.TRACK_WIDTH), np.float32)
+    write_sequences(tmp_path / "a.npz", [TrackData(VID, 0.0, frames)])
+    write_sequences(tmp_path / "b.npz", [TrackData(VID, 0.0, frames, np.ones(4, np.uint8))])
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    assert SequenceReader(tmp_path / "a.npz").kept(VID).tolist() == [1, 1, 1, 1]
+
+
+def test_a_dropped_frame_with_track_values_is_refused_when_written_and_when_read(tmp_path):
+    frames = np.ones((3, schema.TRACK_WIDTH), np.float32)
+    with pytest.raises(ValueError, match="dropped frame"):
+        TrackData(VID, 0.0, frames, np.array([1, 0, 1], np.uint8))
+    path = tmp_path / "s.npz"
+    np.savez(path, video_ids=np.array([VID]), offsets=np.array([0]), lengths=np.array([3]),
+             start_times=np.array([0.0]), frames=frames, kept=np.array([1, 0, 1], np.uint8))
+    with pytest.raises(TrackSequenceError, match="dropped frame"):
+        SequenceReader(path).track(VID)
+    np.savez(path, video_ids=np.array([VID]), offsets=np.array([0]), lengths=np.array([3]),
+             start_times=np.array([0.0]), frames=frames, kept=np.array([1, 2, 1], np.uint8))
+    with pytest.raises(TrackSequenceError, match="kept must be"):
+        SequenceReader(path)

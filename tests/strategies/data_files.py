@@ -226,12 +226,13 @@ class RawVideo:
     track: np.ndarray  # (T, 180)
     audio: pd.DataFrame | None = None
     visual: pd.DataFrame | None = None
+    kept: np.ndarray | None = None  # (T,) uint8, None: every frame kept
 
 
 def write_raw_dir(root: Path, videos: Sequence[RawVideo]) -> Path:
     """Lay out `videos` as SPEC section 3 (sequences.npz + features/); returns `root`."""
     root.mkdir(parents=True, exist_ok=True)
-    write_sequences(root / schema.SEQUENCES_FILE, [TrackData(v.video_id, v.start_time, v.track) for v in videos])
+    write_sequences(root / schema.SEQUENCES_FILE, [TrackData(v.video_id, v.start_time, v.track, v.kept) for v in videos])
     features = root / schema.FEATURES_DIR
     features.mkdir(exist_ok=True)
     for v in videos:

@@ -126,13 +126,16 @@ def validate_video(
     """The report entry of one video (see :func:`validate_raw`)."""
     entry: dict[str, Any] = {"video_id": video_id, "start_time": reader.start_time(video_id)}
     try:
-        track = reader.read(video_id)
+        data = reader.track(video_id)
     except TrackSequenceError as exc:
         log.warning("video '%s': broken track sequence, skipped: %s", video_id, exc)
         entry.update(frames=0, track={"error": str(exc), "dims": dims_check(schema.TRACK_WIDTH, reader.width)})
         return entry
+    track, kept = data.frames, int(data.kept_flags.sum())
     frames = TimeMap(params.data.fps, entry["start_time"]).frame_times(len(track))
     entry["frames"] = len(track)
+    entry["kept_frames"] = kept  # the frames the edit plays; the rest the editor dropped
+    entry["kept_pct"] = round(100.0 * kept / len(track), 4)
     entry["end_time"] = float(frames[-1])
     entry["track"] = {"error": None, "dims": dims_check(schema.TRACK_WIDTH, track.shape[1])}
     for modality in schema.FEATURE_MODALITIES:
@@ -158,6 +161,7 @@ def summarize(videos: list[dict[str, Any]]) -> dict[str, Any]:
         "videos": len(videos),
         "videos_ok": len(ok),
         "frames": total_frames,
+        "kept_pct": round(100.0 * sum(v["kept_frames"] for v in ok) / total_frames, 4) if total_frames else 0.0,
         "broken_sequences": len(videos) - len(ok),
         "track_dim_mismatches": sum(not v["track"]["dims"]["ok"] for v in videos),
     }
@@ -234,7 +238,8 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Raw data validation",
         "",
-        f"`{p['raw_dir']}`: {s['videos']} videos, {s['frames']} track frames at {p['fps']} fps. "
+        f"`{p['raw_dir']}`: {s['videos']} videos, {s['frames']} track frames at {p['fps']} fps, "
+        f"{s['kept_pct']:.1f} % of them kept by the edits (the rest dropped). "
         f"A frame is covered when a sample lies within {p['tolerance_s']} s; gaps are listed when "
         f"longer than {p['max_interp_gap_s']} s (warned over {p['warn_gap_s']} s).",
         "",
@@ -263,14 +268,14 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
         "## Videos",
         "",
-        "| video | frames | audio cov % | visual cov % | audio gaps | visual gaps | notes |",
-        "|---|---|---|---|---|---|---|",
+        "| video | frames | kept % | audio cov % | visual cov % | audio gaps | visual gaps | notes |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     problems: list[str] = []
     for v in report["videos"]:
         vid = v["video_id"]
         if v["track"]["error"] is not None:
-            lines.append(f"| {_cell(vid)} | - | - | - | - | - | broken track sequence |")
+            lines.append(f"| {_cell(vid)} | - | - | - | - | - | - | broken track sequence |")
             problems.append(f"- `{vid}`: track sequence broken: {v['track']['error']}")
             continue
         notes = []
@@ -299,7 +304,8 @@ def to_markdown(report: dict[str, Any]) -> str:
             for g in e["gaps"]:
                 problems.append(f"- `{vid}`: {m} gap {g['start']:.2f}-{g['end']:.2f} s ({g['length_s']:.2f} s)")
         lines.append(
-            f"| {_cell(vid)} | {v['frames']} | {v['audio']['coverage_pct']:.1f} | {v['visual']['coverage_pct']:.1f} "
+            f"| {_cell(vid)} | {v['frames']} | {v['kept_pct']:.1f} | {v['audio']['coverage_pct']:.1f} "
+            f"| {v['visual']['coverage_pct']:.1f} "
             f"| {len(v['audio']['gaps'])} | {len(v['visual']['gaps'])} | {_cell('; '.join(notes))} |"
         )
     lines += ["", "## Problems", ""] + (problems or ["None found."])

@@ -26,11 +26,33 @@ class TrackSequenceError(ValueError):
 
 @dataclass(frozen=True)
 class TrackData:
-    """One video's track frames and where frame 0 sits on its recording's clock."""
+    """One video's track frames, where frame 0 sits on its recording's clock, and which frames
+    the edit keeps (None: every frame, an edit that removes nothing)."""
 
     video_id: str
     start_time: float
     frames: np.ndarray  # (T, 180) float32
+    kept: np.ndarray | None = None  # (T,) uint8, 1 = plays in the edit
+
+    def __post_init__(self) -> None:
+        if self.kept is None:
+            return
+        kept = np.asarray(self.kept)
+        if kept.shape != (len(self.frames),) or not np.isin(kept, (0, 1)).all():
+            raise ValueError(f"video '{self.video_id}': kept must be ({len(self.frames)},) of 0 and 1, "
+                             f"got shape {kept.shape}")
+        if np.any(np.asarray(self.frames)[kept == 0]):
+            raise ValueError(f"video '{self.video_id}': a dropped frame (kept 0) must have all-zero track values")
+
+    @property
+    def kept_flags(self) -> np.ndarray:
+        """(T,) uint8 kept flags, all ones when the edit removes nothing."""
+        return np.ones(len(self.frames), np.uint8) if self.kept is None else np.asarray(self.kept, np.uint8)
+
+    @property
+    def removes(self) -> bool:
+        """Whether the edit drops any frame of the recording."""
+        return self.kept is not None and not np.asarray(self.kept).all()
 
     def time_map(self, fps: float) -> TimeMap:
         """The video's frame grid: frame ``i`` is recording time ``start_time + i / fps``."""
@@ -78,6 +100,7 @@ class SequenceReader:
                 self.offsets = npz["offsets"].astype(np.int64)
                 self.lengths = npz["lengths"].astype(np.int64)
                 self.start_times = npz["start_times"].astype(np.float64)
+                self._kept = npz[schema.SEQUENCE_KEPT].astype(np.uint8) if schema.SEQUENCE_KEPT in npz.files else None
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             if isinstance(exc, TrackSequenceError):
                 raise
@@ -91,6 +114,8 @@ class SequenceReader:
                 f"{self.path}: video_ids, offsets, lengths and start_times must have equal lengths, got "
                 f"{n}, {len(self.offsets)}, {len(self.lengths)}, {len(self.start_times)}"
             )
+        if self._kept is not None and (self._kept.ndim != 1 or not np.isin(self._kept, (0, 1)).all()):
+            raise TrackSequenceError(f"{self.path}: kept must be a 1-D array of 0 and 1 (1 = the frame plays in the edit)")
         if len(set(self.video_ids)) != n:
             raise TrackSequenceError(f"{self.path}: duplicate video ids")
         self._index = {v: i for i, v in enumerate(self.video_ids)}
@@ -116,9 +141,24 @@ class SequenceReader:
     def start_time(self, video_id: str) -> float:
         return float(self.start_times[self._index[video_id]])
 
+    def kept(self, video_id: str) -> np.ndarray:
+        """(T,) uint8: 1 where the video's frame plays in the edit (all ones in a file without ``kept``)."""
+        i = self._index[video_id]
+        offset, length = int(self.offsets[i]), int(self.lengths[i])
+        if self._kept is None:
+            return np.ones(length, np.uint8)
+        if offset + length > len(self._kept):
+            raise TrackSequenceError(f"{self.path}: kept holds {len(self._kept)} flags, video '{video_id}' needs "
+                                     f"rows {offset}..{offset + length}")
+        return self._kept[offset : offset + length].copy()
+
     def track(self, video_id: str) -> TrackData:
-        """One video's :class:`TrackData`; TrackSequenceError if its frames are broken."""
-        return TrackData(video_id, self.start_time(video_id), self.read(video_id))
+        """One video's :class:`TrackData`; TrackSequenceError if its frames or kept flags are broken."""
+        frames, kept = self.read(video_id), self.kept(video_id)
+        if np.any(frames[kept == 0]):
+            raise TrackSequenceError(f"{self.path}: video '{video_id}' has track values on a dropped frame "
+                                     f"(kept 0 at frame {int(np.argmax((kept == 0) & frames.any(axis=1)))})")
+        return TrackData(video_id, self.start_time(video_id), frames, None if kept.all() else kept)
 
     def read(self, video_id: str) -> np.ndarray:
         """Track frames ``(T, 180)`` float32 of one video; TrackSequenceError if broken."""
@@ -147,7 +187,8 @@ class SequenceReader:
 
 
 def write_sequences(path: str | Path, videos: Sequence[TrackData]) -> None:
-    """Write every video's :class:`TrackData` as sequences.npz, atomically."""
+    """Write every video's :class:`TrackData` as sequences.npz, atomically. ``kept`` is written
+    only when some video drops frames, so a corpus that removes nothing is as it always was."""
     lengths = np.array([len(v.frames) for v in videos], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(videos) else lengths
     frames = (
@@ -164,6 +205,8 @@ def write_sequences(path: str | Path, videos: Sequence[TrackData]) -> None:
                 lengths=lengths,
                 start_times=np.array([v.start_time for v in videos], dtype=np.float64),
                 frames=frames,
+                **({schema.SEQUENCE_KEPT: np.concatenate([v.kept_flags for v in videos])}
+                   if any(v.removes for v in videos) else {}),
             )
 
 
