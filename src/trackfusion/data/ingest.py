@@ -83,7 +83,7 @@ def ingest_timelines(timelines_dir: str | Path, features_dir: str | Path, out_di
     if not files:
         log.info("%s: no timeline files (%s) yet: an empty corpus in %s", timelines_dir, ", ".join(ADAPTERS), out_dir)
     tp = params.timeline
-    videos: list[tuple[str, float, Any]] = []
+    videos: list[TrackData] = []
     reports: dict[str, dict] = {}
     failures: list[dict[str, str]] = []
     duplicates: list[str] = []
