@@ -88,7 +88,7 @@ def _time_base(path: Path, tl: otio.schema.Timeline, clips: TimelineClips, fps: 
     if own_start is not None:
         phase = own_start - math.floor(own_start * fps + GRID_EPS) / fps  # keep the exported grid
         phase = 0.0 if phase * fps < GRID_EPS else phase
-        if not number(own.get("jump_cuts")):
+        if own.get("edit_frames") is None:  # an uncut export: one offset, exactly as before jump cuts
             return _offset_base(path, "trackfusion_metadata", TimeMap.from_offset(fps, phase, own_start), clips,
                                 duration_s)
     if not clips.recording:
