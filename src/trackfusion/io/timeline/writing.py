@@ -18,7 +18,7 @@ from trackfusion.io.timeline.formats import format_for
 from trackfusion.io.timeline.records import (
     CLIP_PARAMS, FORMAT_VERSION, FRAME_HEIGHT, FRAME_WIDTH, METADATA_KEY, TimelineError,
 )
-from trackfusion.timemap import TimeMap
+from trackfusion.timemap import Segment, TimeMap
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +126,10 @@ def export_timeline(
     frames, clamped = clamp_params(_checked_frames(frames))
     T = len(frames)
     runs = _kept_runs(kept, T, path)  # None: every frame plays
-    recording_frames = None
-    if runs is not None:
-        played = np.concatenate([np.arange(a, b) for a, b in runs])
-        recording_frames = TimeMap(fps, start_time).start_frame + played.astype(np.float64)
-        frames = frames[played]
+    timemap = TimeMap(fps, start_time)  # the frames play the recording uncut from start_time ...
+    if runs is not None:  # ... or its kept runs back to back: one segment each
+        timemap = jump_cut_map(fps, start_time, runs)
+        frames = frames[np.concatenate([np.arange(a, b) for a, b in runs])]
     names = {a: default_media_name(a) for a in range(schema.NUM_ASSET_CLASSES)}
     names.update(media_names or {})
     ever = (frames[:, schema.track_columns("active")] > 0.5).any(axis=0)  # (20,)
@@ -140,8 +139,7 @@ def export_timeline(
     if not (rate > 0 and otio.opentime.RationalTime.is_valid_timecode_rate(rate) and (rate / fps).is_integer()):
         raise TimelineError(f"{path}: cannot write at {rate:g} fps: an editing rate must be a SMPTE timecode rate "
                             f"(24, 25, 30, 50, 60 ...) and a whole multiple of the frames' {fps:g} fps")
-    # the frames play the recording uncut from start_time
-    media = _Media(names, main_asset, recording_url, rate, rate / fps, TimeMap(fps, start_time), T, recording_frames)
+    media = _Media(names, main_asset, recording_url, rate, rate / fps, timemap, T)
     tl = otio.schema.Timeline(name=name)
     tl.metadata[METADATA_KEY] = {"version": FORMAT_VERSION, "fps": float(fps), "start_time": float(start_time), "frames": T}
     cuts: list[int] = []
@@ -185,6 +183,16 @@ def _checked_frames(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
+def jump_cut_map(fps: float, start_time: float, runs: list[tuple[int, int]]) -> TimeMap:
+    """The edit of kept runs ``[a, b)`` (frames of the grid at ``start_time``) played back to back:
+    the map import reads back from the file's clips."""
+    segments, t = [], 0
+    for a, b in runs:
+        segments.append(Segment(t / fps, (b - a) / fps, start_time + a / fps))
+        t += b - a
+    return TimeMap(fps, start_time, tuple(segments))
+
+
 def _kept_runs(kept: np.ndarray | None, T: int, path: Path) -> list[tuple[int, int]] | None:
     """The ``[a, b)`` runs of kept frames, or None where every frame is kept (the uncut export)."""
     if kept is None:
@@ -212,7 +220,6 @@ class _Media:
     step: float  # file frames per track frame
     timemap: TimeMap  # timeline frames -> the recording's frames
     frames: int
-    recording_frames: np.ndarray | None = None  # edit frame -> the recording's frame, where frames are dropped
 
     @property
     def recording(self) -> str:
@@ -226,8 +233,9 @@ class _Media:
         time for the recording, the edit's time for other media (they carry no time of theirs)."""
         if asset != self.main_asset:
             return timeline_frame
-        if self.recording_frames is not None:
-            return float(self.recording_frames[timeline_frame])
+        if self.timemap.segments:  # jump cuts: whole frames of the grid, read mid-frame (a cut is a segment end)
+            start = self.timemap.start_frame
+            return start + round(self.timemap.recording_frame(timeline_frame + 0.5) - 0.5 - start)
         return self.timemap.recording_frame(timeline_frame)
 
     def reference(self, asset: int) -> otio.schema.ExternalReference:
