@@ -46,8 +46,8 @@ one :class:`trackfusion.timemap.TimeMap` from timeline time to recording time, b
    its media's ``available_range`` start, the file's timecode, where the format gives one;
    an EDL's whole-hour source timecode is recording 0) at its speed (a ``LinearTimeWarp``,
    or FCP's Time Remap filter at a constant speed, maps linearly and is counted in
-   ``speed_changes``; a speed that varies is counted in ``time_remaps`` and mapped at the
-   clip's mean). A timeline instant shows the recording time of the recording's video clip
+   ``speed_changes``; a speed that varies is counted in ``time_remaps`` and mapped at real
+   time over its source range). A timeline instant shows the recording time of the recording's video clip
    there, else of its audio clip (a cutaway or a title over its sound); clips under a
    transition play their handles too. Where the file carries no sound of the recording (an
    EDL), a cutaway between two clips that continue one another plays the recording on
