@@ -169,11 +169,11 @@ def test_bad_clips_of_the_recording_are_counted_and_the_rest_of_the_edit_is_kept
     assert "negative or reversed source range" in caplog.text and "0 % speed" in caplog.text
 
 
-def test_a_clip_past_its_medias_end_is_counted_and_kept_as_the_editor_cut_it(tmp_path):
-    """Real exports do this (msub20000112-knut.xml: 2 clips up to 1452 s of a file declared 1108 s):
-    the editor's in/out points play, the declared length is what is wrong."""
-    got = import_timeline(write(tmp_path, "p.xml", video(clip(REC, 0, 5, 60), clip(REC, 58, 5, 60))), main_media=REC)
-    assert got.report["clips_past_media_end"] == 1 and kept_set(got) == frames_of((0, 5), (58, 63))
+def test_a_clip_past_its_medias_end_is_counted_and_cut_there(tmp_path, caplog):
+    tracks = video(clip(REC, 0, 5, 60), clip(REC, 58, 5, 60), clip(REC, 70, 5, 60))
+    got = import_timeline(write(tmp_path, "p.xml", tracks), main_media=REC)
+    assert got.report["clips_past_media_end"] == 2 and kept_set(got) == frames_of((0, 5), (58, 60))
+    assert len(got.frames) == 600 and "past the media's end is skipped" in caplog.text
 
 
 def test_two_recordings_claiming_the_video_id_keep_the_first(tmp_path):
@@ -183,7 +183,7 @@ def test_two_recordings_claiming_the_video_id_keep_the_first(tmp_path):
 
 
 def test_an_edit_mapping_more_than_a_day_of_recording_is_refused(tmp_path):
-    path = write(tmp_path, "day.otio", video(clip(REC, 0, 5), clip(REC, 25 * 3600, 5)))
+    path = write(tmp_path, "day.otio", video(clip(REC, 0, 5, 26 * 3600), clip(REC, 25 * 3600, 5, 26 * 3600)))
     with pytest.raises(TimelineError, match="hours"):
         import_timeline(path, main_media=REC)
 
@@ -195,9 +195,26 @@ REAL = {"msub20000112-knut.xml": "msub200012-2511-001.mxf", "60_sek_Jokulhlup.xm
         "UA4-konsulentteam-CC.xml": "ua4-171215-k1r-045.MXF"}
 
 
+def _media_frames(item: ET.Element, a: int, b: int) -> range:
+    """The media frames a clip item's ``[in, out)`` plays. With FCP's Time Remap filter in/out count
+    the retimed clip (one per timeline frame): its ``graphdict`` keyframes map them to media frames."""
+    for effect in item.iter("effect"):
+        if (effect.findtext("effectid") or "").lower() != "timeremap":
+            continue
+        for param in effect.iter("parameter"):
+            if param.findtext("parameterid") == "graphdict":
+                keys = sorted((float(k.findtext("when")), float(k.findtext("value"))) for k in param.iter("keyframe"))
+                lo, hi = np.interp([a, b], [w for w, _ in keys], [v for _, v in keys])
+                return range(int(np.ceil(lo - 1e-6)), int(np.ceil(hi - 1e-6)))
+    return range(a, b)
+
+
 def source_ranges(path: Path, source: str) -> tuple[set[int], float]:
     """The union of the source's clip items' ``[in, out)`` (video and audio), in frames of the
-    sequence's rate, read with xml.etree alone (not the adapter), and that rate."""
+    sequence's rate, read with xml.etree alone (not the adapter), and that rate. SOURCES.md says
+    ``[in, out)``; two clips of msub20000112-knut.xml are retimed (12 % and 50 %), where in/out
+    count the retimed clip (31166..31318 of a file 27694 frames long), so their media frames come
+    from the Time Remap filter's own keyframes."""
     root = ET.fromstring(path.read_bytes())
     seq = root.find(".//sequence")
     names = {f.get("id"): f.findtext("name") for f in root.iter("file") if f.get("id") and f.findtext("name")}
@@ -205,7 +222,7 @@ def source_ranges(path: Path, source: str) -> tuple[set[int], float]:
     for item in seq.iter("clipitem"):
         ref = item.find("file")
         if ref is not None and names.get(ref.get("id")) == source:
-            frames.update(range(int(item.findtext("in")), int(item.findtext("out"))))
+            frames.update(_media_frames(item, int(item.findtext("in")), int(item.findtext("out"))))
     return frames, float(seq.findtext("rate/timebase"))
 
 
@@ -218,6 +235,7 @@ def test_real_exports_keep_the_union_of_the_sources_clip_ranges(name):
     assert got.start_time == 0.0
     assert set(np.flatnonzero(got.kept).tolist()) == expected
     assert (got.frames[got.kept == 0] == 0).all()
+    assert got.report["clips_past_media_end"] == 0  # the retimed clips read right stay inside the file
 
 
 def test_the_real_exports_licence_note_travels_with_them():
@@ -299,3 +317,25 @@ def test_import_of_an_export_gives_back_the_kept_frames_and_layout(suffix, case)
     np.testing.assert_array_equal(back.frames[j0:, ACTIVE], frames[:, ACTIVE])
     np.testing.assert_array_equal(back.frames[j0:, ASSET], frames[:, ASSET])
     np.testing.assert_allclose(back.frames[j0:], frames, atol=1e-3)
+
+
+def test_fcp_time_remap_filters_map_a_constant_speed_and_count_a_varying_one(tmp_path):
+    def remap(**params: str) -> otio.schema.Effect:
+        return otio.schema.Effect(name="Time Remap", metadata={"fcp_xml": {"effectid": "timeremap", "parameter": [
+            {"parameterid": k, "value": v} for k, v in params.items()]}})
+
+    half = clip(REC, 0, 10, 60, effects=[remap(variablespeed="0", speed="50")])
+    varying = clip(REC, 40, 5, 60, effects=[remap(variablespeed="1", speed="100")])
+    got = import_timeline(write(tmp_path, "r.otio", video(half, varying)), main_media=REC)
+    assert kept_set(got) == frames_of((0, 5), (40, 45))  # 10 s at 50 % play 5 s of the recording
+    assert (got.report["speed_changes"], got.report["time_remaps"]) == (1, 1)
+
+
+@pytest.mark.parametrize("suffix", [".otio", ".xml", ".edl"])
+def test_an_export_with_every_frame_kept_is_the_export_without_kept_byte_for_byte(tmp_path, suffix):
+    frames = _edit()
+    if suffix == ".edl":
+        frames[:, P:] = 0
+    export_timeline(frames, tmp_path / f"a{suffix}", start_time=1.3, media_names={0: REC})
+    export_timeline(frames, tmp_path / f"b{suffix}", start_time=1.3, media_names={0: REC}, kept=np.ones(40, np.uint8))
+    assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()

@@ -45,7 +45,7 @@ one :class:`trackfusion.timemap.TimeMap` from timeline time to recording time, b
    clip is its own segment, from its own source in-point (its ``source_range`` start less
    its media's ``available_range`` start, the file's timecode, where the format gives one;
    an EDL's whole-hour source timecode is recording 0) at its speed (a ``LinearTimeWarp``,
-   or FCP's Time Remap filter at a constant speed, maps linearly and is counted in
+   or FCP's Time Remap filter, by its keyframe graph where it has one, maps linearly and is counted in
    ``speed_changes``; a speed that varies is counted in ``time_remaps`` and mapped at real
    time over its source range). A timeline instant shows the recording time of the recording's video clip
    there, else of its audio clip (a cutaway or a title over its sound); clips under a
@@ -68,8 +68,9 @@ in ``clips_on_no_kept_frame``. ``main_clips_off_grid`` is gone: jump cuts are se
 Bad input is counted and the rest of the edit kept: a clip of the recording with a
 negative or reversed source range (``clips_bad_source_range``) or at 0 % speed
 (``clips_zero_speed``) is left out of the map; one whose source runs past its media's
-declared end is counted (``clips_past_media_end``) and kept as the editor cut it (real
-exports declare media shorter than the in/out points they cut); a second media named as
+end is counted (``clips_past_media_end``) and cut at that end (FCP's Time Remap filter
+counts in/out on the retimed clip, its graph maps them to media frames: read otherwise,
+a slowed clip would seem to run past its file); a second media named as
 the recording is counted (``recordings_claiming_id``) and only the first met in file
 order is the recording; an edit mapping more than ``MAX_HOURS`` of recording is refused
 (TimelineError). Timeline time 0 is the earliest item of any video track (for an EDL, the

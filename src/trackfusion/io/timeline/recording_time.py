@@ -15,6 +15,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import opentimelineio as otio
@@ -67,8 +68,34 @@ def transition_handles(track: otio.schema.Track) -> dict[int, tuple[float, float
     return {i: (a, b) for i, (a, b) in handles.items()}
 
 
-def _speed(item: otio.core.Item) -> tuple[float, bool]:
-    """The clip's speed (1 = real time) and whether it changes inside the clip (a time remap)."""
+@dataclass(frozen=True)
+class _Speed:
+    speed: float = 1.0
+    remap: bool = False
+    #: FCP 7 Time Remap: in/out count the retimed clip (a frame per timeline frame), so the media frame
+    #: is in x speed, or the filter's graph (``graphdict`` keyframes: retimed frame -> media frame)
+    retimed: bool = False
+    graph: tuple[tuple[float, float], ...] = ()
+
+
+def _fcp_time_remap(fcp: Any) -> _Speed:
+    params = fcp.get("parameter")
+    params = [params] if params is None or hasattr(params, "get") else list(params)
+    by_id = {str(p.get("parameterid") or "").lower(): p for p in params if hasattr(p, "get")}
+    variable = str((by_id.get("variablespeed") or {}).get("value") or "0").strip().upper() in ("1", "TRUE")
+    value = number((by_id.get("speed") or {}).get("value"))
+    reverse = str((by_id.get("reverse") or {}).get("value") or "").strip().upper() == "TRUE"
+    keys = (by_id.get("graphdict") or {}).get("keyframe")
+    keys = [] if keys is None else ([keys] if hasattr(keys, "get") else list(keys))
+    graph = sorted((w, v) for w, v in ((number(k.get("when")), number(k.get("value"))) for k in keys if hasattr(k, "get"))
+                   if w is not None and v is not None)
+    speed = (-1 if reverse else 1) * (value / 100.0 if value is not None else 1.0)
+    return _Speed(speed, variable or value is None, True, tuple(graph) if len(graph) >= 2 else ())
+
+
+def _speed(item: otio.core.Item) -> _Speed:
+    """The clip's speed (1 = real time), whether it changes inside the clip (a time remap), and
+    how FCP's Time Remap filter counts its source."""
     speed, remap = 1.0, False
     for effect in getattr(item, "effects", []):
         if isinstance(effect, otio.schema.LinearTimeWarp):  # FreezeFrame is one, at 0
@@ -77,17 +104,9 @@ def _speed(item: otio.core.Item) -> tuple[float, bool]:
             remap = True
         fcp = effect.metadata.get("fcp_xml")
         if hasattr(fcp, "get") and str(fcp.get("effectid") or "").lower() == "timeremap":
-            params = fcp.get("parameter")
-            params = params if isinstance(params, list) else [params]
-            by_id = {str(p.get("parameterid") or "").lower(): p for p in params if hasattr(p, "get")}
-            variable = str((by_id.get("variablespeed") or {}).get("value") or "0").strip().upper() in ("1", "TRUE")
-            value = number((by_id.get("speed") or {}).get("value"))
-            reverse = str((by_id.get("reverse") or {}).get("value") or "").strip().upper() == "TRUE"
-            if variable or (value is None and "keyframe" in (by_id.get("speed") or {})):
-                remap = True
-            elif value is not None:
-                speed *= (-1 if reverse else 1) * value / 100.0
-    return speed, remap
+            found = _fcp_time_remap(fcp)
+            return replace(found, speed=found.speed * speed, remap=found.remap or remap)
+    return _Speed(speed, remap)
 
 
 def clip_timing(item: otio.core.Item, handles: tuple[float, float] | None = None) -> ClipTiming | None:
@@ -101,9 +120,17 @@ def clip_timing(item: otio.core.Item, handles: tuple[float, float] | None = None
     if available is not None:
         start = start - available.start_time.rescaled_to(start)
         media_end = available.duration.to_seconds()
-    speed, remap = _speed(item)
+    found = _speed(item)
+    source, speed = start.to_seconds(), found.speed
+    if found.graph:  # the editor's own map from the retimed clip to its media, linear over the clip
+        whens, values = np.array(found.graph).T
+        w0, d = start.value, item.source_range.duration.rescaled_to(start).value
+        v0, v1 = np.interp([w0, w0 + d], whens, values)
+        source, speed = float(v0) / start.rate, (float(v1 - v0) / d if d > 0 else speed)
+    elif found.retimed:
+        source = source * speed
     key = (getattr(ref, "target_url", None) or getattr(ref, "name", None) or item.name or "") if ref is not None else item.name
-    return ClipTiming(start.to_seconds(), speed, media_end, str(key), handles or (0.0, 0.0), remap)
+    return ClipTiming(source, speed, media_end, str(key), handles or (0.0, 0.0), found.remap)
 
 
 def _checked(path: Path, clip: RecordingClip, fps: float, tally: ImportTally) -> RecordingClip | None:
@@ -127,12 +154,13 @@ def _checked(path: Path, clip: RecordingClip, fps: float, tally: ImportTally) ->
     if t.media_end is not None:
         source_end = t.source_start + (clip.end - clip.start) * t.speed
         if source_end > t.media_end + eps:
-            # real exports do this (FCP's <file><duration> can be shorter than the capture the editor
-            # cut from): the editor's in/out points are what plays, the declared length is what is wrong
             tally.counts["clips_past_media_end"] += 1
-            log.warning("%s: a clip of the recording at timeline %.2f s plays %.2f..%.2f s of media declared "
-                        "%.2f s long; kept as the editor cut it, the frames reach past the declared end", path,
-                        clip.start, t.source_start, source_end, t.media_end)
+            log.warning("%s: a clip of the recording at timeline %.2f s plays %.2f..%.2f s of media %.2f s long; "
+                        "what lies past the media's end is skipped", path, clip.start, t.source_start, source_end,
+                        t.media_end)
+            if t.source_start >= t.media_end - eps:
+                return None
+            return replace(clip, end=clip.start + (t.media_end - t.source_start) / t.speed)
     return clip
 
 
@@ -165,7 +193,7 @@ def segments(path: Path, clips: list[RecordingClip], fps: float,
             before, after = t.handles
             if before > 0 and t.source_start - before * t.speed >= -0.5 / fps:
                 handles.append(Segment(clip.start - before, before, t.source_start - before * t.speed, t.speed))
-            if after > 0:
+            if after > 0 and (t.media_end is None or seg.source_end + after * t.speed <= t.media_end + 0.5 / fps):
                 handles.append(Segment(clip.end, after, seg.source_end, t.speed))
             reach = max(reach, seg.source_end, t.media_end or 0.0)
     if not any(not c.video for c in clips):
