@@ -207,7 +207,8 @@ def import_timeline(
     skip_patterns: Sequence[str] | None = None,
 ) -> ImportedTimeline:
     """Read an editor's timeline into track frames ``(T, 180)`` sampled at ``fps`` on the
-    recording's time (see the package docstring for every mapping and default).
+    recording's time, and ``kept`` (T,): which of those frames the edit plays (see the package
+    docstring for every mapping and default).
 
     ``main_media`` is the recording's name (ingest passes the video id): its clips are
     class ``main_asset`` and carry the timeline-to-recording time map. Defaults are

@@ -82,6 +82,8 @@ def _offset_base(path: Path, name: str, tmap: TimeMap, clips: TimelineClips, dur
 
 def _time_base(path: Path, tl: otio.schema.Timeline, clips: TimelineClips, fps: float, duration_s: float | None,
                tally: ImportTally) -> _Base:
+    """The time base, in the package docstring's order: our metadata's grid, the recording's clips
+    (each its own segment, frames from recording 0 as far as its media reach), else the timeline."""
     own = tl.metadata.get(METADATA_KEY)
     own = own if own is not None and hasattr(own, "get") else None
     own_start = number(own.get("start_time")) if own is not None else None
