@@ -338,3 +338,16 @@ def test_an_export_with_every_frame_kept_is_the_export_without_kept_byte_for_byt
     export_timeline(frames, tmp_path / f"a{suffix}", start_time=1.3, media_names={0: REC})
     export_timeline(frames, tmp_path / f"b{suffix}", start_time=1.3, media_names={0: REC}, kept=np.ones(40, np.uint8))
     assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()
+
+
+def test_an_fcp_clip_item_written_as_a_reference_to_an_equal_one_is_read(tmp_path):
+    """Found by the round-trip property: the fcp_xml adapter writes a clip equal to an earlier one
+    (the recording on two tracks at once) as ``<clipitem id="clipitem-1"/>``, which the importer
+    dropped as an unsupported item."""
+    frames = np.zeros((2, schema.TRACK_WIDTH), np.float32)
+    frames[0, :P] = frames[0, P:2 * P] = [1, 0, 100, 960, 540, 0, 0, 0, 0]
+    export_timeline(frames, tmp_path / "e.xml")
+    assert '<clipitem id="clipitem-1"/>' in (tmp_path / "e.xml").read_text(encoding="utf-8")
+    back = import_timeline(tmp_path / "e.xml")
+    np.testing.assert_array_equal(back.frames[:, ACTIVE], frames[:, ACTIVE])
+    assert back.report.get("unsupported_clips_skipped", 0) == 0
