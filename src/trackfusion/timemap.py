@@ -115,17 +115,28 @@ class TimeMap:
 
     def timeline_time(self, recording_s: float | Sequence[float] | np.ndarray) -> np.ndarray:
         """Timeline time at which each recording time plays; NaN where the edit does not play it.
-        A stretch used twice answers with its first use in timeline order."""
+        A stretch used twice answers with its first use in timeline order. Segment ends are
+        compared within ``GRID_EPS`` of a frame, so a frame on a cut is not lost to float fuzz."""
         r = np.asarray(recording_s, dtype=np.float64)
         if not self.segments:
             return r - self.start_time
+        eps = GRID_EPS / self.fps
         out = np.full(r.shape, np.nan)
+        ordered = r.ndim == 1 and bool(np.all(np.diff(r) >= 0))
         for seg in sorted(self.segments, key=lambda s: s.timeline_start):
             if math.isinf(seg.timeline_start):
                 inside = np.isnan(out)
                 out[inside] = r[inside] - seg.source_start
                 continue
+            if not seg.speed:
+                continue
             lo, hi = sorted((seg.source_start, seg.source_end))
-            inside = np.isnan(out) & (r >= lo) & (r < hi) if seg.speed else np.zeros(r.shape, bool)
+            if ordered:  # a frame grid: each segment touches only its own stretch (an edit of hundreds of clips)
+                i0, i1 = np.searchsorted(r, [lo - eps, hi - eps])
+                part, rs = out[i0:i1], r[i0:i1]
+                free = np.isnan(part)
+                part[free] = seg.timeline_start + (rs[free] - seg.source_start) / seg.speed
+                continue
+            inside = np.isnan(out) & (r >= lo - eps) & (r < hi - eps)
             out[inside] = seg.timeline_start + (r[inside] - seg.source_start) / seg.speed
         return out

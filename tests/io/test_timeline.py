@@ -32,6 +32,17 @@ def assert_same_track(actual: np.ndarray, expected: np.ndarray, atol: float = 1e
     np.testing.assert_allclose(actual[:, PARAMS], expected[:, PARAMS], atol=atol, rtol=1e-5)
 
 
+def played(got) -> tuple[float, np.ndarray]:
+    """(recording time, frames) of the stretch from the first kept frame to the last. Issue 21:
+    frames cover the recording from time 0 as far as its media reach, so a test of what an edit
+    plays looks at that stretch; nothing outside it is kept or active."""
+    idx = np.flatnonzero(got.kept)
+    a, b = int(idx[0]), int(idx[-1]) + 1
+    assert not got.frames[:a].any() and not got.frames[b:].any()
+    assert (got.frames[got.kept == 0] == 0).all()
+    return got.start_time + a / got.fps, got.frames[a:b]
+
+
 # --------------------------------------------------------------------------- strategy
 
 
@@ -69,17 +80,20 @@ def test_fcp_xml_round_trip_keeps_states_and_effects(case):
     """FCP XML keeps no trackfusion metadata: asset classes come back from the media
     names, parameters from the Basic Motion and Crop filters, recording time from the
     recording's sound under the edit (issue 10: it was lost without a main video clip, a
-    silent shift). The adapter drops trailing gaps, so the tail may be shorter."""
+    silent shift). Without our metadata the frames cover the recording from time 0 as far as
+    the media reach (issue 21): the edit's frames come back at their recording times, the
+    frames before it not kept. The recording's sound runs under the whole edit, so the
+    trailing inactive frames the adapter's dropped trailing gaps lose are kept all the same."""
     frames, start_time = case
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "edit.xml"
         export_timeline(frames, path, start_time=start_time)
         back = import_timeline(path)
-    n = len(back.frames)
-    assert n <= len(frames) and not frames[n:, ACTIVE].any()
-    assert_same_track(back.frames, frames[:n])
+    j0 = round(start_time * schema.FPS)
+    assert back.start_time == 0.0 and len(back.frames) == j0 + len(frames)
+    assert_same_track(back.frames[j0:], frames)
+    assert not back.kept[:j0].any() and back.kept[j0:].all() and not back.frames[:j0].any()
     has_main = ((frames[:, ACTIVE] == 1) & (frames[:, ASSET] == 0)).any()
-    assert back.start_time == pytest.approx(start_time, abs=1e-9)
     assert back.report["time_base"] == ("main_clip" if has_main else "main_audio")
     assert back.report["params_defaulted"] == {} and back.report["params_unreadable"] == {}
 
@@ -105,8 +119,11 @@ def test_edl_round_trip_of_one_track(tmp_path):
     frames[30:40, :P] = state(0)
     export_timeline(frames, tmp_path / "e.edl", start_time=4.0, media_names={0: "rec.mp4"})
     back = import_timeline(tmp_path / "e.edl", main_media="rec")  # EDL timecode at 30 fps, the default
-    assert back.start_time == pytest.approx(4.0)
-    np.testing.assert_array_equal(back.frames[:, :2], frames[:, :2])
+    start, got = played(back)
+    assert start == pytest.approx(4.0) and back.start_time == 0.0
+    np.testing.assert_array_equal(got[:, :2], frames[:, :2])
+    assert back.kept[40:80].all()  # an EDL carries no sound: the cutaway between clips that continue one
+    # another is bridged, the recording ran on under it
     assert back.report["params_defaulted"]["scale"] == 3  # an EDL carries no parameters
 
 
@@ -331,8 +348,10 @@ def test_fcp_xml_written_by_hand_imports_to_expected_frames(tmp_path):
     path = tmp_path / f"{VIDEO_ID}.xml"
     path.write_text(FCP_XML, encoding="utf-8")
     got = import_timeline(path, main_media=VIDEO_ID)
-    assert got.start_time == pytest.approx(10.0)  # the main clip's in-point: recording time
-    assert_same_track(got.frames, fcp_expected(), atol=1e-6)
+    start, edit = played(got)
+    assert start == pytest.approx(10.0)  # the main clip's in-point: recording time
+    assert got.start_time == 0.0 and len(got.frames) == 3000  # the file's <duration>: 300 s of recording
+    assert_same_track(edit, fcp_expected(), atol=1e-6)
     r = got.report
     assert (r["clips_read"], r["unknown_media"], r["audio_tracks_ignored"], r["time_base"]) == (4, 1, 1, "main_clip")
     assert r["effects_ignored"] == {"Gaussian Blur": 1}
@@ -346,8 +365,9 @@ def test_fcp_xml_without_main_media_finds_the_recording_by_pattern(tmp_path):
     path = tmp_path / "edit.xml"
     path.write_text(FCP_XML, encoding="utf-8")
     got = import_timeline(path)  # "*bandicam*" -> main footage
-    assert got.start_time == pytest.approx(10.0)
-    assert_same_track(got.frames, fcp_expected(), atol=1e-6)
+    start, edit = played(got)
+    assert start == pytest.approx(10.0)
+    assert_same_track(edit, fcp_expected(), atol=1e-6)
 
 
 def test_a_recording_not_named_in_the_edit_is_a_warning_naming_it(tmp_path, caplog):
@@ -382,8 +402,9 @@ def test_cmx_edl_written_by_hand_imports_to_expected_frames(tmp_path):
     expected[:, :P] = state(0)
     expected[10:20, P:2 * P] = state(1)
     expected[15:25, 2 * P:3 * P] = state(3)  # "*.png" comes before "*title*"
-    assert got.start_time == pytest.approx(10.0)
-    assert_same_track(got.frames, expected, atol=0)
+    start, edit = played(got)
+    assert start == pytest.approx(10.0)
+    assert_same_track(edit, expected, atol=0)
     assert got.report["params_defaulted"] == {p: 3 for p in ("crop_b", "crop_l", "crop_r", "crop_t", "scale", "x", "y")}
 
 
@@ -419,11 +440,9 @@ def test_tracks_beyond_twenty_are_dropped_and_counted(tmp_path):
     assert (got.report["tracks_dropped"], got.report["clips_dropped"], got.report["unknown_media"]) == (2, 2, 20)
 
 
-# Issue 21 inverts this: a jump cut becomes a segment of the import's TimeMap, so the second clip's
-# frames take their own source offset and main_clips_off_grid no longer counts a loss.
-def test_jump_cuts_import_lossily_today_keeping_the_first_main_clips_offset(tmp_path):
-    """Documents the current lossy import of a jump cut inside the recording: the later clip's
-    frames keep the first main clip's offset and are only counted; issue 21 inverts this test."""
+def test_a_jump_cut_takes_its_own_source_offset(tmp_path):
+    """Issue 21 (this test documented the lossy import before): the later clip, cut from 60 s of
+    the recording, lands on recording 60-62 s, not on 2-4 s under the first clip's offset."""
     frames = np.zeros((20, schema.TRACK_WIDTH), np.float32)
     frames[:, :P] = state(0)
     export_timeline(frames, tmp_path / "e.xml")
@@ -432,9 +451,13 @@ def test_jump_cuts_import_lossily_today_keeping_the_first_main_clips_offset(tmp_
     second = clip.clone()  # the same recording again, from 60 s on
     second.source_range = otio.opentime.TimeRange(otio.opentime.RationalTime(1800, 30), clip.source_range.duration)
     tl.video_tracks()[0].append(second)
+    for c in tl.find_clips():  # a recording long enough for both
+        c.media_reference.available_range = otio.opentime.TimeRange(duration=otio.opentime.RationalTime(1860, 30))
     otio.adapters.write_to_file(tl, str(tmp_path / "cut.xml"))
     got = import_timeline(tmp_path / "cut.xml")
-    assert got.report["main_clips_off_grid"] == 1 and len(got.frames) == 40
+    assert "main_clips_off_grid" not in got.report and got.report["clips_past_media_end"] == 0
+    assert len(got.frames) == 620 and np.flatnonzero(got.kept).tolist() == list(range(20)) + list(range(600, 620))
+    assert (got.frames[got.kept == 1, 0] == 1).all()
 
 
 # --------------------------------------------------------------------------- bad files
@@ -535,7 +558,7 @@ def test_a_multicam_clip_is_skipped_and_counted_and_the_rest_imports(tmp_path):
     path = tmp_path / f"{VIDEO_ID}.xml"
     path.write_text(xml, encoding="utf-8")
     got = import_timeline(path, main_media=VIDEO_ID)
-    assert_same_track(got.frames, fcp_expected(), atol=1e-6)  # the face cam clip keeps its media: class 1
+    assert_same_track(played(got)[1], fcp_expected(), atol=1e-6)  # the face cam clip keeps its media: class 1
     assert got.report["multicam_clips_skipped"] == 1
 
 
@@ -543,7 +566,7 @@ def test_a_file_with_a_byte_order_mark_imports(tmp_path):
     """Issue 10: Premiere on Windows writes XML with a UTF-8 byte-order mark."""
     path = tmp_path / f"{VIDEO_ID}.xml"
     path.write_bytes(b"\xef\xbb\xbf" + FCP_XML.encode("utf-8"))
-    assert_same_track(import_timeline(path, main_media=VIDEO_ID).frames, fcp_expected(), atol=1e-6)
+    assert_same_track(played(import_timeline(path, main_media=VIDEO_ID))[1], fcp_expected(), atol=1e-6)
 
 
 def _sized_file(width: int, height: int) -> str:
@@ -569,7 +592,7 @@ def test_premiere_centres_are_in_units_of_the_clips_own_media(tmp_path):
     path = tmp_path / f"{VIDEO_ID}.xml"
     path.write_text(xml, encoding="utf-8")
     got = import_timeline(path, main_media=VIDEO_ID)
-    face, still_frame = got.frames[12, P:2 * P], got.frames[27, P:2 * P]
+    face, still_frame = played(got)[1][12, P:2 * P], played(got)[1][27, P:2 * P]
     assert (face[3], face[4]) == pytest.approx((960 - 0.5 * 1080, 540 + 0.25 * 1920))  # (420, 1020): on screen
     assert still_frame[1] == 3 and (still_frame[3], still_frame[4]) == pytest.approx((960 - 1.64 * 442, 540 + 0.5 * 548))
     assert got.report["centres_in_media_size"] == 2
@@ -584,10 +607,11 @@ def test_keyframes_that_hold_one_value_are_that_value(tmp_path, values, expected
     path = tmp_path / f"{VIDEO_ID}.xml"
     path.write_text(xml, encoding="utf-8")
     got = import_timeline(path, main_media=VIDEO_ID)
+    edit = played(got)[1]
     if expected is None:  # it moves inside the clip: one value per clip cannot say which
-        assert got.frames[12, P + 2] == 100.0 and got.report["params_unreadable"] == {"scale": 1}
+        assert edit[12, P + 2] == 100.0 and got.report["params_unreadable"] == {"scale": 1}
     else:
-        assert got.frames[12, P + 2] == expected and got.report["keyframed_params_constant"] == 1
+        assert edit[12, P + 2] == expected and got.report["keyframed_params_constant"] == 1
 
 
 def test_edl_source_timecode_is_the_recordings_timecode_not_its_time(tmp_path):
@@ -597,8 +621,9 @@ def test_edl_source_timecode_is_the_recordings_timecode_not_its_time(tmp_path):
         "TITLE: t\nFCM: NON-DROP FRAME\n\n"
         "001  rec      V     C        01:00:04:05 01:00:07:05 01:00:00:00 01:00:03:00\n* FROM CLIP NAME: rec.mp4\n")
     got = import_timeline(tmp_path / "e.edl", main_media="rec")
-    assert got.start_time == pytest.approx(4.2)  # 4 s 5 frames, on the recording's 10 fps grid
-    assert got.report["edl_source_origin_s"] == 3600.0 and len(got.frames) == 30
+    start, edit = played(got)
+    assert start == pytest.approx(4.2)  # 4 s 5 frames, on the recording's 10 fps grid
+    assert got.report["edl_source_origin_s"] == 3600.0 and len(edit) == 30 and len(got.frames) == 72
 
 
 def test_the_fallback_recording_is_named_in_the_log_and_the_report(tmp_path, caplog):
@@ -631,7 +656,7 @@ def test_an_exported_edit_names_the_recording_and_carries_its_sound_and_format(t
     pathurls = {e.text for e in root.iter("pathurl")}
     assert "file:///videos/rec.mp4" in pathurls
     back = import_timeline(tmp_path / "e.xml", main_media="rec")
-    assert back.start_time == pytest.approx(1.5) and back.report["time_base"] == "main_audio"
+    assert played(back)[0] == pytest.approx(1.5) and back.report["time_base"] == "main_audio"
 
 
 @pytest.mark.parametrize("target", ["edit.xml"])
@@ -650,6 +675,6 @@ def test_the_readme_conversion_of_a_prediction_succeeds_and_reads_back(tmp_path,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     back = import_timeline(tmp_path / target, main_media="rec")
-    assert back.start_time == pytest.approx(2.0)
-    n = len(back.frames)  # the adapter drops trailing gaps
-    assert_same_track(back.frames, frames[:n], atol=0.05)  # parameters came through the FCP filters
+    start, edit = played(back)
+    assert start == pytest.approx(2.0) and len(edit) == len(frames)  # the sound runs under the whole edit
+    assert_same_track(edit, frames, atol=0.05)  # parameters came through the FCP filters

@@ -34,31 +34,60 @@ never interpolated or guessed. An EDL carries no parameters at all.
 
 Time: frames are sampled at ``fps`` on the *source recording's* time, so frame ``i``
 is recording time ``start_time + i / fps`` (the contract of ``sequences.npz``), through
-one :class:`trackfusion.timemap.TimeMap`. The map from timeline time to recording time
-is, in order:
+one :class:`trackfusion.timemap.TimeMap` from timeline time to recording time, built in
+``recording_time`` and tested on its own:
 
-1. ``metadata["trackfusion"]["start_time"]`` on the timeline (our own export): timeline
-   0 is recording ``start_time``; sampling keeps that grid, so a round trip is exact.
-2. the main recording's first clip (media named ``main_media``, else the first clip of
-   class ``main_asset``): recording time = timeline time + (clip source start - clip
-   timeline start), where the source start is the clip's ``source_range`` start minus
-   its media's ``available_range`` start (the file's own timecode) when the format
-   gives one. Frames then sit on the recording's 1/fps grid, the grid of the audio
-   table. Later main clips with another offset (a jump cut inside the recording) cannot
-   be on one uniform grid: they are counted in ``main_clips_off_grid`` and logged.
+1. ``metadata["trackfusion"]`` on the timeline (our own export): frame 0 is its
+   ``start_time`` and the grid keeps that phase, so a round trip is exact. An uncut export
+   is one offset (as before jump cuts); one with ``edit_frames`` (frames dropped) is read
+   as in 2., over its declared ``frames``.
+2. the recording's clips (media named ``main_media``, else of class ``main_asset``): every
+   clip is its own segment, from its own source in-point (its ``source_range`` start less
+   its media's ``available_range`` start, the file's timecode, where the format gives one;
+   an EDL's whole-hour source timecode is recording 0) at its speed (a ``LinearTimeWarp``,
+   or FCP's Time Remap filter, by its keyframe graph where it has one, maps linearly and is counted in
+   ``speed_changes``; a speed that varies is counted in ``time_remaps`` and mapped at real
+   time over its source range). A timeline instant shows the recording time of the recording's video clip
+   there, else of its audio clip (a cutaway or a title over its sound); clips under a
+   transition play their handles too. Where the file carries no sound of the recording (an
+   EDL), a cutaway between two clips that continue one another plays the recording on
+   (``cutaways_bridged``). The frames cover the recording from time 0 as far as its media
+   reach (the longest ``available_range``, else the end of the last used stretch).
 3. otherwise timeline time is recording time (``report["time_base"] == "timeline"``).
 
-Timeline time 0 is the earliest item of any video track (for an EDL, the earliest
-record-in, so a 01:00:00:00 programme start costs nothing). Transitions keep the cut
-points OTIO gives the clips around them. Timeline samples before recording time 0 are
-dropped (counted). ``duration_s`` fixes the output to recording times
-``[0, duration_s)``, padding with inactive frames.
+Each frame of the recording takes every track's state at the timeline instant that plays
+it. ``kept`` (T,) uint8 is 1 where the edit plays that frame (picture or sound) and 0
+where the editor dropped it; a dropped frame's 180 values are all zero. A stretch played
+twice, or before an earlier clip's source, is counted (``recording_reused_frames``,
+``recording_out_of_order_clips``; a clip's sound offset from its picture is no second
+use) and its first use in timeline order wins. Timeline time where no part of the
+recording plays (an intro card, a title over black) lands on no frame and is counted in
+seconds (``timeline_s_without_recording``, a float); a clip that lands on no kept frame
+in ``clips_on_no_kept_frame``. ``main_clips_off_grid`` is gone: jump cuts are segments.
+
+Bad input is counted and the rest of the edit kept: a clip of the recording with a
+negative or reversed source range (``clips_bad_source_range``) or at 0 % speed
+(``clips_zero_speed``) is left out of the map; one whose source runs past its media's
+end is counted (``clips_past_media_end``) and cut at that end (FCP's Time Remap filter
+counts in/out on the retimed clip, its graph maps them to media frames: read otherwise,
+a slowed clip would seem to run past its file); a second media named as
+the recording is counted (``recordings_claiming_id``) and only the first met in file
+order is the recording; an edit mapping more than ``MAX_HOURS`` of recording is refused
+(TimelineError). Timeline time 0 is the earliest item of any video track (for an EDL, the
+earliest record-in). ``duration_s`` fixes the output to recording times ``[0,
+duration_s)``; frames the edit plays outside the output are counted
+(``frames_outside_recording``).
 
 Export writes ``.xml`` and ``.edl`` at a SMPTE timecode rate that is a whole multiple
 of fps (30 for 10 fps: timecode has no 10 fps), ``.otio`` at fps itself. The fcp_xml
 adapter writes no ``clip.effects``; it writes ``clip.metadata["fcp_xml"]`` as XML, so
-the Basic Motion and Crop filters are put there. It drops trailing gaps, so trailing
-inactive frames do not survive an XML round trip.
+the Basic Motion and Crop filters are put there. It drops trailing gaps of video tracks; the
+recording's sound under the edit still carries those frames' time.
+
+Export with ``kept``: frames where it is 0 are dropped; the kept runs go back to back in
+recording order, each one clip of the recording with its own source range (its sound cut
+with it), other tracks at their edit time; ``report["jump_cuts"]`` is the runs less one.
+``kept=None`` or all ones writes the file exactly as before (byte for byte).
 """
 from __future__ import annotations
 

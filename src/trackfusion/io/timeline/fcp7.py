@@ -62,10 +62,13 @@ def _drop_unsupported_items(path: Path, root: ET.Element) -> Counter:
     id later keeps its definition (moved to the first later reference).
     """
     skipped: Counter = Counter()
+    defined = {e.get("id") for e in root.iter("clipitem") if len(e) and e.get("id")}
     for track in root.iter("track"):
         for item in [e for e in track if e.tag == "clipitem"]:
             if item.find("file") is not None or item.find("sequence") is not None:
                 continue
+            if not len(item) and item.get("id") in defined:
+                continue  # a reference to a clip item defined before (the adapter writes equal clips so)
             kind = "multicam" if item.find("multiclip") is not None else "unsupported"
             skipped[f"{kind}_clips_skipped"] += 1
             log.warning("%s: clip '%s' is a %s clip item the importer cannot read; skipped (the rest of the edit "

@@ -19,7 +19,8 @@ from trackfusion.io.timeline.records import (
     CLIP_PARAMS, DEFAULTS, METADATA_KEY, ClipSpan, ImportTally, ImportedTimeline, TimelineError, TimelineFormat,
     number,
 )
-from trackfusion.io.timeline.sampling import SourcePoint, TimelineClips, sample
+from trackfusion.io.timeline.recording_time import RecordingClip, clip_timing, transition_handles
+from trackfusion.io.timeline.sampling import TimelineClips, sample
 from trackfusion.params import TimelineParams
 
 log = logging.getLogger(__name__)
@@ -54,19 +55,6 @@ def _read(path: Path, fmt: TimelineFormat, edl_rate: float) -> tuple[otio.schema
         log.warning("%s: %d timelines in the file; importing the first, '%s'", path, len(timelines), timelines[0].name)
     read.fix(timelines[0])
     return timelines[0], len(timelines) - 1, read.skipped
-
-
-def source_start(item: otio.core.Item) -> float | None:
-    """Where in its media the clip starts (s): its source start less the media's own start
-    (the file's timecode) where the format gives one."""
-    if not isinstance(item, otio.schema.Clip) or item.source_range is None:
-        return None
-    start = item.source_range.start_time
-    ref = item.media_reference
-    available = getattr(ref, "available_range", None)
-    if available is not None:
-        start = start - available.start_time.rescaled_to(start)
-    return start.to_seconds()
 
 
 class _ClipReader:
@@ -126,6 +114,7 @@ class _ClipReader:
         for slot, track in enumerate(in_slots):
             if not track.enabled:
                 counts["disabled_tracks"] += 1
+            handles = transition_handles(track)
             for i, item in enumerate(track):
                 if isinstance(item, otio.schema.Transition):
                     counts["transitions_ignored"] += 1  # clips keep their cut points
@@ -153,21 +142,23 @@ class _ClipReader:
                 if asset == self.assets.main_asset:
                     main_class_names.append(names[0] if names else "?")
                 spans.append(ClipSpan(slot, start, start + rng.duration.to_seconds(), values,
-                                      self.assets.shows_recording(names, asset), source_start(item)))
+                                      self.assets.shows_recording(names, asset), clip_timing(item, handles.get(i))))
         if not spans:
             raise TimelineError(f"{self.path}: the video tracks hold no clips (only gaps or empty tracks)")
         fallback = self._fall_back_to_main_class(spans, main_class_names)
         if fallback is not None:
             spans = [replace(s, is_main=s.values[1] == self.assets.main_asset) for s in spans]
         audio_mains = self._main_audio(stack, tracks)
-        sources = [s.source_start for s in spans if s.is_main and s.source_start is not None]
-        source_origin = self.fmt.source_origin(self.path, sources + [src for _, src in audio_mains])
+        sources = [s.timing.source_start for s in spans if s.is_main and s.timing is not None]
+        source_origin = self.fmt.source_origin(self.path, sources + [c.timing.source_start for c in audio_mains])
         if source_origin:
-            spans = [s if s.source_start is None else replace(s, source_start=s.source_start - source_origin)
-                     for s in spans]
-            audio_mains = [(a, src - source_origin) for a, src in audio_mains]
+            spans = [s if s.timing is None else replace(s, timing=s.timing.shifted(-source_origin)) for s in spans]
+            audio_mains = [replace(c, timing=c.timing.shifted(-source_origin)) for c in audio_mains]
+        recording = [RecordingClip(s.start - origin, s.end - origin, s.timing, True)
+                     for s in spans if s.is_main and s.timing is not None]
+        recording += [replace(c, start=c.start - origin, end=c.end - origin) for c in audio_mains]
         return TimelineClips(spans=[replace(s, start=s.start - origin, end=s.end - origin) for s in spans],
-                             audio_mains=[(a - origin, src) for a, src in audio_mains], length=extent - origin,
+                             recording=recording, length=extent - origin,
                              tracks_used=len(in_slots), fallback=fallback or [], source_origin=source_origin)
 
     def _fall_back_to_main_class(self, spans: list[ClipSpan], main_class_names: list[str]) -> list[str] | None:
@@ -184,20 +175,22 @@ class _ClipReader:
                     ", ".join(f"'{n}'" for n in chosen) if chosen else "nothing", self.assets.main_asset)
         return chosen
 
-    def _main_audio(self, stack: otio.schema.Stack, tracks: list[otio.schema.Track]) -> list[SourcePoint]:
-        """The recording's clips on enabled audio tracks: the time base of an edit whose video
-        tracks never show the recording (its sound still runs under it)."""
+    def _main_audio(self, stack: otio.schema.Stack, tracks: list[otio.schema.Track]) -> list[RecordingClip]:
+        """The recording's clips on enabled audio tracks: its sound plays where a cutaway or a
+        title covers its picture, and is the time base of an edit that never shows it."""
         found = []
         for track in tracks:
             if track.kind != otio.schema.TrackKind.Audio or not track.enabled:
                 continue
+            handles = transition_handles(track)
             for i, item in enumerate(track):
                 if not (isinstance(item, otio.schema.Clip) and item.enabled):
                     continue
-                src = source_start(item) if self.assets.names_recording(candidate_names(item)) else None
-                if src is not None:
+                timing = clip_timing(item, handles.get(i)) if self.assets.names_recording(candidate_names(item)) else None
+                if timing is not None:
                     rng = track.transformed_time_range(track.range_of_child_at_index(i), stack)
-                    found.append((rng.start_time.to_seconds(), src))
+                    start = rng.start_time.to_seconds()
+                    found.append(RecordingClip(start, start + rng.duration.to_seconds(), timing, False))
         return found
 
 
@@ -214,7 +207,8 @@ def import_timeline(
     skip_patterns: Sequence[str] | None = None,
 ) -> ImportedTimeline:
     """Read an editor's timeline into track frames ``(T, 180)`` sampled at ``fps`` on the
-    recording's time (see the package docstring for every mapping and default).
+    recording's time, and ``kept`` (T,): which of those frames the edit plays (see the package
+    docstring for every mapping and default).
 
     ``main_media`` is the recording's name (ingest passes the video id): its clips are
     class ``main_asset`` and carry the timeline-to-recording time map. Defaults are

@@ -30,10 +30,16 @@ class TimelineError(ValueError):
 
 @dataclass
 class ImportedTimeline:
-    frames: np.ndarray  # (T, 180) float32, schema track layout
+    frames: np.ndarray  # (T, 180) float32, schema track layout; rows not kept are all zero
     start_time: float  # recording time (s) of frame 0
     fps: float
     report: dict[str, Any] = field(default_factory=dict)
+    #: (T,) uint8: 1 where that frame of the recording plays in the edit (picture or sound), 0 where dropped
+    kept: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.kept is None:
+            self.kept = np.ones(len(self.frames), np.uint8)
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,8 +50,8 @@ class ClipSpan:
     start: float  # timeline s
     end: float
     values: np.ndarray  # (9,) float32: active, asset, parameters in track layout order
-    is_main: bool  # shows the recording, so its source start ties the timeline to recording time
-    source_start: float | None  # s into its media, None where the format gives none
+    is_main: bool  # shows the recording, so its timing ties the timeline to recording time
+    timing: Any = None  # recording_time.ClipTiming: what part of its media it plays; None where the format gives none
 
 
 @dataclass
@@ -57,6 +63,7 @@ class ImportTally:
     no_filter: Counter = field(default_factory=Counter)  # parameters the clip has no filter for: the editor's default
     unreadable: Counter = field(default_factory=Counter)
     ignored_effects: Counter = field(default_factory=Counter)
+    floats: dict = field(default_factory=dict)  # counts in seconds (``timeline_s_without_recording``)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from trackfusion.io.timeline.formats import format_for
 from trackfusion.io.timeline.records import (
     CLIP_PARAMS, FORMAT_VERSION, FRAME_HEIGHT, FRAME_WIDTH, METADATA_KEY, TimelineError,
 )
-from trackfusion.timemap import TimeMap
+from trackfusion.timemap import Segment, TimeMap
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ def export_timeline(
     param_tolerance: float | np.ndarray = 0.0,
     rate: float | None = None,
     recording_url: str | None = None,
+    kept: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Write track frames ``(T, 180)`` as a timeline an editor opens (format by extension), atomically.
 
@@ -114,11 +115,21 @@ def export_timeline(
     written at ``rate`` (default: the first SMPTE timecode rate that is a whole multiple
     of fps, 30 for 10 fps), which editors and the FCP / EDL converters accept, with a
     1920 x 1080 sequence format. Returns a report.
+
+    ``kept`` (T,) marks the frames of the recording the edit plays (``None`` or all ones: all,
+    the file is as without it). Frames where it is 0 are dropped: the kept runs go back to
+    back in recording order, each one clip of the recording with its own source range and its
+    sound cut with it, so an editor sees jump cuts as jump cuts (``report["jump_cuts"]``).
     """
     path = Path(path)
     fmt = format_for(path)
     frames, clamped = clamp_params(_checked_frames(frames))
     T = len(frames)
+    runs = _kept_runs(kept, T, path)  # None: every frame plays
+    timemap = TimeMap(fps, start_time)  # the frames play the recording uncut from start_time ...
+    if runs is not None:  # ... or its kept runs back to back: one segment each
+        timemap = jump_cut_map(fps, start_time, runs)
+        frames = frames[np.concatenate([np.arange(a, b) for a, b in runs])]
     names = {a: default_media_name(a) for a in range(schema.NUM_ASSET_CLASSES)}
     names.update(media_names or {})
     ever = (frames[:, schema.track_columns("active")] > 0.5).any(axis=0)  # (20,)
@@ -128,20 +139,24 @@ def export_timeline(
     if not (rate > 0 and otio.opentime.RationalTime.is_valid_timecode_rate(rate) and (rate / fps).is_integer()):
         raise TimelineError(f"{path}: cannot write at {rate:g} fps: an editing rate must be a SMPTE timecode rate "
                             f"(24, 25, 30, 50, 60 ...) and a whole multiple of the frames' {fps:g} fps")
-    # the frames play the recording uncut from start_time
-    media = _Media(names, main_asset, recording_url, rate, rate / fps, TimeMap(fps, start_time), T)
+    media = _Media(names, main_asset, recording_url, rate, rate / fps, timemap, T)
     tl = otio.schema.Timeline(name=name)
     tl.metadata[METADATA_KEY] = {"version": FORMAT_VERSION, "fps": float(fps), "start_time": float(start_time), "frames": T}
+    cuts: list[int] = []
+    if runs is not None:
+        cuts = list(np.cumsum([b - a for a, b in runs])[:-1])  # edit frames where a jump cut starts a clip
+        tl.metadata[METADATA_KEY].update({"jump_cuts": len(runs) - 1, "edit_frames": int(len(frames))})
     tl.metadata["fcp_xml"] = {"media": {"video": {"format": fcp7.frame_format(FRAME_WIDTH, FRAME_HEIGHT, rate)}}}
     counts: Counter = Counter()
     for slot in range(n_tracks):
         counts["empty_tracks"] += int(not ever[slot])
-        tl.tracks.append(_video_track(frames, slot, param_tolerance, media, fmt.carries_params, counts))
-    if fmt.writes_sound:  # the recording's sound under the whole edit
+        tl.tracks.append(_video_track(frames, slot, param_tolerance, media, fmt.carries_params, counts, cuts))
+    if fmt.writes_sound:  # the recording's sound under the whole edit, cut with its picture
         sound = otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio)
-        played = otio.opentime.TimeRange(media.rt(media.timemap.start_frame), media.rt(T))
-        sound.append(otio.schema.Clip(name=media.recording, media_reference=media.reference(main_asset),
-                                      source_range=played))
+        for a, b in runs or [(0, T)]:
+            source = otio.opentime.TimeRange(media.rt(media.timemap.start_frame + a), media.rt(b - a))
+            sound.append(otio.schema.Clip(name=media.recording, media_reference=media.reference(main_asset),
+                                          source_range=source))
         tl.tracks.append(sound)
     with atomic_path(path) as tmp:
         try:
@@ -152,6 +167,8 @@ def export_timeline(
               "start_time": float(start_time), "recording": media.recording, "audio_tracks": int(fmt.writes_sound),
               "tracks": n_tracks, "clips": counts["clips"], "gaps": counts["gaps"], "empty_tracks": counts["empty_tracks"],
               "params_carried": fmt.params_carried, "values_clamped": clamped}
+    if runs is not None:
+        report.update({"jump_cuts": len(runs) - 1, "edit_frames": int(len(frames))})
     log.info("%s: wrote %d clips on %d tracks (%d frames at %g fps, parameters as %s)", path, report["clips"],
              n_tracks, T, rate, fmt.params_carried)
     return report
@@ -164,6 +181,32 @@ def _checked_frames(frames: np.ndarray) -> np.ndarray:
     if not np.isfinite(frames).all():
         raise ValueError(f"frames hold non-finite values (first at row {int(np.argwhere(~np.isfinite(frames))[0][0])})")
     return frames
+
+
+def jump_cut_map(fps: float, start_time: float, runs: list[tuple[int, int]]) -> TimeMap:
+    """The edit of kept runs ``[a, b)`` (frames of the grid at ``start_time``) played back to back:
+    the map import reads back from the file's clips."""
+    segments, t = [], 0
+    for a, b in runs:
+        segments.append(Segment(t / fps, (b - a) / fps, start_time + a / fps))
+        t += b - a
+    return TimeMap(fps, start_time, tuple(segments))
+
+
+def _kept_runs(kept: np.ndarray | None, T: int, path: Path) -> list[tuple[int, int]] | None:
+    """The ``[a, b)`` runs of kept frames, or None where every frame is kept (the uncut export)."""
+    if kept is None:
+        return None
+    mask = np.asarray(kept)
+    if mask.shape != (T,):
+        raise ValueError(f"kept must have shape ({T},) like the frames, got {mask.shape}")
+    mask = mask.astype(bool)
+    if mask.all():
+        return None
+    if not mask.any():
+        raise TimelineError(f"{path}: no frame is kept: an edit of nothing cannot be written")
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
 
 @dataclass
@@ -188,7 +231,12 @@ class _Media:
     def source_frame(self, asset: int, timeline_frame: int) -> float:
         """Where a clip starting at `timeline_frame` starts in its media: the recording's own
         time for the recording, the edit's time for other media (they carry no time of theirs)."""
-        return self.timemap.recording_frame(timeline_frame) if asset == self.main_asset else timeline_frame
+        if asset != self.main_asset:
+            return timeline_frame
+        if self.timemap.segments:  # jump cuts: whole frames of the grid, read mid-frame (a cut is a segment end)
+            start = self.timemap.start_frame
+            return start + round(self.timemap.recording_frame(timeline_frame + 0.5) - 0.5 - start)
+        return self.timemap.recording_frame(timeline_frame)
 
     def reference(self, asset: int) -> otio.schema.ExternalReference:
         media = self.names.get(asset, default_media_name(asset))
@@ -202,12 +250,23 @@ class _Media:
         return ref
 
 
+def _split_at_cuts(runs: list[tuple[int, int, np.ndarray | None]], cuts: list[int],
+                   main_asset: int) -> list[tuple[int, int, np.ndarray | None]]:
+    """Runs of the recording split at the jump cuts: each kept stretch is its own clip."""
+    out = []
+    for t0, t1, values in runs:
+        inside = [c for c in cuts if t0 < c < t1] if values is not None and int(values[1]) == main_asset else []
+        for a, b in zip([t0] + inside, inside + [t1]):
+            out.append((a, b, values))
+    return out
+
+
 def _video_track(frames: np.ndarray, slot: int, tolerance: float | np.ndarray, media: _Media, filters: bool,
-                 counts: Counter) -> otio.schema.Track:  # fmt: skip
+                 counts: Counter, cuts: list[int] = ()) -> otio.schema.Track:  # fmt: skip
     """One slot's clips and gaps; parameters as our metadata and, with `filters`, FCP filters."""
     track = otio.schema.Track(name=f"V{slot + 1}", kind=otio.schema.TrackKind.Video)
     track.metadata[METADATA_KEY] = {"slot": slot}
-    for t0, t1, values in _runs(frames, slot, tolerance):
+    for t0, t1, values in _split_at_cuts(_runs(frames, slot, tolerance), list(cuts), media.main_asset):
         duration = media.rt(t1 - t0)
         if values is None:
             track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(media.rt(0), duration)))
