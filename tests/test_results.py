@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from trackfusion import results
 
-finite = st.floats(allow_nan=False, allow_infinity=False)
+finite = st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False)  # no figure is subnormal
 nested = st.recursive(
     st.none() | st.booleans() | st.integers() | finite | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),

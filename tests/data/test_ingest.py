@@ -58,11 +58,16 @@ def test_ingest_builds_a_raw_corpus_and_skips_a_broken_timeline(edits):
     reader = SequenceReader(edits["out"] / schema.SEQUENCES_FILE)
     assert sorted(reader.video_ids) == sorted(edits["videos"])
     for vid, (frames, start, _) in edits["videos"].items():
-        got = reader.read(vid)
-        assert got.shape == frames.shape and reader.start_time(vid) == pytest.approx(start)
+        # the frames cover the recording (from its time 0 where the file has no grid of ours);
+        # the frames the edit plays are kept, and they are the exported ones
+        got = reader.track(vid)
+        played = np.flatnonzero(got.kept_flags)
+        assert len(played) == len(frames) and np.all(np.diff(played) == 1)
+        assert got.start_time + played[0] / schema.FPS == pytest.approx(start)
         # .otio and .xml carry every parameter; the EDL's one track holds the defaults, as here
-        np.testing.assert_allclose(got, frames, atol=1e-3)
-    assert summary["frames"] == sum(len(f) for f, _, _ in edits["videos"].values())
+        np.testing.assert_allclose(got.frames[played], frames, atol=1e-3)
+        assert not got.frames[got.kept_flags == 0].any()
+    assert summary["frames"] == sum(len(reader.read(v)) for v in reader.video_ids)
     names = sorted(p.name for p in (edits["out"] / schema.FEATURES_DIR).iterdir())
     assert names == sorted(
         [schema.audio_file_name(v) for v in edits["videos"]]
@@ -156,3 +161,42 @@ def test_timeline_params_come_from_params_yaml_and_are_validated():
                      ({"edl_rate": 0}, "timeline.edl_rate")]:
         with pytest.raises(ParamsError, match=re.escape(key)):
             params_from_dict({"timeline": bad})
+
+
+def test_trackfusion_ingest_of_a_four_highlight_premiere_xml_keeps_exactly_the_highlights(tmp_path):
+    """Issue 21, as a user tries it: a 10-minute recording cut to four highlights back to back (recording
+    10-40, 100-130, 300-360, 500-520 s) with a face cam over the second, written as FCP 7 / Premiere XML,
+    read by `trackfusion ingest`. Before: main active over 10-150 s as one block, face cam on 45-55 s."""
+    import opentimelineio as otio
+
+    from trackfusion import cli
+
+    rate, vid = 30, "stream 2024-09-02"
+
+    def rt(s: float) -> otio.opentime.RationalTime:
+        return otio.opentime.RationalTime(round(s * rate), rate)
+
+    def clip(name: str, start: float, length: float) -> otio.schema.Clip:
+        ref = otio.schema.ExternalReference(target_url=f"{name}.mp4", available_range=otio.opentime.TimeRange(rt(0), rt(600)))
+        ref.name = name
+        return otio.schema.Clip(name=name, media_reference=ref, source_range=otio.opentime.TimeRange(rt(start), rt(length)))
+
+    highlights = [(10, 40), (100, 130), (300, 360), (500, 520)]
+    tl = otio.schema.Timeline(name=vid)
+    main_track, face, sound = (otio.schema.Track(kind=k) for k in ("Video", "Video", "Audio"))
+    main_track.extend(clip(vid, a, b - a) for a, b in highlights)
+    sound.extend(clip(vid, a, b - a) for a, b in highlights)
+    face.extend([otio.schema.Gap(source_range=otio.opentime.TimeRange(rt(0), rt(35))), clip("facecam", 0, 10)])
+    tl.tracks.extend([main_track, face, sound])
+    timelines, features = tmp_path / "timelines", tmp_path / "features"
+    timelines.mkdir(), features.mkdir()
+    otio.adapters.write_to_file(tl, str(timelines / f"{vid}.xml"), adapter_name="fcp_xml")
+    (features / schema.audio_file_name(vid)).write_text("time,audio_energy_rms\n0.0,0.1\n", encoding="utf-8")
+    assert cli.main(["ingest", "--timelines", str(timelines), "--features", str(features), "--out",
+                     str(tmp_path / "raw"), "--params", str(ROOT / "params.yaml")]) == 0
+    got = SequenceReader(tmp_path / "raw" / schema.SEQUENCES_FILE).track(vid)
+    assert got.start_time == 0.0 and len(got.frames) == 6000  # the whole recording, kept or not
+    fps = schema.FPS
+    expected = {j for a, b in highlights for j in range(a * fps, b * fps)}
+    assert set(np.flatnonzero(got.kept_flags).tolist()) == expected
+    assert set(np.flatnonzero(got.frames[:, P]).tolist()) == set(range(105 * fps, 115 * fps))  # the face cam

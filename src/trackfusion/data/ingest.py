@@ -61,6 +61,13 @@ def check_output_folder(out_dir: Path, inputs: tuple[Path, ...]) -> None:
         raise IngestError(f"--out {out_dir} is a file, not a folder")
 
 
+_FLOAT_COUNTS = ("timeline_s_without_recording",)  # seconds, summed over the timelines like the int counts
+
+
+def _is_count(key: str, value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or key in _FLOAT_COUNTS
+
+
 def ingest_timelines(timelines_dir: str | Path, features_dir: str | Path, out_dir: str | Path, params: Params,
                      allow_empty: bool = False) -> dict[str, Any]:  # fmt: skip
     """Import every timeline of `timelines_dir` and lay out `out_dir` as a raw corpus.
@@ -103,9 +110,11 @@ def ingest_timelines(timelines_dir: str | Path, features_dir: str | Path, out_di
             failures.append({"file": str(path), "error": str(exc)})
             log.error("skipping timeline: %s", exc)
             continue
-        videos.append(TrackData(video_id, imported.start_time, imported.frames))
+        # the frames cover the recording; what the edit dropped is kept 0 (sequences.npz's `kept`)
+        videos.append(TrackData(video_id, imported.start_time, imported.frames,
+                                None if imported.kept.all() else imported.kept))
         reports[video_id] = imported.report
-        totals.update({k: v for k, v in imported.report.items() if isinstance(v, int) and not isinstance(v, bool)})
+        totals.update({k: v for k, v in imported.report.items() if _is_count(k, v)})
     if files and not videos:
         raise IngestError(f"{timelines_dir}: none of {len(files)} timelines could be imported; first error: "
                           f"{failures[0]['error'] if failures else 'duplicates only'}")
