@@ -52,7 +52,7 @@ def round_figure(x: float, digits: int = FIGURE_DIGITS) -> float:
 
 def round_figures(obj: Any, digits: int = FIGURE_DIGITS) -> Any:
     """Every float inside nested dicts, lists and tuples rounded; everything else as it is."""
-    if isinstance(obj, bool) or isinstance(obj, int):
+    if isinstance(obj, int):  # bools too
         return obj
     if isinstance(obj, float):
         return round_figure(obj, digits)
@@ -87,7 +87,7 @@ def write_facts(path: str | Path, facts: dict[str, Any]) -> Path:
     return path
 
 
-def peak_memory_mb() -> float:
+def peak_rss_mb() -> float:
     """This process' peak resident memory so far, in MiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
@@ -116,7 +116,7 @@ class RunFacts(dict):
         self.setdefault("wall_time_s", round(wall, 3))
         if "frames" in self and "frames_per_s" not in self:
             self["frames_per_s"] = round(self["frames"] / wall, 1) if wall > 0 else 0.0
-        self.setdefault("peak_memory_mb", round(peak_memory_mb(), 1))
+        self.setdefault("peak_memory_mb", round(peak_rss_mb(), 1))
         write_run_facts(self.name, dict(self), self.root)
 
 

@@ -250,3 +250,19 @@ def test_align_peak_memory_does_not_grow_with_videos(tmp_path):
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < 1.5 * peaks[0], peaks
+
+
+def test_a_video_whose_dropped_frames_hold_track_values_is_skipped_and_align_goes_on(tmp_path):
+    """Review of issue 21: the pre-pass read frames only, so a broken kept contract passed it and
+    then stopped the whole align stage mid-way instead of skipping the one video."""
+    raw = make_raw(tmp_path, features=False)
+    path = raw / schema.SEQUENCES_FILE
+    with np.load(path) as npz:
+        members = {k: npz[k] for k in npz.files}
+    kept = np.ones(len(members["frames"]), np.uint8)
+    kept[int(members["offsets"][0]) + 2] = 0  # GOOD's frame 2 dropped, but its track values left in
+    np.savez(path, **members, kept=kept)
+    summary = align_corpus(raw, tmp_path / "aligned", PARAMS)
+    assert [s["video_id"] for s in summary["skipped"]] == [GOOD, BROKEN]
+    assert "dropped frame" in summary["skipped"][0]["reason"]
+    assert GOOD not in [v.video_id for v in Corpus(tmp_path / "aligned").videos]

@@ -54,11 +54,12 @@ def _fault_counts() -> dict[str, int]:
 
 
 def _usable_videos(reader: sequences.SequenceReader, skipped: list[dict[str, str]]) -> list[str]:
-    """Videos whose track sequence reads cleanly (a first, cheap pass: splits need the final list)."""
+    """Videos whose track sequence and kept flags read cleanly, as the align loop reads them (a first
+    pass: splits need the final list)."""
     usable = []
     for vid in reader.video_ids:
         try:
-            reader.read(vid)
+            reader.track(vid)
         except sequences.TrackSequenceError as exc:
             log.error("video %r skipped: broken track sequence: %s", vid, exc)
             skipped.append({"video_id": vid, "reason": f"broken track sequence: {exc}"})

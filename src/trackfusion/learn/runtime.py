@@ -7,7 +7,6 @@ run's pieces the same way, and so that a resumed run draws what an uninterrupted
 from __future__ import annotations
 
 import random
-import resource
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ import torch
 from torch import nn
 
 from trackfusion.params import TrainParams
+from trackfusion.results import peak_rss_mb
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -81,7 +81,7 @@ def peak_memory_mb(device: torch.device) -> float:
     """Peak GPU memory allocated on CUDA; peak resident set size of the process on CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    return peak_rss_mb()
 
 
 def set_epoch(loader: Any, epoch: int, seed: int) -> None:
