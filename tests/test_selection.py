@@ -109,6 +109,20 @@ def test_empty_all_false_all_true_and_a_video_shorter_than_min_clip() -> None:
 
 
 # --- shape ---------------------------------------------------------------------------------------------------
+def test_shape_on_hand_examples_at_each_threshold() -> None:
+    def shaped(n: int, *segs: tuple[int, int], dec: SelectionDecoding) -> list[list[int]]:
+        return selection.segments(selection.shape(kept_flags(n, *segs), 10, dec)).tolist()
+
+    dec = SelectionDecoding(min_clip_s=0.5, min_gap_s=0.3)  # 5 frames, 3 frames at 10 fps
+    assert shaped(30, (0, 5), (8, 13), dec=dec) == [[0, 5], [8, 13]]  # a gap of min_gap stays
+    assert shaped(30, (0, 5), (7, 12), dec=dec) == [[0, 12]]  # one frame shorter is filled
+    assert shaped(30, (3, 8), (20, 24), dec=dec) == [[3, 8]]  # a run of min_clip stays, one frame shorter goes
+    assert shaped(30, (1, 3), (4, 6), dec=dec) == [[1, 6]]  # filled first, then long enough
+    assert shaped(30, (2, 28), dec=dec) == [[2, 28]]  # the video's ends are not gaps
+    margins = SelectionDecoding(margin_before_s=0.2, margin_after_s=0.4, min_clip_s=0.0, min_gap_s=0.0)
+    assert shaped(30, (1, 2), (10, 12), (28, 29), dec=margins) == [[0, 6], [8, 16], [26, 30]]  # clipped to the video
+
+
 @given(mask=masks(), fps=fps_values, dec=decodings)
 def test_shape_matches_the_frame_by_frame_reference(mask, fps, dec) -> None:
     assert np.array_equal(selection.shape(mask, fps, dec), ref_shape(mask, fps, dec))
@@ -204,12 +218,15 @@ def test_two_high_stretches_of_5_s_with_a_10_s_target_are_exactly_kept() -> None
     assert np.array_equal(selection.decode_threshold(scores, fps, SelectionDecoding(), 0.5), kept)
 
 
-def test_nan_scores_rank_last_and_ties_go_by_index() -> None:
+def test_nan_scores_rank_last_ties_go_by_index_and_an_equal_distance_keeps_less() -> None:
     dec = SelectionDecoding(min_clip_s=0.0, min_gap_s=0.0)
     scores = np.array([np.nan, 0.5, 0.5, 0.5, np.nan, 0.1])
     assert np.flatnonzero(selection.decode_to_length(scores, 10, dec, 2)).tolist() == [1, 2]
     assert np.flatnonzero(selection.decode_to_length(scores, 10, dec, 4)).tolist() == [1, 2, 3, 5]
     assert np.flatnonzero(selection.decode_threshold(scores, 10, dec, 0.3)).tolist() == [1, 2, 3]
+    tail = SelectionDecoding(margin_after_s=0.1, min_clip_s=0.0, min_gap_s=0.0)  # one frame -> two
+    scores = np.array([1.0, 0.0, 0.9, 0.0, 0.0, 0.0])  # totals by k: 0, 2, 4, ...
+    assert selection.decode_to_length(scores, 10, tail, 3).tolist() == [1, 1, 0, 0, 0, 0]  # a tie: the shorter
 
 
 def test_an_hour_at_10_fps_decodes_by_bisection_in_well_under_a_tenth_of_a_second(monkeypatch) -> None:
