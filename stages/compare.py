@@ -18,6 +18,7 @@ if __name__ == "__main__":
     parser.add_argument("--predict-metrics", required=True)
     parser.add_argument("--experiments", required=True, help="seeds/control write-up, if present")
     parser.add_argument("--references", required=True)
+    parser.add_argument("--selection", required=True, help="the select stage's metrics")
     kinds = tuple(kind.upper() for kind in MODEL_KINDS)
     parser.add_argument("--model-metrics", nargs=len(kinds), required=True, metavar=kinds,
                         help="the training stages' metrics files")
@@ -42,4 +43,5 @@ if __name__ == "__main__":
         references=json.loads(Path(args.references).read_text(encoding="utf-8")),
         run_facts=read_run_facts(),
         run_facts_md=run_facts_path("results").with_suffix(".md"),
+        selection=json.loads(Path(args.selection).read_text(encoding="utf-8")),
     )

@@ -23,6 +23,7 @@ CUT_CONTEXTS = ("content", "all")  # what the multimodal cut head reads (trackfu
 DEVICES = ("auto", "cpu", "cuda")
 LR_SCHEDULES = ("constant", "cosine")
 DECODING_SPLITS = ("train+val", "val")  # where the cut decoding (firing threshold, spacing) is chosen
+SYNTHETIC_EDITORS = ("highlight", "events")  # the synthetic corpus's editor (trackfusion.data.synthetic)
 
 
 class ParamsError(ValueError):
@@ -42,9 +43,10 @@ class DataParams:
 @dataclass(frozen=True)
 class SyntheticParams:
     seed: int = 0
-    num_videos: int = 40
-    min_duration_s: float = 60.0
-    max_duration_s: float = 180.0
+    num_videos: int = 64
+    min_duration_s: float = 90.0
+    max_duration_s: float = 300.0
+    editor: str = "highlight"  # highlight: keeps 25-60 % of each recording, then lays it out | events: keeps all
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,22 @@ class ExtractParams:
 
 
 @dataclass(frozen=True)
+class SelectParams:
+    """What the edit keeps: the selection model (trackfusion.learn.selection) and its decoding to a length."""
+
+    target_ratio: float = 0.4  # the edit keeps this share of the recording (when target_s is 0)
+    target_s: float = 0.0  # > 0: the edit lasts this long (seconds), whatever the recording's length
+    margin_before_s: float = 0.0  # lead-in before each kept stretch (the model's scores already hold the editor's)
+    margin_after_s: float = 0.0  # tail after each kept stretch
+    min_clip_s: float = 2.0  # kept stretches shorter than this are dropped
+    min_gap_s: float = 1.0  # dropped stretches shorter than this between kept ones are kept
+    pool_frames: int = 5  # the model's coarse rate: frames pooled per step (2 Hz at 10 fps)
+    hidden: int = 16  # width of its encoders
+    epochs: int = 30  # passes over the train videos (each video one sequence)
+    lr: float = 0.003
+
+
+@dataclass(frozen=True)
 class EditParams:
     """`trackfusion edit`: a trained model applied to a new recording."""
 
@@ -175,6 +193,7 @@ class Params:
     loss: LossParams = field(default_factory=LossParams)
     timeline: TimelineParams = field(default_factory=TimelineParams)
     predict: PredictParams = field(default_factory=PredictParams)
+    select: SelectParams = field(default_factory=SelectParams)
     edit: EditParams = field(default_factory=EditParams)
     extract: ExtractParams = field(default_factory=ExtractParams)
 
@@ -249,6 +268,7 @@ def _check(p: Params) -> None:
     choice("train.lr_schedule", p.train.lr_schedule, LR_SCHEDULES)
     choice("train.decoding_on", p.train.decoding_on, DECODING_SPLITS)
     choice("model.cut_context", p.model.cut_context, CUT_CONTEXTS)
+    choice("synthetic.editor", p.synthetic.editor, SYNTHETIC_EDITORS)
     for section in ("model", "train", "synthetic", "predict", "extract"):
         obj = getattr(p, section)
         for f in dataclasses.fields(obj):
@@ -273,7 +293,8 @@ def _check(p: Params) -> None:
         )
     if not 0 <= p.train.track_noise <= 1:
         raise ParamsError(f"params key 'train.track_noise' must be in [0, 1], got {p.train.track_noise}")
-    for section in ("data", "synthetic", "align", "model", "train", "loss", "timeline", "predict", "edit", "extract"):
+    for section in ("data", "synthetic", "align", "model", "train", "loss", "timeline", "predict", "select", "edit",
+                    "extract"):
         for f in dataclasses.fields(getattr(p, section)):
             value = getattr(getattr(p, section), f.name)
             if isinstance(value, float) and not math.isfinite(value):
@@ -289,6 +310,13 @@ def _check(p: Params) -> None:
     if not 0 <= p.model.dropout < 1:
         raise ParamsError(f"params key 'model.dropout' must be in [0, 1), got {p.model.dropout}")
     positive("edit.opening_scale", p.edit.opening_scale)
+    for key in ("pool_frames", "hidden", "epochs", "lr", "min_clip_s"):
+        positive(f"select.{key}", getattr(p.select, key))
+    for key in ("target_s", "margin_before_s", "margin_after_s", "min_gap_s"):
+        if getattr(p.select, key) < 0:
+            raise ParamsError(f"params key 'select.{key}' must be >= 0, got {getattr(p.select, key)!r}")
+    if not 0 < p.select.target_ratio <= 1:
+        raise ParamsError(f"params key 'select.target_ratio' must be in (0, 1], got {p.select.target_ratio}")
     for key in ("audio_window_s", "visual_every", "frame_width", "face_every_s", "clip_every_s", "workers"):
         positive(f"extract.{key}", getattr(p.extract, key))
     if not 0 < p.extract.vad_threshold < 1:

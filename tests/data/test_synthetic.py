@@ -119,7 +119,9 @@ def test_track_sequences_follow_the_layout(corpus: tuple[Path, dict]) -> None:
         crops = frames[:, :, schema.param_index("crop_l") :]
         assert np.all(scale[on] > 0) and np.all(scale[on] <= 180)
         assert np.all((crops[on] >= 0) & (crops[on] <= 30))
-        assert np.all(active[:, 0] == 1), "main footage is always on"
+        kept = reader.kept(vid).astype(bool)
+        assert np.all(active[kept, 0] == 1), "main footage is always on in the edit"
+        assert not track[~kept].any(), "a dropped frame holds zeros"
         assert not active[:, 5:].any(), "tracks 5-19 stay inactive"
     assert total == summary["frames"] and summary["seconds"] == pytest.approx(total / FPS)
 
@@ -282,7 +284,9 @@ def test_cuts_follow_content_events(corpus: tuple[Path, dict]) -> None:
             reader.start_time(vid),
             len(track),
         )
+        kept = reader.kept(vid).astype(bool)
         cut_at = cuts.video_cut_events(track)
+        cut_at = cut_at[kept[cut_at] & kept[cut_at - 1]]  # the layout's own cuts, not the edit's jumps
         hit += int(_explained(cut_at, events).sum())
         n_cuts += len(cut_at)
         base += float(_explained(np.arange(len(track)), events).sum())
@@ -290,7 +294,7 @@ def test_cuts_follow_content_events(corpus: tuple[Path, dict]) -> None:
         shifted = (cut_at + rng.integers(50, len(track) - 50)) % len(track)  # same rhythm, blind to content
         blind += int(_explained(shifted, events).sum())
         n_blind += len(shifted)
-    assert n_cuts >= 60
+    assert n_cuts >= 20
     print(f"cuts explained {hit / n_cuts:.2f}, random frames {base / n_frames:.2f}, blind {blind / n_blind:.2f}")
     cut_rate, random_rate, blind_rate = hit / n_cuts, base / n_frames, blind / n_blind
     assert cut_rate >= 0.7, (cut_rate, random_rate)
@@ -406,13 +410,19 @@ def test_recorded_ceiling_is_sorted_unique_frames_inside_each_video(seed: int) -
         summary = synthetic.generate_corpus(out, params)
         ceiling = json.loads((out / synthetic.CEILING_FILE).read_text(encoding="utf-8"))
         reader = SequenceReader(out / schema.SEQUENCES_FILE)
-        assert set(ceiling) == {"description", "tolerance_frames", "videos"}
+        assert set(ceiling) == {"description", "tolerance_frames", "videos", "selection"}
+        assert list(ceiling["selection"]) == reader.video_ids
+        for vid, segs in ceiling["selection"].items():
+            n = len(reader.read(vid))
+            flat = [f for seg in segs for f in seg]
+            assert all(type(f) is int for f in flat) and flat == sorted(flat) and all(0 <= f <= n for f in flat)
+            assert all(b > a for a, b in segs)
         assert isinstance(ceiling["description"], str) and ceiling["description"]
         assert ceiling["tolerance_frames"] == cuts.TOLERANCE == 5
         assert list(ceiling["videos"]) == reader.video_ids == summary["video_ids"]
         total = 0
         for vid, frames in ceiling["videos"].items():
-            n = len(reader.read(vid))
+            n = int(reader.kept(vid).sum())  # cut frames are the edit's: its kept frames in order
             assert all(type(f) is int for f in frames)
             assert frames == sorted(set(frames))
             assert all(1 <= f < n for f in frames)
@@ -480,3 +490,65 @@ def test_module_entry_point(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["videos"] == 1
     assert (tmp_path / "o" / schema.SEQUENCES_FILE).is_file()
+
+
+# --- the highlight editor: what it keeps ------------------------------------------------
+def _highlight(seed: int, n_frames: int = 1800):
+    recording, streams = _small_video(seed, n_frames)
+    editor = synthetic.HighlightEditor()
+    return recording, editor, editor.streams(seed, 99, streams.timeline)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_selection_ceiling_equals_the_editors_decisions_without_noise(seed: int) -> None:
+    """Issue 22: the recorded selection ceiling is the editor's own decoding of the interest (its share drawn
+    first), and the real edit is that selection with noise: close to it, not equal."""
+    from trackfusion import selection
+    from trackfusion.data.synthetic import highlight_editor as he
+
+    recording, editor, streams = _highlight(seed)
+    share = copy.deepcopy(streams.selection).uniform(*he.KEEP_SHARE)  # the editor's first draw
+    out = editor.edit(recording, streams)
+    expected = selection.decode_to_length(he.interest(recording), FPS, he.EDITOR_DECODING,
+                                          int(round(share * recording.n_frames)))
+    np.testing.assert_array_equal(out.noiseless_kept, expected)
+    score = selection.SelectionScore()
+    score.add(out.kept, out.noiseless_kept, FPS)
+    assert 0.6 < score.kept_f1 < 1.0
+    assert not out.timeline[~out.kept].any() and np.array_equal(out.timeline[out.kept] != 0,
+                                                               editor.layout.edit(recording, editor.layout.streams(
+                                                                   seed, 99, _small_video(seed, 1800)[1].timeline)
+                                                               ).timeline[out.kept] != 0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_highlight_editor_keeps_what_stands_out_and_drops_menus(seed: int) -> None:
+    from trackfusion import selection
+    from trackfusion.data.synthetic import highlight_editor as he
+
+    recording, editor, streams = _highlight(seed)
+    out = editor.edit(recording, streams)
+    runs = selection.segments(out.kept)
+    assert (runs[:, 1] - runs[:, 0] >= he.EDITOR_DECODING.min_clip_s * FPS).all()  # minimum clip
+    assert (runs[1:, 0] - runs[:-1, 1] >= he.EDITOR_DECODING.min_gap_s * FPS).all()  # minimum gap
+    assert 0.15 <= out.kept.mean() <= 0.7
+    c = recording.content
+    t = recording.time_map.frame_times(recording.n_frames)
+    menu = c.scene_kind[np.searchsorted(c.scene_starts, t, side="right") - 1] == he.MENU_KIND
+    if menu.sum() > 100:
+        assert out.noiseless_kept[menu].mean() < 0.1 < out.noiseless_kept[~menu].mean()
+    value = he.interest(recording)
+    assert value[out.noiseless_kept].mean() > value[~out.noiseless_kept].mean()
+
+
+def test_what_stands_out_depends_on_the_whole_recording() -> None:
+    """The same stretch is kept in a calm recording and dropped in a loud one: the share is the recording's."""
+    from trackfusion import selection
+
+    calm = np.zeros(600)
+    calm[200:260] = 1.0  # one stretch that stands out in a quiet recording
+    loud = calm.copy()
+    loud[400:460] = 5.0  # the same stretch beside a louder one
+    d = selection.SelectionDecoding(min_clip_s=2.0, min_gap_s=1.0)
+    assert selection.decode_to_length(calm, FPS, d, 60)[200:260].all()
+    assert not selection.decode_to_length(loud, FPS, d, 60)[200:260].all()

@@ -13,10 +13,12 @@ import yaml
 from tests.strategies.corpus import write_corpus
 from trackfusion import cli, cuts, schema
 from trackfusion.data.synthetic import generate_corpus
-from trackfusion.experiment.edit import edit_recording, opening_layout, recording_batch
+from trackfusion import selection
+from trackfusion.experiment.edit import edit_recording, opening_layout, parse_target, recording_batch
 from trackfusion.io.timeline import import_timeline
 from trackfusion.learn.checkpoint import save_checkpoint
 from trackfusion.learn.model import EditTransformer, ModelConfig
+from trackfusion.learn.selection_model import SelectionConfig, SelectionModel, save_selection
 from trackfusion.params import SyntheticParams, params_from_dict
 
 TINY = {"model": {"d_model": 16, "nhead": 2, "num_encoder_layers": 1, "dim_feedforward": 32, "seq_len": 16},
@@ -39,8 +41,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     corpus = write_corpus(root / "normalized", [10], ["train"], track_std=20.0)  # the training corpus' statistics
     (root / "params.yaml").write_text(yaml.safe_dump(TINY))
     vid = summary["video_ids"][0]
+    selection_path = save_selection(root / "selection.pt", SelectionModel(SelectionConfig(hidden=8)),
+                                    extra={"decoding": selection.SelectionDecoding(min_clip_s=2.0).to_dict()})
     return {"root": root, "features": raw / "features", "model": model_path, "corpus": corpus, "params": params,
-            "vid": vid, "params_file": root / "params.yaml"}  # fmt: skip
+            "vid": vid, "params_file": root / "params.yaml", "selection": selection_path}  # fmt: skip
 
 
 def test_the_recording_becomes_one_batch_on_the_frame_grid_opening_on_the_recording(setup: dict) -> None:
@@ -62,7 +66,8 @@ def test_the_recording_becomes_one_batch_on_the_frame_grid_opening_on_the_record
 def test_edit_writes_a_timeline_the_fcp_adapter_reads_back(setup: dict, tmp_path: Path, suffix: str) -> None:
     out = tmp_path / f"edit{suffix}"
     rc = cli.main(["edit", setup["vid"], "--features", str(setup["features"]), "--out", str(out), "--model",
-                   str(setup["model"]), "--corpus", str(setup["corpus"]), "--params", str(setup["params_file"])])
+                   str(setup["model"]), "--corpus", str(setup["corpus"]), "--params", str(setup["params_file"]),
+                   "--keep-all"])
     assert rc == 0 and out.is_file()
     back = import_timeline(out, main_media=setup["vid"])
     batch, start, _ = recording_batch(setup["vid"], setup["features"], setup["params"], setup["corpus"])
@@ -88,7 +93,7 @@ def test_the_edit_is_the_predict_stages_roll_out_of_the_recording(setup: dict, t
                         progress=False, param_tolerance=params.predict.param_tolerance)  # fmt: skip
     expected = track_pre.inverse_transform(frames[0].numpy())
     report = edit_recording(setup["vid"], setup["features"], setup["model"], tmp_path / "e.otio", params,
-                            setup["corpus"])  # fmt: skip
+                            setup["corpus"], selection_path=None)  # fmt: skip
     back = import_timeline(tmp_path / "e.otio", main_media=setup["vid"]).frames
     assert len(back) == len(expected) and report["cut_events"] == len(cuts.video_cut_events(expected))
     np.testing.assert_array_equal(cuts.layout(back), cuts.layout(expected))
@@ -123,8 +128,43 @@ def test_edit_of_a_video_file_extracts_its_tables_first(setup: dict, tmp_path: P
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump({**TINY, "extract": {"clip_model": str(clip_folder)}}))
     rc = cli.main(["edit", str(video), "--out", str(out), "--model", str(setup["model"]), "--corpus",
-                   str(setup["corpus"]), "--params", str(params_file)])  # fmt: skip
+                   str(setup["corpus"]), "--params", str(params_file), "--keep-all"])  # fmt: skip
     assert rc == 0
     back = import_timeline(out, main_media="new take")
     assert 0 < len(back.frames) <= 60 and back.report["time_base"] in ("main_clip", "main_audio")
     assert set(Path(tempfile.gettempdir()).glob("trackfusion-edit-*")) == before  # the tables were temporary
+
+
+@pytest.mark.parametrize("text, expected", [("2min", (120.0, None)), ("90s", (90.0, None)), ("1m30s", (90.0, None)),
+                                            ("1:30", (90.0, None)), ("120", (120.0, None)), ("25%", (None, 0.25)),
+                                            ("1h", (3600.0, None))])
+def test_a_target_is_a_length_or_a_share(text: str, expected: tuple) -> None:
+    assert parse_target(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "0s", "soon", "150%", "-2min", "0%"])
+def test_a_target_that_is_neither_says_what_is_accepted(text: str) -> None:
+    with pytest.raises(ValueError, match="give a length"):
+        parse_target(text)
+
+
+@pytest.mark.parametrize("target, seconds", [("10s", 10.0), ("50%", None)])
+def test_edit_to_a_target_writes_jump_cuts_the_fcp_adapter_reads_back(setup: dict, tmp_path: Path, target: str,
+                                                                      seconds: float | None) -> None:
+    """Issue 22: `edit --target` keeps what the selection model picks, to the target (+-10 %), as jump cuts
+    in recording order; the layout model's overlays sit on the kept frames only."""
+    out = tmp_path / "highlights.xml"
+    rc = cli.main(["edit", setup["vid"], "--features", str(setup["features"]), "--out", str(out), "--model",
+                   str(setup["model"]), "--corpus", str(setup["corpus"]), "--params", str(setup["params_file"]),
+                   "--selection", str(setup["selection"]), "--target", target])
+    assert rc == 0 and out.is_file()
+    back = import_timeline(out, main_media=setup["vid"])
+    batch, start, _ = recording_batch(setup["vid"], setup["features"], setup["params"], setup["corpus"])
+    fps, n = setup["params"].data.fps, batch["targets"].shape[1]
+    kept_s = back.kept.sum() / fps
+    want = seconds if seconds is not None else 0.5 * n / fps
+    assert abs(kept_s - want) <= 0.1 * want
+    assert back.kept.any() and not back.kept.all() and not back.frames[back.kept == 0].any()
+    runs = selection.segments(back.kept.astype(bool))
+    assert (np.diff(runs[:, 0]) > 0).all()  # stretches in recording order, each one played once
+    assert (runs[:, 1] - runs[:, 0] >= 2 * fps - 1).all()  # none shorter than the decoding's minimum clip

@@ -177,7 +177,7 @@ def align_corpus(raw_dir: str | Path, out_dir: str | Path, params: Params) -> di
             writer.append(
                 vid, splits[vid], start,
                 audio=aligned.audio, visual=aligned.visual_scalars, clip=aligned.clip,
-                track=track, mask=aligned.mask, times=times,
+                track=track, mask=aligned.mask, times=times, kept=data.kept_flags.astype(bool),
             )
             tally.aligned(aligned.stats, len(times), with_features)
         writer.meta["has_features"] = tally.videos_with_features > 0
@@ -230,9 +230,10 @@ def normalize_corpus(aligned_dir: str | Path, out_dir: str | Path) -> dict[str, 
     for v in tqdm(train, desc="fit normalisation", unit="video", leave=False):  # train only: no val/test leakage
         arr = corpus.video_arrays(v.video_id)
         mask = np.asarray(arr["mask"])  # (T, 3)
+        kept = np.asarray(arr["kept"][:, 0])  # the track is the edit's: its kept frames only
         audio.partial_fit(arr["audio"], mask[:, 0])
         visual.partial_fit(arr["visual"], mask[:, 1])
-        track.partial_fit(arr["track"], mask[:, 2])
+        track.partial_fit(arr["track"], mask[:, 2] & kept)
         train_frames += v.length
     for p in (audio, visual, track):
         p.finalize()
@@ -252,6 +253,7 @@ def normalize_corpus(aligned_dir: str | Path, out_dir: str | Path) -> dict[str, 
                 track=track.transform(arr["track"]),
                 mask=mask,
                 times=arr["times"],
+                kept=arr["kept"],
             )
         save_preprocessors(writer.extra_file(NORMALIZATION_FILE), audio, visual, track)
     wall = time.perf_counter() - started

@@ -10,8 +10,11 @@ Layout of a corpus folder (``data/aligned``, ``data/normalized``)::
     track.bin      (N, 180) float32   track frames (schema.TRACK_PARAMS per track)
     mask.bin       (N, 3)   bool      modality availability [audio, visual, track]
     times.bin      (N, 1)   float64   frame times in seconds of the source recording
+    kept.bin       (N, 1)   bool      the frame plays in the edit (the selection's target)
 
-Rows of one video are contiguous (``offset`` .. ``offset + length``). Arrays are raw
+Rows of one video are contiguous (``offset`` .. ``offset + length``) and cover its whole
+recording, so selection reads every frame; the layout reads the edit, its kept frames in
+order (``Corpus.edit_rows``: a dropped frame is neither its input nor its target). Arrays are raw
 C-order binaries so the writer can stream video after video without knowing the
 total in advance (peak memory does not grow with the corpus), and readers memory-map
 them. The whole folder is written to a temporary sibling and renamed into place.
@@ -32,7 +35,7 @@ from trackfusion import schema
 from trackfusion.atomic import atomic_dir
 
 INDEX_FILE = "index.json"
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 SPLITS = ("train", "val", "test")
 
 #: name -> (dtype, width); the order is the order of the files' documentation above
@@ -43,6 +46,7 @@ ARRAYS: dict[str, tuple[str, int]] = {
     "track": ("float32", schema.TRACK_WIDTH),
     "mask": ("bool", len(schema.MODALITIES)),
     "times": ("float64", 1),
+    "kept": ("bool", 1),
 }
 
 
@@ -53,6 +57,7 @@ class VideoEntry:
     length: int
     split: str
     start_time: float
+    edit_length: int  # frames the edit keeps (== length when it removes nothing)
 
 
 def assign_splits(video_ids: list[str], val_fraction: float, test_fraction: float, seed: int) -> dict[str, str]:
@@ -103,13 +108,15 @@ class CorpusWriter:
         schema.check_video_id(video_id)
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if set(arrays) != set(ARRAYS):
-            raise ValueError(f"append needs arrays {sorted(ARRAYS)}, got {sorted(arrays)}")
         length = len(arrays["track"])
+        arrays.setdefault("kept", np.ones((length, 1), bool))  # an edit that removes nothing
+        if set(arrays) != set(ARRAYS):
+            raise ValueError(f"append needs arrays {sorted(ARRAYS)} (kept optional), got {sorted(arrays)}")
         for name, (dtype, width) in ARRAYS.items():
             a = np.ascontiguousarray(arrays[name], dtype=dtype).reshape(length, width)  # (T, width)
             self._files[name].write(a.tobytes())
-        self.videos.append(VideoEntry(video_id, self.total, length, split, float(start_time)))
+        kept = int(np.count_nonzero(arrays["kept"]))
+        self.videos.append(VideoEntry(video_id, self.total, length, split, float(start_time), kept))
         self.total += length
 
     def extra_file(self, name: str) -> Path:
@@ -180,6 +187,20 @@ class Corpus:
         """Slices (views, no copy) of every array for one video."""
         v = self._by_id[video_id]
         return {name: self.array(name)[v.offset : v.offset + v.length] for name in ARRAYS}
+
+    def edit_rows(self, video_id: str) -> np.ndarray:
+        """(edit_length,) int64 corpus rows of the video's kept frames, in edit order (recording order:
+        a highlight edit plays what it keeps as it was recorded)."""
+        v = self._by_id[video_id]
+        return v.offset + np.flatnonzero(self.array("kept")[v.offset : v.offset + v.length, 0])
+
+    def edit_arrays(self, video_id: str) -> dict[str, np.ndarray]:
+        """Every array of one video over its kept frames only (copies where it drops frames)."""
+        v = self._by_id[video_id]
+        if v.edit_length == v.length:
+            return self.video_arrays(video_id)
+        rows = self.edit_rows(video_id)
+        return {name: self.array(name)[rows] for name in ARRAYS}
 
     def split_videos(self, split: str) -> list[VideoEntry]:
         return [v for v in self.videos if v.split == split]

@@ -95,6 +95,39 @@ def cut_table_markdown(rows: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+#: rows of the selection table, in reading order: references around the model
+SELECTION_ORDER = ("keep_all", "random", "loudness_rule", "content_rule", "multimodal", "ceiling")
+SELECTION_FIGURES = ("kept_f1", "precision", "recall", "boundary_f1", "duration_error_s")
+
+
+def selection_rows(selection: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The select stage's table in reading order, each row its five figures and how it was made."""
+    table = (selection or {}).get("selection", {})
+    names = [n for n in SELECTION_ORDER if n in table] + [n for n in table if n not in SELECTION_ORDER]
+    return {n: {**{f: table[n].get(f) for f in SELECTION_FIGURES}, "how": table[n].get("how", "the selection model")}
+            for n in names}
+
+
+def selection_markdown(selection: dict[str, Any]) -> list[str]:
+    rows = selection_rows(selection)
+    if not rows:
+        return []
+    lines = ["## What the edit keeps: selection on the test videos", "",
+             "| predictor | kept-frame F1 | precision | recall | jump-cut boundary F1 | duration error (s) | how |",
+             "|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        label = f"**{name}**" if name in MODEL_KINDS else name
+        lines.append(f"| {label} | " + " | ".join(_num(r[f]) for f in SELECTION_FIGURES) + f" | {r['how']} |")
+    ratio = selection.get("at_default_ratio", {})
+    lines += ["", f"Every predictor is decoded to each video's true edit length on {selection.get('videos')} test "
+                  "videos ({} frames), so it is read on which frames it keeps; boundaries are matched one-to-one "
+                  "within +-1 s.".format(selection.get("frames"))]
+    if ratio:
+        cells = ", ".join(f"{n} {ratio[n]['kept_f1']:.3f}" for n in SELECTION_ORDER if n in ratio)
+        lines.append(f"At the default ratio ({ratio.get('target_ratio')} of each recording) kept-frame F1 is: {cells}.")
+    return lines + [""]
+
+
 def verdict(rows: dict[str, dict[str, Any]]) -> list[str]:
     """The claim, stated only against the rows it needs."""
     m, b = rows.get("multimodal", {}), rows.get("baseline", {})
@@ -238,10 +271,14 @@ def results_markdown(
     pictures: list[str],
     experiments: str | None,
     cuts_rows: dict[str, dict[str, Any]] | None = None,
+    selection: dict[str, Any] | None = None,
 ) -> str:
     lines = ["# Results: does the content help predict the edit?", ""]
+    if selection:
+        lines += selection_markdown(selection)
     if cuts_rows:
-        lines += verdict(cuts_rows) + ["", "## Cut F1 of every predictor on the test videos", ""]
+        lines += verdict(cuts_rows) + ["", "## Cut F1 of every predictor on the test videos (over the kept frames, "
+                                       "in edit order)", ""]
         lines += cut_table_markdown(cuts_rows) + [""]
     lines += ["## Test metrics (teacher-forced, best-val checkpoint)", "",
               "| metric | better | baseline | multimodal | difference |", "|---|---|---|---|---|"]
@@ -305,6 +342,7 @@ def run_compare(
     references: dict[str, Any] | None = None,
     run_facts: dict[str, dict[str, Any]] | None = None,
     run_facts_md: Path | None = None,
+    selection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write compare.json, the pictures and results.md; return the comparison table.
 
@@ -328,13 +366,15 @@ def run_compare(
     rel = [str(Path(out_dir.name) / p) if results_md.parent == out_dir.parent else str(out_dir / p) for p in pictures]
     experiments = experiments_md.read_text(encoding="utf-8") if experiments_md and experiments_md.exists() else None
     rows = cut_table((references or {}).get("references"), tests, rollout)
-    write_text(results_md, results_markdown(table, runs, rollout, rel, experiments, rows))
+    write_text(results_md, results_markdown(table, runs, rollout, rel, experiments, rows, selection))
     if run_facts_md is not None:
         write_text(run_facts_md, run_facts_markdown(run_facts or {}))
     payload: dict[str, Any] = {"cut_f1": {k: {f: v for f, v in r.items() if f != "how"} for k, r in rows.items()},
                                "test": table}
     if rollout:
         payload["rollout"] = rollout
+    if selection:
+        payload["selection"] = {k: {f: v for f, v in r.items() if f != "how"} for k, r in selection_rows(selection).items()}
     write_figures(compare_json, payload)
     if "cut_f1" in table:
         log.info("test cut_f1: baseline %.4f, multimodal %.4f (difference %+.4f)",

@@ -7,23 +7,29 @@ stage does, normalised with the training corpus' saved statistics
 recording alone on track 1, full frame at ``edit.opening_scale`` percent) with the roll-out
 of the `predict` stage (`trackfusion.learn.rollout.rollout`: its own decoded output is
 the next frame's input; the cut decoding chosen on validation travels in the model file).
-The edit is exported by the project's timeline export at ``predict.edit_rate``: ``.otio``,
-FCP 7 / Premiere ``.xml`` or a one-track ``.edl``, the recording named by its stem.
+First the selection model (``models/selection.pt``, the select stage's) scores every frame
+of the whole recording and the scores are decoded to the target length (``--target 2min``,
+``--target 25%``, else ``select.target_s`` / ``select.target_ratio``) with the decoding of
+``select``; the layout model then rolls out over the kept frames in edit order. The edit is
+exported by the project's timeline export at ``predict.edit_rate``: ``.otio``, FCP 7 /
+Premiere ``.xml`` or a one-track ``.edl``, the recording named by its stem, the dropped
+stretches as jump cuts.
 
     trackfusion edit "my recording" --features my_features --out edit.xml
-    trackfusion edit recording.mp4 --out edit.xml     # its tables extracted first (CLIP as extract.clip says)
+    trackfusion edit recording.mp4 --target 2min --out edit.xml   # tables extracted first (CLIP as extract.clip says)
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from trackfusion import cuts, schema
+from trackfusion import cuts, schema, selection
 from trackfusion.timemap import TimeMap
 from trackfusion.data.alignment import FeatureAligner
 from trackfusion.data.extract import VIDEO_SUFFIXES, ExtractError, extract_recording
@@ -32,6 +38,7 @@ from trackfusion.io import features
 from trackfusion.io.timeline import export_timeline
 from trackfusion.learn.checkpoint import load_checkpoint
 from trackfusion.learn.rollout import decoding_of, rollout, rollout_context
+from trackfusion.learn.selection_model import Recording, SelectionError, keep_scores, load_selection
 from trackfusion.params import Params, load_params
 
 log = logging.getLogger(__name__)
@@ -39,6 +46,57 @@ log = logging.getLogger(__name__)
 
 class EditError(ValueError):
     """The recording's tables, the model or the corpus statistics cannot be used; the message says which."""
+
+
+_DURATION = re.compile(r"^\s*(?:(?P<h>\d+(?:\.\d+)?)h)?\s*(?:(?P<m>\d+(?:\.\d+)?)\s*(?:min|m))?\s*"
+                       r"(?:(?P<s>\d+(?:\.\d+)?)\s*s?)?\s*$")
+
+
+def parse_target(text: str) -> tuple[float | None, float | None]:
+    """``--target``: ``(seconds, None)`` for a length (``2min``, ``90s``, ``1m30s``, ``1:30``, ``120``) or
+    ``(None, ratio)`` for a share (``25%``). ValueError says what is accepted."""
+    t = text.strip().lower()
+    try:
+        if t.endswith("%"):
+            ratio = float(t[:-1]) / 100
+            if 0 < ratio <= 1:
+                return None, ratio
+        elif ":" in t:
+            parts = [float(x) for x in t.split(":")]
+            if 2 <= len(parts) <= 3:
+                seconds = sum(v * 60**i for i, v in enumerate(reversed(parts)))
+                if seconds > 0:
+                    return seconds, None
+        else:
+            m = _DURATION.match(t)
+            if m and any(m.groupdict().values()):
+                seconds = sum(float(m[k] or 0) * f for k, f in (("h", 3600), ("m", 60), ("s", 1)))
+                if seconds > 0:
+                    return seconds, None
+    except ValueError:
+        pass
+    raise ValueError(f"--target {text!r}: give a length (2min, 90s, 1m30s, 1:30) or a share of the recording "
+                     "(25%), more than 0")
+
+
+def target_frames(n_frames: int, fps: float, seconds: float | None, ratio: float | None) -> int:
+    """Frames the edit keeps: `seconds` of it when given, else `ratio` of the recording (at most all of it)."""
+    frames = int(round(seconds * fps)) if seconds else int(round((ratio or 1.0) * n_frames))
+    return min(max(frames, 1), n_frames)
+
+
+def select_frames(batch: dict[str, torch.Tensor], selection_path: str | Path, fps: float, params: Params,
+                  target_s: float | None, target_ratio: float | None) -> np.ndarray:
+    """(T,) bool: the frames the selection model keeps, decoded to the target."""
+    model, payload = load_selection(selection_path)
+    mask = batch["modality_mask"][0, :, :2].numpy()
+    recording = Recording("recording", "test", batch["audio"][0].numpy(), batch["visual"][0].numpy(), mask,
+                          np.zeros(len(mask), bool))  # kept: not an input, never read
+    decoding = selection.SelectionDecoding.from_dict(payload["extra"]["decoding"])
+    if target_s is None and target_ratio is None:
+        target_s, target_ratio = params.select.target_s or None, params.select.target_ratio
+    goal = target_frames(len(mask), fps, target_s, target_ratio)
+    return selection.decode_to_length(keep_scores(model, recording), fps, decoding, goal)
 
 
 def opening_layout(scale: float = 100.0) -> np.ndarray:
@@ -97,24 +155,40 @@ def recording_batch(stem: str, features_dir: Path, params: Params,
 
 
 def edit_recording(stem: str, features_dir: str | Path, model_path: str | Path, out: str | Path, params: Params,
-                   corpus_dir: str | Path = "data/normalized", recording_url: str | None = None) -> dict[str, Any]:  # fmt: skip
-    """Generate the edit of one recording and write it to `out` (format by extension); returns the export report."""
+                   corpus_dir: str | Path = "data/normalized", recording_url: str | None = None,
+                   selection_path: str | Path | None = "models/selection.pt", target_s: float | None = None,
+                   target_ratio: float | None = None) -> dict[str, Any]:  # fmt: skip
+    """Generate the edit of one recording and write it to `out` (format by extension); returns the export report.
+
+    With a `selection_path` the edit keeps what the selection model picks, to the target
+    (module docstring); with None it keeps the whole recording."""
     schema.check_video_id(stem)
     features_dir, corpus_dir = Path(features_dir), Path(corpus_dir)
     batch, start, track_pre = recording_batch(stem, features_dir, params, corpus_dir)
+    n, fps = batch["audio"].shape[1], float(params.data.fps)
+    kept = (np.ones(n, bool) if selection_path is None
+            else select_frames(batch, selection_path, fps, params, target_s, target_ratio))
     model, payload = load_checkpoint(model_path)
     model.eval()
-    _, frames = rollout(model, batch, rollout_context(params), decoding_of(payload), params.predict.threshold,
+    rows = torch.from_numpy(np.flatnonzero(kept))  # the layout runs over the edit: its kept frames in order
+    edit_batch = {k: v[:, rows] for k, v in batch.items()}
+    edit_batch["targets"][0, 0] = batch["targets"][0, 0]  # the opening layout on the edit's first frame
+    _, frames = rollout(model, edit_batch, rollout_context(params), decoding_of(payload), params.predict.threshold,
                         param_tolerance=params.predict.param_tolerance)  # fmt: skip
-    edit = track_pre.inverse_transform(frames[0].numpy())
+    edit = np.zeros((n, schema.TRACK_WIDTH), np.float32)
+    edit[kept] = track_pre.inverse_transform(frames[0].numpy())
     report = export_timeline(
         edit, out, fps=params.data.fps, name=f"{stem} (trackfusion edit)", start_time=start,
         media_names={0: stem}, rate=params.predict.edit_rate, recording_url=recording_url,
         param_tolerance=params.predict.param_tolerance * track_pre.column_stats()[1],
+        kept=None if kept.all() else kept,
     )  # fmt: skip
-    report["cut_events"] = int(len(cuts.video_cut_events(edit)))
-    log.info("%s: %d frames (%.1f s) edited by %s: %d cuts, %d clips on %d tracks", out, len(edit),
-             len(edit) / params.data.fps, model_path, report["cut_events"], report["clips"], report["tracks"])
+    report["cut_events"] = int(len(cuts.video_cut_events(edit[kept])))
+    report["kept_frames"], report["kept_s"] = int(kept.sum()), round(float(kept.sum()) / fps, 3)
+    report["jump_cuts"] = max(len(selection.segments(kept)) - 1, 0)
+    log.info("%s: %.1f s of a %.1f s recording kept in %d stretches, edited by %s: %d cuts, %d clips on %d tracks",
+             out, kept.sum() / fps, n / fps, report["jump_cuts"] + 1, model_path, report["cut_events"],
+             report["clips"], report["tracks"])
     return report
 
 
@@ -125,7 +199,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", type=Path, help="folder of the recording's feature tables (for a stem)")
     parser.add_argument("--out", required=True, type=Path, help="timeline to write: .otio, .xml (FCP 7 / Premiere) "
                                                                 "or .edl (one track)")  # fmt: skip
-    parser.add_argument("--model", default=Path("models/multimodal.pt"), type=Path, help="a trained model file")
+    parser.add_argument("--model", default=Path("models/multimodal.pt"), type=Path, help="a trained layout model file")
+    parser.add_argument("--selection", default=Path("models/selection.pt"), type=Path,
+                        help="the selection model file (what the edit keeps)")
+    parser.add_argument("--target", help="how long the edit is: 2min, 90s, 1:30, or a share such as 25%% "
+                                         "(default: select.target_s, else select.target_ratio)")
+    parser.add_argument("--keep-all", action="store_true", help="keep the whole recording (no selection)")
     parser.add_argument("--corpus", default=Path("data/normalized"), type=Path,
                         help="the training corpus: its normalization.json puts the recording in the model's units")
     parser.add_argument("--params", default=Path("params.yaml"), type=Path, help="params file (data, align, predict, "
@@ -142,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s: give --features (the folder of its feature tables), or a video file", args.recording)
         return 1
     try:
+        target_s, target_ratio = parse_target(args.target) if args.target else (None, None)
         params = load_params(args.params)
         with tempfile.TemporaryDirectory(prefix="trackfusion-edit-") as tmp:
             features_dir, stem, url = args.features, args.recording, args.recording_url
@@ -151,8 +231,9 @@ def run(args: argparse.Namespace) -> int:
                 url = url or recording.resolve().as_uri()
                 log.info("%s: extracted%s", recording, "" if params.extract.clip else
                          " (extract.clip false: CLIP columns empty, the model sees no CLIP for this recording)")  # fmt: skip
-            edit_recording(stem, features_dir, args.model, args.out, params, args.corpus, url)
-    except (EditError, ExtractError, features.FeatureFileError, FileNotFoundError, ValueError) as exc:
+            edit_recording(stem, features_dir, args.model, args.out, params, args.corpus, url,
+                           None if args.keep_all else args.selection, target_s, target_ratio)
+    except (EditError, ExtractError, SelectionError, features.FeatureFileError, FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)
         return 1
     return 0

@@ -47,7 +47,7 @@ def predict_split(
     """
     model.eval()
     corpus = Corpus(corpus_dir)
-    longest = max((v.length for v in corpus.split_videos(split)), default=1)
+    longest = max((v.edit_length for v in corpus.split_videos(split)), default=1)
     dataset = EditWindowDataset(corpus, split, seq_len=longest, stride=longest)  # one window = one whole video
     if len(dataset) == 0:
         raise ValueError(f"{corpus_dir}: split '{split}' has no videos to predict")
@@ -76,6 +76,7 @@ def predict_split(
         "metrics": figures,
         "videos": videos,
         "start_times": {v.video_id: v.start_time for v in dataset.videos},
+        "kept": {v.video_id: np.asarray(corpus.array("kept")[v.offset : v.offset + v.length, 0]) for v in dataset.videos},
         "frames": frames,
         "seconds": seconds,
         "frames_per_s": frames / seconds if seconds > 0 else float("nan"),
@@ -137,11 +138,14 @@ def run_predict(
             folder = tmp if name == export_model else tmp / name
             folder.mkdir(exist_ok=True)
             for vid, frames in result["videos"].items():
-                edit = track_pre.inverse_transform(frames["rollout"])
+                kept = result["kept"][vid]  # the layout was rolled out over the true edit's kept frames
+                edit = np.zeros((len(kept), schema.TRACK_WIDTH), np.float32)
+                edit[kept] = track_pre.inverse_transform(frames["rollout"])
                 export_timeline(edit, folder / f"{schema.check_video_id(vid)}.otio", fps=corpus.fps,
                                 name=f"{vid} ({name} roll-out)", start_time=result["start_times"][vid],
                                 media_names={0: vid}, rate=edit_rate,  # class 0: the recording (ASSET_CLASSES)
-                                param_tolerance=param_tolerance * track_std)  # std units -> file units
+                                param_tolerance=param_tolerance * track_std,  # std units -> file units
+                                kept=None if kept.all() else kept)
             vid = sorted(result["videos"])[0]
             example["video_id"], example["fps"] = np.array(vid), np.array(corpus.fps)
             example["truth"] = track_pre.inverse_transform(result["videos"][vid]["truth"])

@@ -16,7 +16,8 @@ Each reference turns a video into cut events and is scored by the same
   content events without its noise (``schema.CEILING_FILE``), the best any
   content-based predictor can expect; a user's own corpus has no such file and no row.
 
-They read the *aligned* corpus (features in their original units) so the rule's
+Cuts are the edit's: each video's kept frames in order (``Corpus.edit_arrays``). They
+read the *aligned* corpus (features in their original units) so the rule's
 thresholds are the numbers a user sees in the feature files.
 """
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Video:
 
     def __init__(self, entry: VideoEntry, arrays: dict[str, np.ndarray]):
         self.video_id = entry.video_id
-        self.length = entry.length
+        self.length = entry.edit_length  # the edit's frames: cuts are scored over the kept frames in order
         self.true = cuts.video_cut_events(np.asarray(arrays["track"], np.float32))
         audio_ok, visual_ok = arrays["mask"][:, 0].astype(bool), arrays["mask"][:, 1].astype(bool)
         audio = np.where(audio_ok[:, None], arrays["audio"], np.nan)
@@ -62,7 +63,8 @@ class Video:
 
 
 def load_videos(corpus: Corpus, splits: Iterable[str]) -> list[Video]:
-    return [Video(v, corpus.video_arrays(v.video_id)) for s in splits for v in corpus.split_videos(s) if v.length > 0]
+    return [Video(v, corpus.edit_arrays(v.video_id)) for s in splits for v in corpus.split_videos(s)
+            if v.edit_length > 0]
 
 
 def _rises(x: np.ndarray, threshold: float) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Training windows over a memory-mapped corpus, their collation and the DataLoaders.
 
-A window is `seq_len` consecutive frames of one video. All windows are listed once at
+A window is `seq_len` consecutive frames of one video's edit: its kept frames in order
+(``Corpus.edit_rows``), so a frame's previous frame is the previous kept frame and a
+dropped frame is neither input nor target. All windows are listed once at
 construction as three index arrays (video, start, length); `__getitem__` only slices
 the memory-mapped arrays of `trackfusion.data.corpus.Corpus`, so an epoch never parses or
 re-aligns a file.
@@ -153,8 +155,8 @@ class EditWindowDataset(Dataset):
         self.content_control = content_control
         self.track_noise = track_noise
         self.videos = self.corpus.split_videos(split)
-        self.offsets = np.array([v.offset for v in self.videos], dtype=np.int64)
-        self.lengths = np.array([v.length for v in self.videos], dtype=np.int64)
+        self.rows = [self.corpus.edit_rows(v.video_id) for v in self.videos]  # corpus rows of each edit's frames
+        self.lengths = np.array([len(r) for r in self.rows], dtype=np.int64)
 
         # donor[i]: the video whose content (audio, visual, their masks) video i sees; -1 = none
         n = len(self.videos)
@@ -192,24 +194,24 @@ class EditWindowDataset(Dataset):
         v = int(self.window_video[index])
         s = int(self.window_start[index])
         n = int(self.window_length[index])
-        lo = int(self.offsets[v]) + s  # corpus row of the window's first frame
+        rows = self.rows[v][s : s + n]  # corpus rows of the window's frames, in edit order
 
-        targets = np.array(self._track[lo : lo + n], dtype=np.float32)  # (T, 180), a copy off the memmap
-        video = self._track[int(self.offsets[v]) : int(self.offsets[v]) + int(self.lengths[v])]  # a view
-        track = previous_frames(video, s, n)  # (T, 180): frame t holds the state of frame t-1
+        targets = np.asarray(self._track[rows], dtype=np.float32)  # (T, 180), a copy off the memmap
+        first = max(s - 1, 0)
+        track = previous_frames(self._track[self.rows[v][first : s + n]], s - first, n)  # frame t: state of t-1
         mask = np.zeros((n, 3), dtype=bool)
-        mask[:, 2] = self._mask[lo : lo + n, 2]
+        mask[:, 2] = self._mask[rows, 2]
 
         audio = np.zeros((n, schema.AUDIO_WIDTH), dtype=np.float32)
         visual = np.zeros((n, schema.VISUAL_WIDTH), dtype=np.float32)
         d = int(self.donor[v])
         if d >= 0:
             m = max(0, min(n, int(self.lengths[d]) - s))  # frames the donor has for this window
-            c = int(self.offsets[d]) + s
-            mask[:m, :2] = self._mask[c : c + m, :2]
-            audio[:m] = self._audio[c : c + m]
-            visual[:m, : schema.VISUAL_SCALAR_WIDTH] = self._visual[c : c + m]
-            visual[:m, schema.VISUAL_SCALAR_WIDTH :] = self._clip[c : c + m]  # float16 -> float32
+            c = self.rows[d][s : s + m]
+            mask[:m, :2] = self._mask[c, :2]
+            audio[:m] = self._audio[c]
+            visual[:m, : schema.VISUAL_SCALAR_WIDTH] = self._visual[c]
+            visual[:m, schema.VISUAL_SCALAR_WIDTH :] = self._clip[c]  # float16 -> float32
             # unavailable content is zero whatever the corpus holds there (SPEC property 31)
             audio[~mask[:, 0]] = 0.0
             visual[~mask[:, 1]] = 0.0

@@ -9,8 +9,10 @@ byte-identical files. How a video is made, one module a step:
 1. ``content``: the recording is simulated in continuous recording time (seconds), as
    event lists: scenes, speech, text overlays, motion bursts.
 2. ``editor``: what an editor is (a recording and streams of its own in, a timeline
-   out); ``event_editor``, today's editor, turns the content events into the 20 x 9
-   track timeline at ``fps``, with noise, and makes its noiseless twin.
+   out); ``event_editor`` turns the content events into the 20 x 9 track timeline at
+   ``fps``, with noise, and makes its noiseless twin; ``highlight_editor``, the default
+   (``synthetic.editor: highlight``), keeps what stands out in the recording (``kept``
+   flags, with noise, and their noiseless twin) and lays it out as ``event_editor`` does.
 3. ``files``: the two feature tables sample the content at their own times and are
    written with the video's faults (``faults``: the corpus-wide plan, each fault's file,
    rows and cells).
@@ -30,6 +32,8 @@ other videos. Each stream is drawn from in this order and by nothing else:
   generator); then the feature tables' samples (``write_feature_files``).
 - ``[seed, i, 1]``: video ``i``'s faults (which file each hits, rows, cells).
 - ``[seed, i, 2]``: today's editor's noiseless twin.
+- ``[seed, i, 3]``: the highlight editor's selection (its share, then its noise); its
+  layout draws where ``event_editor`` always drew.
 - ``SeedSequence([seed, i, tag]).spawn(2)``: any other editor's timeline and noiseless
   streams (``Editor.streams``, ``tag`` >= 3), so adding an editor moves neither the
   content nor today's editor. (Under another editor the feature tables are drawn
@@ -39,10 +43,13 @@ The ceiling
 -----------
 ``editor_ceiling.json`` beside ``sequences.npz``: the cut events (``cuts.video_cut_events``:
 a run of consecutive cut frames is one event, at its first frame) of the editor's
-noiseless twin. Scored against the true cuts (``cuts.match_events``) they give the
-ceiling of any content-based cut predictor. Layout:
-``{"description": str, "tolerance_frames": 5, "videos": {video_id: [frame, ...]}}``,
-frames sorted ints in ``[1, T)``.
+noiseless layout over the edit's kept frames in order, and the recording frames its
+noiseless selection keeps. Scored against the true cuts (``cuts.match_events``) and the
+true kept flags (``trackfusion.selection``) they give the ceilings of any content-based
+cut and selection predictor. Layout:
+``{"description": str, "tolerance_frames": 5, "videos": {video_id: [frame, ...]},
+"selection": {video_id: [[start, end], ...]}}``, cut frames sorted ints in ``[1, kept T)``,
+segments sorted, disjoint ``[start, end)`` recording frames.
 """
 from trackfusion.data.synthetic.command import add_arguments, main, run
 from trackfusion.data.synthetic.content import (
@@ -64,7 +71,14 @@ from trackfusion.data.synthetic.event_editor import (
 )
 from trackfusion.data.synthetic.faults import FAULT_KINDS, FAULT_RATES, plan_faults
 from trackfusion.data.synthetic.files import audio_columns, visual_columns, write_feature_files
-from trackfusion.data.synthetic.generate import CEILING_DESCRIPTION, DEFAULT_EDITOR, generate_corpus, generate_video
+from trackfusion.data.synthetic.generate import (
+    CEILING_DESCRIPTION,
+    DEFAULT_EDITOR,
+    EDITORS,
+    generate_corpus,
+    generate_video,
+)
+from trackfusion.data.synthetic.highlight_editor import HighlightEditor, interest
 from trackfusion.schema import CEILING_FILE
 
 __all__ = [
@@ -72,6 +86,7 @@ __all__ = [
     "CEILING_DESCRIPTION",
     "CEILING_FILE",
     "DEFAULT_EDITOR",
+    "EDITORS",
     "FAULT_KINDS",
     "FAULT_RATES",
     "TRACK_STICKER",
@@ -80,6 +95,7 @@ __all__ = [
     "EditorOutput",
     "EditorStreams",
     "EventEditor",
+    "HighlightEditor",
     "Recording",
     "Style",
     "add_arguments",
@@ -88,6 +104,7 @@ __all__ = [
     "edit_timeline",
     "generate_corpus",
     "generate_video",
+    "interest",
     "main",
     "plan_faults",
     "run",

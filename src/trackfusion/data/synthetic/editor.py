@@ -24,14 +24,17 @@ class EditorStreams:
 
     timeline: np.random.Generator  # the real timeline (its noise, its habits)
     noiseless: np.random.Generator  # the timeline without noise, the ceiling's
+    selection: np.random.Generator | None = None  # what it keeps (an editor that removes frames)
 
 
 @dataclass(frozen=True)
 class EditorOutput:
-    """One video as an editor made it. (Per-frame ``kept`` flags go here once an editor removes frames.)"""
+    """One video as an editor made it."""
 
     timeline: np.ndarray  # (T, 180) float32 track frames, the ground truth the models learn
     noiseless: np.ndarray  # (T, 180) the same editor's decisions without its noise: its cuts are the ceiling
+    kept: np.ndarray | None = None  # (T,) bool, the frames the edit plays; None: every frame
+    noiseless_kept: np.ndarray | None = None  # (T,) bool, what it keeps without its noise: the selection ceiling
 
 
 class Editor(ABC):

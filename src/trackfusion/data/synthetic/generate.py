@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from trackfusion import cuts, schema
+from trackfusion import cuts, schema, selection
 from trackfusion.atomic import atomic_dir, write_json
 from trackfusion.data.synthetic.content import clip_prototypes, simulate_recording
 from trackfusion.data.synthetic.editor import Editor
 from trackfusion.data.synthetic.event_editor import EventEditor
+from trackfusion.data.synthetic.highlight_editor import HighlightEditor
 from trackfusion.data.synthetic.faults import FAULT_KINDS, plan_faults
 from trackfusion.data.synthetic.files import write_feature_files
 from trackfusion.io.sequences import TrackData, write_sequences
@@ -20,10 +21,14 @@ from trackfusion.params import SyntheticParams
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EDITOR: Editor = EventEditor()
+#: ``synthetic.editor`` -> the editor of the corpus
+EDITORS: dict[str, Editor] = {"highlight": HighlightEditor(), "events": EventEditor()}
+DEFAULT_EDITOR: Editor = EDITORS[SyntheticParams().editor]
 CEILING_DESCRIPTION = (
-    "Per video, the cut event frames the synthetic editor would make if it followed every content event"
-    " with exactly its base lag and no stickers: the ceiling of any content-based cut predictor."
+    "videos: per video, the cut event frames (frames of the edit: its kept frames in order) the synthetic editor"
+    " would make if it followed every content event with exactly its base lag and no stickers: the ceiling of any"
+    " content-based cut predictor. selection: per video, the [start, end) recording frames it keeps without its"
+    " noise: the ceiling of any content-based selection."
 )
 
 
@@ -36,16 +41,21 @@ def generate_video(
     faults: list[str],
     out: Path,
     editor: Editor = DEFAULT_EDITOR,
-) -> tuple[TrackData, np.ndarray, list[dict[str, Any]]]:
-    """Write video ``index``'s feature files; return its timeline, its ceiling (the cut event
-    frames of the editor's noiseless twin) and its faults' details."""
+) -> tuple[TrackData, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Write video ``index``'s feature files; return its timeline, its ceilings (the cut event
+    frames of the editor's noiseless twin over the kept frames, and the (K, 2) segments its
+    noiseless selection keeps) and its faults' details."""
     rng = np.random.default_rng([seed, index])  # the recording stream
     frng = np.random.default_rng([seed, index, 1])  # faults draw apart, so content does not depend on them
     recording = simulate_recording(rng, index, params, fps, prototypes)
     edited = editor.edit(recording, editor.streams(seed, index, rng))
     details = write_feature_files(out / schema.FEATURES_DIR, recording, rng, faults, frng)
-    track = TrackData(recording.video_id, recording.start_time, edited.timeline)
-    return track, cuts.video_cut_events(edited.noiseless), details
+    kept = np.ones(recording.n_frames, bool) if edited.kept is None else edited.kept
+    noiseless_kept = kept if edited.noiseless_kept is None else edited.noiseless_kept
+    track = TrackData(recording.video_id, recording.start_time, edited.timeline,
+                      None if kept.all() else kept.astype(np.uint8))
+    ceiling = cuts.video_cut_events(edited.noiseless[kept])  # the edit's frames, in order
+    return track, ceiling, selection.segments(noiseless_kept), details
 
 
 def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10) -> dict[str, Any]:
@@ -64,12 +74,15 @@ def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10)
     videos: list[TrackData] = []
     details: list[dict[str, Any]] = []
     ceilings: dict[str, list[int]] = {}
+    selections: dict[str, list[list[int]]] = {}
+    editor = EDITORS[params.editor]
     with atomic_dir(out_dir) as tmp:
         (tmp / schema.FEATURES_DIR).mkdir()
         for i in range(params.num_videos):
-            track, ceiling, found = generate_video(params.seed, i, params, fps, prototypes, plan[i], tmp)
+            track, ceiling, kept, found = generate_video(params.seed, i, params, fps, prototypes, plan[i], tmp, editor)
             videos.append(track)
             ceilings[track.video_id] = [int(f) for f in ceiling]
+            selections[track.video_id] = [[int(a), int(b)] for a, b in kept]
             details += found
         write_sequences(tmp / schema.SEQUENCES_FILE, videos)
         write_json(
@@ -78,6 +91,7 @@ def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10)
                 "description": CEILING_DESCRIPTION,
                 "tolerance_frames": cuts.TOLERANCE,
                 "videos": ceilings,
+                "selection": selections,
             },
         )
     faults: dict[str, list[str]] = {kind: [] for kind in FAULT_KINDS}
@@ -85,11 +99,13 @@ def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10)
         if d["video_id"] not in faults[d["kind"]]:
             faults[d["kind"]].append(d["video_id"])
     frames = sum(len(v.frames) for v in videos)
+    kept_frames = int(sum(v.kept_flags.sum() for v in videos))
     summary = {
         "videos": len(videos),
         "frames": frames,
         "seconds": frames / fps,
         "fps": fps,
+        "kept_frames": kept_frames,
         "seed": params.seed,
         "video_ids": [v.video_id for v in videos],
         "cuts": int(sum(len(cuts.video_cut_events(v.frames)) for v in videos)),
@@ -98,9 +114,11 @@ def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10)
         "fault_details": details,
     }
     log.info(
-        "wrote %d synthetic videos (%.1f min of track, %d cuts, %d without editor noise) to %s in %.2f s; faults: %s",
+        "wrote %d synthetic videos (%.1f min of recording, %.1f min kept, %d cuts, %d without editor noise) to %s"
+        " in %.2f s; faults: %s",
         summary["videos"],
         summary["seconds"] / 60,
+        kept_frames / fps / 60,
         summary["cuts"],
         summary["ceiling_cuts"],
         out_dir,
