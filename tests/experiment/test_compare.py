@@ -1,7 +1,13 @@
 """The write-up's claim: read only beside the reference rows, and honest when a rule wins."""
 from __future__ import annotations
 
-from trackfusion.experiment.compare import cut_table_markdown, split_figures, verdict
+from trackfusion.experiment.compare import (
+    cut_table_markdown,
+    selection_markdown,
+    selection_rows,
+    split_figures,
+    verdict,
+)
 
 
 def _rows(multimodal: float, rule: float) -> dict:
@@ -37,3 +43,27 @@ def test_cut_table_lists_every_row_and_split_figures_skips_non_numbers() -> None
                                                                 "| **multimodal**"]  # fmt: skip
     assert "(open loop)" in lines[2] and "| 0.830 |" in lines[5] and "9 true cut events" in lines[-1]
     assert split_figures({"test": {"cut_f1": 0.5, "layout_accuracy": None, "kind": "x"}}) == {"cut_f1": 0.5}
+
+
+def _selection(model: float, rule: float) -> dict:
+    row = lambda f1, how="": {"kept_f1": f1, "precision": f1, "recall": f1, "boundary_f1": 0.5,  # noqa: E731
+                              "duration_error_s": 0.2, "how": how}
+    return {"videos": 6, "frames": 100, "selection": {
+        "multimodal": row(model), "ceiling": row(0.9, "noiseless"), "keep_all": row(0.6, "all"),
+        "random": row(0.45, "random"), "loudness_rule": row(0.6, "loud"), "content_rule": row(rule, "rule")},
+        "at_default_ratio": {"target_ratio": 0.4, "multimodal": row(model - 0.05), "keep_all": row(0.6)}}
+
+
+def test_the_selection_table_reads_the_model_between_its_references() -> None:
+    """Issue 22: the selection table opens results.md, references around the model, in reading order."""
+    assert list(selection_rows(_selection(0.8, 0.7))) == ["keep_all", "random", "loudness_rule", "content_rule",
+                                                          "multimodal", "ceiling"]
+    lines = selection_markdown(_selection(0.8, 0.7))
+    assert lines[0].startswith("## What the edit keeps") and "| **multimodal** | 0.800 |" in "\n".join(lines)
+    text = "\n".join(lines)
+    assert "+0.100 against the content rule (0.700)" in text and "-0.100 against the ceiling" in text
+    assert "model's shortfall" not in text and "At the default ratio (0.4" in text
+
+
+def test_the_selection_verdict_blames_the_model_when_a_rule_wins() -> None:
+    assert "model's shortfall" in "\n".join(selection_markdown(_selection(0.7, 0.75)))

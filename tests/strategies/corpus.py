@@ -35,6 +35,7 @@ def write_corpus(
     features: bool = True,
     track_std: float | None = 2.0,
     video_ids: Sequence[str] | None = None,
+    kept: Sequence[np.ndarray] | None = None,
 ) -> Path:
     """Write a corpus with one video per entry of `lengths`.
 
@@ -44,6 +45,7 @@ def write_corpus(
     with no features anywhere, SPEC property 18).
     track_std: writes `normalization.json` with this std (and mean 100) for every
     continuous track parameter (None writes none).
+    kept: one (T,) bool array per video, the frames its edit keeps (default: all).
     """
     path = Path(path)
     rng = np.random.default_rng(seed)
@@ -53,7 +55,7 @@ def write_corpus(
     if video_ids is None:
         video_ids = [f"bandicam 2025-03-11 22-57-{i:02d}-575" for i in range(n)]  # real ids have spaces
     with CorpusWriter(path, fps=schema.FPS, meta={"source": "tests.strategies.corpus", "has_features": features}) as writer:
-        for vid, split, length in zip(video_ids, splits, lengths):
+        for i, (vid, split, length) in enumerate(zip(video_ids, splits, lengths)):
             mask = np.ones((length, 3), dtype=bool)
             if features:
                 audio = rng.normal(size=(length, schema.AUDIO_WIDTH)).astype(np.float32)
@@ -70,7 +72,9 @@ def write_corpus(
                 mask[:, :2] = False
             track = random_track(rng, length)
             times = (np.arange(length) / schema.FPS).reshape(length, 1)
-            writer.append(vid, split, 0.0, audio=audio, visual=visual, clip=clip, track=track, mask=mask, times=times)
+            extra = {} if kept is None else {"kept": np.asarray(kept[i], bool).reshape(length, 1)}
+            writer.append(vid, split, 0.0, audio=audio, visual=visual, clip=clip, track=track, mask=mask, times=times,
+                          **extra)
     if track_std is not None:  # written by the normalization module itself: one format, one writer
         save_preprocessors(path / NORMALIZATION_FILE, *identity_preprocessors(track_mean=100.0, track_std=track_std))
     return path

@@ -118,6 +118,7 @@ def selection_markdown(selection: dict[str, Any]) -> list[str]:
     for name, r in rows.items():
         label = f"**{name}**" if name in MODEL_KINDS else name
         lines.append(f"| {label} | " + " | ".join(_num(r[f]) for f in SELECTION_FIGURES) + f" | {r['how']} |")
+    lines += [""] + selection_verdict(rows)
     ratio = selection.get("at_default_ratio", {})
     lines += ["", f"Every predictor is decoded to each video's true edit length on {selection.get('videos')} test "
                   "videos ({} frames), so it is read on which frames it keeps; boundaries are matched one-to-one "
@@ -126,6 +127,26 @@ def selection_markdown(selection: dict[str, Any]) -> list[str]:
         cells = ", ".join(f"{n} {ratio[n]['kept_f1']:.3f}" for n in SELECTION_ORDER if n in ratio)
         lines.append(f"At the default ratio ({ratio.get('target_ratio')} of each recording) kept-frame F1 is: {cells}.")
     return lines + [""]
+
+
+def selection_verdict(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """The selection claim, against the rows it needs; a rule that wins is the model's shortfall."""
+    model = next((n for n in rows if n in MODEL_KINDS), None)
+    if model is None or rows[model].get("kept_f1") is None:
+        return []
+    f1 = rows[model]["kept_f1"]
+    out = [f"The selection model keeps the editor's frames with kept-frame F1 **{f1:.3f}**"]
+    out += [f"{'; ' if i else ': '}{f1 - rows[ref]['kept_f1']:+.3f} against {word} ({rows[ref]['kept_f1']:.3f})"
+            for i, (ref, word) in enumerate((r for r in (("random", "random stretches"),
+                                                         ("loudness_rule", "the loudness rule"),
+                                                         ("content_rule", "the content rule"),
+                                                         ("ceiling", "the ceiling")) if r[0] in rows))]
+    text = "".join(out) + "."
+    best_rule = max((rows[r]["kept_f1"] for r in ("loudness_rule", "content_rule") if r in rows), default=None)
+    if best_rule is not None and best_rule > f1:
+        text += (" A rule a user could write keeps the editor's frames better than the model: that is the "
+                 "model's shortfall, not the score's.")
+    return [text, ""]
 
 
 def verdict(rows: dict[str, dict[str, Any]]) -> list[str]:

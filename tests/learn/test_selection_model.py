@@ -1,0 +1,124 @@
+"""The selection model (issue 22): it may look ahead, it never reads what it predicts, and it learns."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.strategies.corpus import write_corpus
+from trackfusion import schema, selection
+from trackfusion.data.corpus import Corpus
+from trackfusion.learn.dataset import EditWindowDataset
+from trackfusion.learn.selection_model import (
+    Recording,
+    SelectionConfig,
+    SelectionError,
+    SelectionModel,
+    keep_scores,
+    load_selection,
+    read_recordings,
+    save_selection,
+    train_selection,
+)
+from trackfusion.params import params_from_dict
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _recording(n: int = 400, seed: int = 0) -> Recording:
+    rng = np.random.default_rng(seed)
+    visual = rng.normal(size=(n, schema.VISUAL_WIDTH)).astype(np.float32)
+    return Recording("v", "test", rng.normal(size=(n, schema.AUDIO_WIDTH)).astype(np.float32), visual,
+                     np.ones((n, 2), bool), rng.random(n) < 0.4)
+
+
+def _model(**config) -> SelectionModel:
+    torch.manual_seed(0)
+    return SelectionModel(SelectionConfig(hidden=8, **config)).eval()
+
+
+def test_the_kept_flags_never_reach_its_input() -> None:
+    """Changing the kept flags (its target) leaves every score unchanged."""
+    model, r = _model(), _recording()
+    flipped = dataclasses.replace(r, kept=~r.kept)
+    np.testing.assert_array_equal(keep_scores(model, r), keep_scores(model, flipped))
+
+
+def test_the_kept_flags_in_the_corpus_never_reach_its_input(tmp_path: Path) -> None:
+    """The same through the corpus: two corpora that differ only in kept give the same inputs, and
+    the layout's windows of a video hold exactly its kept frames, in order."""
+    n = 60
+    kept = np.zeros(n, bool)
+    kept[10:30] = kept[40:55] = True
+    a = write_corpus(tmp_path / "a", [n, n, n], ["train", "val", "test"], kept=[kept, kept, kept])
+    b = write_corpus(tmp_path / "b", [n, n, n], ["train", "val", "test"], kept=[~kept, kept, ~kept])
+    for ra, rb in zip(read_recordings(a), read_recordings(b)):
+        np.testing.assert_array_equal(ra.audio, rb.audio)
+        np.testing.assert_array_equal(ra.visual, rb.visual)
+        np.testing.assert_array_equal(ra.mask, rb.mask)
+    corpus = Corpus(a)
+    ds = EditWindowDataset(corpus, "train", seq_len=64, stride=64)
+    item = ds[0]
+    rows = corpus.edit_rows(corpus.split_videos("train")[0].video_id)
+    assert len(item["targets"]) == kept.sum() == len(rows)
+    np.testing.assert_array_equal(item["targets"].numpy(), corpus.array("track")[rows])
+    # the previous frame of the first frame after a jump cut is the last kept frame before it
+    np.testing.assert_array_equal(item["prev_track"][20].numpy(), corpus.array("track")[rows[19]])
+
+
+def test_it_looks_ahead() -> None:
+    """A frame's score reads what comes after it (an editor knows the whole recording)."""
+    model, r = _model(), _recording()
+    later = dataclasses.replace(r, audio=r.audio.copy())
+    later.audio[300:] += 3.0
+    before, after = keep_scores(model, r), keep_scores(model, later)
+    assert not np.allclose(before[250:300], after[250:300])
+
+
+@pytest.mark.parametrize("flag, part", [("use_audio", "audio"), ("use_visual", "visual")])
+def test_a_modality_switched_off_is_not_read(flag: str, part: str) -> None:
+    model, r = _model(**{flag: False}), _recording()
+    changed = dataclasses.replace(r, **{part: getattr(r, part) + 5.0})
+    np.testing.assert_array_equal(keep_scores(model, r), keep_scores(model, changed))
+
+
+def test_a_file_round_trips_and_a_file_that_is_not_one_says_so(tmp_path: Path) -> None:
+    model = _model()
+    path = save_selection(tmp_path / "s.pt", model, extra={"decoding": selection.SelectionDecoding().to_dict()})
+    back, payload = load_selection(path)
+    r = _recording()
+    np.testing.assert_array_equal(keep_scores(model, r), keep_scores(back, r))
+    assert payload["extra"]["decoding"]["min_clip_s"] == 3.0
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(SelectionError, match="junk.pt: not a trackfusion selection model"):
+        load_selection(junk)
+    with pytest.raises(FileNotFoundError, match="dvc repro select"):
+        load_selection(tmp_path / "missing.pt")
+
+
+def test_it_learns_to_keep_what_is_loud(tmp_path: Path) -> None:
+    """On recordings whose editor keeps the loud stretches, the trained model's selection at the true length
+    beats chance by far on videos it never saw."""
+    rng = np.random.default_rng(1)
+    lengths, kept = [300] * 8, []
+    for n in lengths:
+        loud = np.zeros(n, bool)
+        for a in rng.integers(0, n - 40, 3):
+            loud[a : a + 30] = True
+        kept.append(loud)
+    corpus = write_corpus(tmp_path / "c", lengths, ["train"] * 5 + ["val", "test", "test"], kept=kept)
+    recordings = read_recordings(corpus)
+    for r in recordings:
+        r.audio[:, 0] = np.where(r.kept, 2.0, -0.5) + 0.3 * rng.standard_normal(len(r))  # energy shows it
+    params = params_from_dict({"select": {"hidden": 8, "epochs": 25, "lr": 0.01}})
+    decoding = selection.SelectionDecoding(min_clip_s=1.0, min_gap_s=0.5)
+    model, info = train_selection(recordings, params, 10.0, decoding, progress=False)
+    score = selection.SelectionScore()
+    for r in recordings:
+        if r.split == "test":
+            score.add(selection.decode_to_length(keep_scores(model, r), 10.0, decoding, int(r.kept.sum())), r.kept, 10)
+    assert score.kept_f1 > 0.8 and info["best_val_kept_f1"] > 0.8
