@@ -21,11 +21,12 @@ TINY = {
     "model": {"d_model": 16, "nhead": 2, "num_encoder_layers": 1, "dim_feedforward": 32, "seq_len": 32},
     "train": {"epochs": 1, "batch_size": 8, "stride": 32},
     "predict": {"context": 8},
+    "select": {"epochs": 2},
 }
 
 
 STAGES = ("extract", "ingest", "generate", "validate", "align", "normalize", "train_baseline", "train_multimodal",
-          "predict", "references", "compare")
+          "predict", "references", "select", "compare")
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,8 @@ def test_dvc_repro_end_to_end(repo_copy: Path) -> None:
     out = run(["dvc", "repro"], repo_copy)
     assert set(STAGES) == stages_run(out)
     metrics = {name: json.loads((repo_copy / "metrics" / f"{name}.json").read_text()) for name in
-               ("validation", "alignment", "baseline", "multimodal", "predict", "references", "compare")}  # fmt: skip
+               ("validation", "alignment", "baseline", "multimodal", "predict", "references", "selection",
+                "compare")}  # fmt: skip
     assert metrics["alignment"]["videos_kept"] == metrics["validation"]["summary"]["videos_ok"] > 0
     compare = metrics["compare"]
     cut = compare["test"]["cut_f1"]
@@ -64,6 +66,12 @@ def test_dvc_repro_end_to_end(repo_copy: Path) -> None:
     assert len({r["true_cuts"] for r in rows.values()}) == 1 and rows["never"]["cut_f1"] == 0.0
     results = (repo_copy / "plots" / "results.md").read_text()
     assert "cut_f1" in results and "baseline" in results
+    # issue 22: the selection table, every row from the select stage, at the top of the write-up
+    kept = {name: row["kept_f1"] for name, row in compare["selection"].items()}
+    assert set(kept) == {"keep_all", "random", "loudness_rule", "content_rule", "multimodal", "ceiling"}
+    assert kept == {name: row["kept_f1"] for name, row in metrics["selection"]["selection"].items()}
+    assert results.index("## What the edit keeps") < results.index("## Cut F1")
+    assert (repo_copy / "models" / "selection.pt").is_file()
     for png in ("curves.png", "components.png", "timeline.png"):
         assert (repo_copy / "plots" / "compare" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for model in ("baseline", "multimodal"):
@@ -93,3 +101,5 @@ def test_dvc_repro_end_to_end(repo_copy: Path) -> None:
     exp = run(["dvc", "exp", "run", "-S", "fusion_type=add"], repo_copy)
     ran = stages_run(exp)
     assert ran == {"train_multimodal", "predict", "compare"}, ran
+    exp = run(["dvc", "exp", "run", "select", "-S", "use_visual=false"], repo_copy)  # an ablation of selection alone
+    assert stages_run(exp) == {"select"}, exp

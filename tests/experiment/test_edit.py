@@ -168,3 +168,22 @@ def test_edit_to_a_target_writes_jump_cuts_the_fcp_adapter_reads_back(setup: dic
     runs = selection.segments(back.kept.astype(bool))
     assert (np.diff(runs[:, 0]) > 0).all()  # stretches in recording order, each one played once
     assert (runs[:, 1] - runs[:, 0] >= 2 * fps - 1).all()  # none shorter than the decoding's minimum clip
+
+
+def test_edit_of_a_generated_recording_to_a_target_is_a_highlight_edit(setup: dict, tmp_path: Path,
+                                                                     clip_folder: Path) -> None:
+    """Issue 22, end to end from a video file: extract, select to the target, lay out, write FCP 7 XML that
+    the adapter reads back as jump cuts of the target's length."""
+    pytest.importorskip("av", reason="the [extract] extra")
+    from tests.strategies.media import make_known_recording as make_recording
+
+    video = make_recording(tmp_path / "new take.mp4")
+    out = tmp_path / "highlights.xml"
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump({**TINY, "extract": {"clip_model": str(clip_folder)}}))
+    rc = cli.main(["edit", str(video), "--out", str(out), "--model", str(setup["model"]), "--corpus",
+                   str(setup["corpus"]), "--params", str(params_file), "--selection", str(setup["selection"]),
+                   "--target", "3s"])  # fmt: skip
+    assert rc == 0
+    back = import_timeline(out, main_media="new take")
+    assert abs(back.kept.sum() / 10 - 3.0) <= 0.3 and not back.kept.all()
