@@ -38,7 +38,13 @@ from trackfusion.io import features
 from trackfusion.io.timeline import export_timeline
 from trackfusion.learn.checkpoint import load_checkpoint
 from trackfusion.learn.rollout import decoding_of, rollout, rollout_context
-from trackfusion.learn.selection_model import Recording, SelectionError, keep_scores, load_selection
+from trackfusion.learn.selection_model import (
+    Recording,
+    SelectionError,
+    keep_scores,
+    load_selection,
+    params_decoding,
+)
 from trackfusion.params import Params, load_params
 
 log = logging.getLogger(__name__)
@@ -92,7 +98,8 @@ def select_frames(batch: dict[str, torch.Tensor], selection_path: str | Path, fp
     mask = batch["modality_mask"][0, :, :2].numpy()
     recording = Recording("recording", "test", batch["audio"][0].numpy(), batch["visual"][0].numpy(), mask,
                           np.zeros(len(mask), bool))  # kept: not an input, never read
-    decoding = selection.SelectionDecoding.from_dict(payload["extra"]["decoding"])
+    stored = payload.get("extra", {}).get("decoding")  # the select stage's; else the params'
+    decoding = selection.SelectionDecoding.from_dict(stored) if stored else params_decoding(params)
     if target_s is None and target_ratio is None:
         target_s, target_ratio = params.select.target_s or None, params.select.target_ratio
     goal = target_frames(len(mask), fps, target_s, target_ratio)

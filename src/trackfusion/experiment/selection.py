@@ -33,7 +33,13 @@ import numpy as np
 
 from trackfusion import schema, selection
 from trackfusion.data.corpus import Corpus
-from trackfusion.learn.selection_model import keep_scores, read_recordings, save_selection, train_selection
+from trackfusion.learn.selection_model import (
+    keep_scores,
+    params_decoding,
+    read_recordings,
+    save_selection,
+    train_selection,
+)
 from trackfusion.params import Params
 from trackfusion.results import write_facts, write_figures
 
@@ -154,7 +160,6 @@ def references(aligned_dir: str | Path, raw_dir: str | Path | None, decoding: se
     rows: dict[str, dict[str, Any]] = {}
     ratio_rows: dict[str, dict[str, Any]] = {}
 
-    every = lambda v: np.ones(len(v.kept))  # noqa: E731
     keep_all = selection.SelectionScore()
     for v in test:
         keep_all.add(np.ones(len(v.kept), bool), v.kept, v.fps)
@@ -208,8 +213,7 @@ def run_select(normalized_dir: str | Path, aligned_dir: str | Path, params: Para
                split: str = "test") -> dict[str, Any]:
     """The `select` stage: train the selection model, score it and the references on `split`."""
     started = time.perf_counter()
-    decoding = selection.SelectionDecoding(params.select.margin_before_s, params.select.margin_after_s,
-                                           params.select.min_clip_s, params.select.min_gap_s)
+    decoding = params_decoding(params)
     recordings = read_recordings(normalized_dir, content_control=params.content_control, seed=params.seed)
     fps = Corpus(normalized_dir).fps
     model, info = train_selection(recordings, params, Corpus(normalized_dir).fps, decoding)

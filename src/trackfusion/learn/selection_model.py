@@ -205,6 +205,12 @@ def keep_scores(model: SelectionModel, recording: Recording) -> np.ndarray:
     return torch.sigmoid(model(*_inputs(batch))[0]).numpy().astype(np.float64)
 
 
+def params_decoding(params: Params) -> selection.SelectionDecoding:
+    """The decoding of ``select`` in params: margins, minimum clip and gap."""
+    sp = params.select
+    return selection.SelectionDecoding(sp.margin_before_s, sp.margin_after_s, sp.min_clip_s, sp.min_gap_s)
+
+
 def val_kept_f1(model: SelectionModel, recordings: list[Recording], fps: float,
                 decoding: selection.SelectionDecoding) -> float:
     """Kept-frame F1 of `recordings` decoded to their true lengths: the figure the checkpoint is chosen on."""
