@@ -11,8 +11,6 @@ set TRACKFUSION_DEBUG=1 for the traceback. A bug still shows its traceback.
 CPU numerics are pinned (`trackfusion.results.PINNED_NUMERICS`) before torch loads, so the
 models, curves and edits of a fresh clone's `dvc repro` hash as the committed ones do.
 """
-import errno
-import os
 import sys
 from pathlib import Path
 
@@ -23,29 +21,14 @@ from trackfusion.results import pin_numerics  # noqa: E402  (after the path abov
 
 pin_numerics()  # the same float results on every x86-64 machine, so a fresh clone's dvc.lock stays as committed
 
-_DISK = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
-
-
-def _expected(exc: BaseException, tb) -> bool:
-    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
-        return True
-    if isinstance(exc, OSError) and exc.errno in _DISK:
-        return True
-    if type(exc).__module__.startswith("trackfusion"):
-        return True  # the project's own error types (params, files, checkpoints, training)
-    if isinstance(exc, ValueError) and tb is not None:
-        while tb.tb_next is not None:
-            tb = tb.tb_next
-        return Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(SRC)  # raised on purpose by our code
-    return False
+from trackfusion.errors import debugging, is_expected, one_line  # noqa: E402
 
 
 def _one_line(kind, exc, tb) -> None:
-    if os.environ.get("TRACKFUSION_DEBUG") or not _expected(exc, tb):
+    if debugging() or not is_expected(exc, tb, SRC):
         sys.__excepthook__(kind, exc, tb)
         return
-    where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in str(exc) else ""
-    print(f"error: {exc}{where}", file=sys.stderr)
+    print(one_line(exc), file=sys.stderr)
 
 
 sys.excepthook = _one_line

@@ -83,6 +83,9 @@ def code_of(script: Path) -> set[str]:
     """The stage script and every package module it runs, transitively, as repository paths."""
     seen: set[str] = set()
     todo = list(_imports(script))
+    stage = "import _stage" in script.read_text(encoding="utf-8")
+    if stage:  # what every stage script runs first, and what that imports
+        todo += _imports(REPO / "stages" / "_stage.py")
     while todo:
         module = todo.pop()
         if module in seen:
@@ -91,6 +94,6 @@ def code_of(script: Path) -> set[str]:
         todo += _imports(module_path(module))
     seen |= {"trackfusion"} if seen else set()  # the package's own __init__ runs first
     code = {str(script.relative_to(REPO))} | {str(module_path(m).relative_to(REPO)) for m in seen}
-    if "import _stage" in script.read_text(encoding="utf-8"):
+    if stage:
         code.add("stages/_stage.py")
     return code

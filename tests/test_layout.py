@@ -16,7 +16,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "trackfusion"
 LAYERS = {"": 0, "io": 1, "data": 2, "learn": 3, "experiment": 4, "cli": 5}
-TOP_LEVEL = {"__init__", "schema", "params", "atomic", "results", "cuts", "selection", "timemap", "cli"}
+TOP_LEVEL = {"__init__", "schema", "params", "atomic", "results", "cuts", "selection", "timemap", "errors", "cli"}
 
 
 def layer_of(module: str) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from trackfusion.experiment import dvc_experiments as experiments
 from trackfusion.experiment import edit
 from trackfusion.data import extract, ingest
 from trackfusion.data import synthetic
+from trackfusion.errors import debugging, is_expected, one_line
 from trackfusion.params import ParamsError
 
 
@@ -63,7 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args._run(args)
     except ParamsError as exc:  # one clear line, no traceback, before any work (SPEC section 8)
+        if debugging():
+            raise
         parser.exit(2, f"trackfusion {args.command}: {exc}\n")
+    except Exception as exc:  # an expected condition ends in one line, as the stages do; a bug keeps its traceback
+        if debugging() or not is_expected(exc, exc.__traceback__):
+            raise
+        print(one_line(exc), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

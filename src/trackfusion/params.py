@@ -7,6 +7,7 @@ into training.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -355,6 +356,21 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         return params_from_dict(raw)
     except ParamsError as exc:
         raise ParamsError(f"{path}: {exc}") from None
+
+
+DEFAULT_PARAMS_FILE = Path("params.yaml")
+
+
+def command_params(path: str | Path | None = None) -> Params:
+    """The params of a `trackfusion` command: `path` when given (it must exist), else ``params.yaml``
+    here, else the defaults (saying so in one line): a command runs outside a checkout too."""
+    if path is not None:
+        return load_params(path)
+    if DEFAULT_PARAMS_FILE.is_file():
+        return load_params(DEFAULT_PARAMS_FILE)
+    logging.getLogger(__name__).info("no params.yaml in %s: using the defaults (pass --params to choose a file)",
+                                     Path.cwd())
+    return Params()
 
 
 def stage_params(path: str | Path = "params.yaml") -> Params:

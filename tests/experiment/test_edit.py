@@ -102,11 +102,12 @@ def test_the_edit_is_the_predict_stages_roll_out_of_the_recording(setup: dict, t
 
 @pytest.mark.parametrize("recording, message", [("nobody", "no feature tables for 'nobody'"),
                                                 ("clip.mp4", "clip.mp4: no such file")])
-def test_a_recording_without_tables_is_one_clear_error(setup: dict, tmp_path: Path, caplog, recording: str,
+def test_a_recording_without_tables_is_one_clear_error(setup: dict, tmp_path: Path, capsys, recording: str,
                                                        message: str) -> None:  # fmt: skip
     rc = cli.main(["edit", recording, "--features", str(setup["features"]), "--out", str(tmp_path / "e.xml"),
                    "--model", str(setup["model"]), "--corpus", str(setup["corpus"])])
-    assert rc == 1 and message in caplog.text and not (tmp_path / "e.xml").exists()
+    err = capsys.readouterr().err
+    assert rc == 1 and message in err and err.startswith("error: ") and not (tmp_path / "e.xml").exists()
 
 
 def test_the_default_params_say_how_an_edit_opens() -> None:
@@ -187,3 +188,17 @@ def test_edit_of_a_generated_recording_to_a_target_is_a_highlight_edit(setup: di
     assert rc == 0
     back = import_timeline(out, main_media="new take")
     assert abs(back.kept.sum() / 10 - 3.0) <= 0.3 and not back.kept.all()
+
+
+def test_a_model_of_the_synthetic_corpus_warns_on_a_real_recording(tmp_path: Path, caplog, monkeypatch) -> None:
+    """Issue 25: the default model applied to a real recording said nothing; its edit there means nothing."""
+    from trackfusion.experiment.edit import warn_if_synthetic
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "synthetic" / "features").mkdir(parents=True)
+    synthetic_model = {"extra": {"params": json.dumps({"data": {"raw_dir": "data/synthetic"}})}}
+    assert warn_if_synthetic(synthetic_model, "models/multimodal.pt", tmp_path / "my tables")
+    assert "trained on the synthetic corpus" in caplog.text and "Using your own data" in caplog.text
+    assert not warn_if_synthetic(synthetic_model, "m.pt", tmp_path / "data" / "synthetic" / "features")
+    yours = {"extra": {"params": json.dumps({"data": {"raw_dir": "data/recordings"}})}}
+    assert not warn_if_synthetic(yours, "m.pt", tmp_path / "my tables") and not warn_if_synthetic({}, "m.pt", tmp_path)

@@ -150,7 +150,7 @@ def test_unsafe_pickle_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "unsafe.pt"
     torch.save({"model_version": MODEL_VERSION, "kind": "baseline", "config": {}, "model_state": {},
                 "evil": Path("x")}, path)  # fmt: skip
-    with pytest.raises(CheckpointError, match="unsafe.pt: not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="unsafe.pt: not a trackfusion model file"):
         load_checkpoint(path)
 
 

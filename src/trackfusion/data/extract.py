@@ -45,7 +45,7 @@ from tqdm import tqdm
 from trackfusion import schema
 from trackfusion.atomic import atomic_path
 from trackfusion.io.features import write_audio_csv, write_visual_csv
-from trackfusion.params import ExtractParams, load_params
+from trackfusion.params import ExtractParams, command_params
 
 log = logging.getLogger(__name__)
 
@@ -525,12 +525,13 @@ def sources(clip: bool, transcriber: str = "") -> dict[str, str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", type=Path, help="recordings (any format FFmpeg reads)")
     parser.add_argument("--out", required=True, type=Path, help="raw folder: tables go to OUT/features/")
-    parser.add_argument("--params", default=Path("params.yaml"), type=Path, help="params file (extract.*)")
+    parser.add_argument("--params", default=None, type=Path, help="params file (extract.*; default: ./params.yaml, "
+                                                                  "else the defaults)")
     parser.add_argument("--no-clip", action="store_true", help="leave the CLIP columns empty (counted)")
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = extract_recordings(args.videos, args.out, load_params(args.params).extract, clip=not args.no_clip)
+    summary = extract_recordings(args.videos, args.out, command_params(args.params).extract, clip=not args.no_clip)
     width = max(len(k) for k in summary["sources"])
     print("column sources:\n" + "\n".join(f"  {k:<{width}}  {v}" for k, v in summary["sources"].items()))
     print(f"extracted {len(summary['extracted'])} of {summary['recordings']} recordings to {args.out}"

@@ -21,7 +21,7 @@ from typing import Any
 from trackfusion import schema
 from trackfusion.atomic import atomic_dir, write_json
 from trackfusion.io.sequences import TrackData, write_sequences
-from trackfusion.params import Params, load_params
+from trackfusion.params import Params, command_params
 from trackfusion.io.timeline import ADAPTERS, TimelineError, import_timeline
 
 log = logging.getLogger(__name__)
@@ -162,13 +162,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--timelines", required=True, type=Path, help="folder of <video_id>.{otio,xml,edl}")
     parser.add_argument("--features", required=True, type=Path, help="folder of <video_id>_features.csv and _visual_features.csv")
     parser.add_argument("--out", required=True, type=Path, help="raw corpus folder to write (replaced atomically)")
-    parser.add_argument("--params", default=Path("params.yaml"), type=Path, help="params file (data.fps, timeline.*)")
+    parser.add_argument("--params", default=None, type=Path,
+                        help="params file (data.fps, timeline.*; default: ./params.yaml, else the defaults)")
     parser.add_argument("--report", type=Path, default=None, help="also write the summary as JSON here")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    params = load_params(args.params)
+    params = command_params(args.params)
     try:
         summary = ingest_timelines(args.timelines, args.features, args.out, params)
     except IngestError as exc:

@@ -21,6 +21,7 @@ stretches as jump cuts.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
 from pathlib import Path
@@ -32,7 +33,7 @@ import torch
 from trackfusion import cuts, schema, selection
 from trackfusion.timemap import TimeMap
 from trackfusion.data.alignment import FeatureAligner
-from trackfusion.data.extract import VIDEO_SUFFIXES, ExtractError, extract_recording
+from trackfusion.data.extract import VIDEO_SUFFIXES, extract_recording
 from trackfusion.data.normalization import NORMALIZATION_FILE, TrackPreprocessor, load_preprocessors
 from trackfusion.io import features
 from trackfusion.io.timeline import export_timeline
@@ -40,12 +41,11 @@ from trackfusion.learn.checkpoint import load_checkpoint
 from trackfusion.learn.rollout import decoding_of, rollout, rollout_context
 from trackfusion.learn.selection_model import (
     Recording,
-    SelectionError,
     keep_scores,
     load_selection,
     params_decoding,
 )
-from trackfusion.params import Params, load_params
+from trackfusion.params import Params, command_params
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,24 @@ def select_frames(batch: dict[str, torch.Tensor], selection_path: str | Path, fp
         target_s, target_ratio = params.select.target_s or None, params.select.target_ratio
     goal = target_frames(len(mask), fps, target_s, target_ratio)
     return selection.decode_to_length(keep_scores(model, recording), fps, decoding, goal)
+
+
+SYNTHETIC_RAW_DIR = "data/synthetic"  # the default corpus (data.raw_dir's default)
+
+
+def warn_if_synthetic(payload: dict[str, Any], model_path: str | Path, features_dir: Path) -> bool:
+    """One warning line when the model learned the synthetic corpus's editor and the recording is not one
+    of that corpus: its edit then shows that editor's habits, not yours. Returns whether it warned."""
+    try:
+        trained = json.loads(payload.get("extra", {}).get("params", "{}")).get("data", {}).get("raw_dir")
+    except (TypeError, ValueError):
+        return False
+    if trained != SYNTHETIC_RAW_DIR or Path(features_dir).resolve().is_relative_to(Path(trained).resolve()):
+        return False
+    log.warning("%s was trained on the synthetic corpus (%s), not on edits of yours: its edit of this recording "
+                "shows the synthetic editor's habits; see the README, 'Using your own data', to train on your own "
+                "recordings", model_path, trained)
+    return True
 
 
 def opening_layout(scale: float = 100.0) -> np.ndarray:
@@ -177,6 +195,7 @@ def edit_recording(stem: str, features_dir: str | Path, model_path: str | Path, 
             else select_frames(batch, selection_path, fps, params, target_s, target_ratio))
     model, payload = load_checkpoint(model_path)
     model.eval()
+    warn_if_synthetic(payload, model_path, features_dir)
     rows = torch.from_numpy(np.flatnonzero(kept))  # the layout runs over the edit: its kept frames in order
     edit_batch = {k: v[:, rows] for k, v in batch.items()}
     edit_batch["targets"][0, 0] = batch["targets"][0, 0]  # the opening layout on the edit's first frame
@@ -214,9 +233,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-all", action="store_true", help="keep the whole recording (no selection)")
     parser.add_argument("--corpus", default=Path("data/normalized"), type=Path,
                         help="the training corpus: its normalization.json puts the recording in the model's units")
-    parser.add_argument("--params", default=Path("params.yaml"), type=Path, help="params file (data, align, predict, "
+    parser.add_argument("--params", default=None, type=Path, help="params file (data, align, predict, "
                                                                                  "edit, extract)")  # fmt: skip
     parser.add_argument("--recording-url", help="the recording's file, for the timeline's media reference")
+    parser.add_argument("--no-clip", action="store_true", help="a video file's CLIP columns left empty (no CLIP "
+                                                               "weights needed), as `extract --no-clip`")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -225,22 +246,19 @@ def run(args: argparse.Namespace) -> int:
     recording = Path(args.recording)
     is_video = recording.suffix.lower() in VIDEO_SUFFIXES
     if not is_video and args.features is None:
-        log.error("%s: give --features (the folder of its feature tables), or a video file", args.recording)
-        return 1
-    try:
-        target_s, target_ratio = parse_target(args.target) if args.target else (None, None)
-        params = load_params(args.params)
-        with tempfile.TemporaryDirectory(prefix="trackfusion-edit-") as tmp:
-            features_dir, stem, url = args.features, args.recording, args.recording_url
-            if is_video:  # the tables of the contract, made by extract into a folder that is removed after
-                extract_recording(recording, tmp, params.extract, clip=params.extract.clip)
-                features_dir, stem = Path(tmp) / schema.FEATURES_DIR, recording.stem
-                url = url or recording.resolve().as_uri()
-                log.info("%s: extracted%s", recording, "" if params.extract.clip else
-                         " (extract.clip false: CLIP columns empty, the model sees no CLIP for this recording)")  # fmt: skip
-            edit_recording(stem, features_dir, args.model, args.out, params, args.corpus, url,
-                           None if args.keep_all else args.selection, target_s, target_ratio)
-    except (EditError, ExtractError, SelectionError, features.FeatureFileError, FileNotFoundError, ValueError) as exc:
-        log.error("%s", exc)
-        return 1
+        raise EditError(f"{args.recording}: give --features (the folder of its feature tables), or a video file")
+    # expected conditions (no tables, no model, not a model, a bad --target) end in one line in the console script
+    target_s, target_ratio = parse_target(args.target) if args.target else (None, None)
+    params = command_params(args.params)
+    clip = params.extract.clip and not args.no_clip
+    with tempfile.TemporaryDirectory(prefix="trackfusion-edit-") as tmp:
+        features_dir, stem, url = args.features, args.recording, args.recording_url
+        if is_video:  # the tables of the contract, made by extract into a folder that is removed after
+            extract_recording(recording, tmp, params.extract, clip=clip)
+            features_dir, stem = Path(tmp) / schema.FEATURES_DIR, recording.stem
+            url = url or recording.resolve().as_uri()
+            log.info("%s: extracted%s", recording, "" if clip else
+                     " without CLIP (its columns empty: the model sees no CLIP for this recording)")  # fmt: skip
+        edit_recording(stem, features_dir, args.model, args.out, params, args.corpus, url,
+                       None if args.keep_all else args.selection, target_s, target_ratio)
     return 0

@@ -90,7 +90,9 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, random bytes, unsafe pickle: all "not a checkpoint"
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise CheckpointError(f"{path}: not a trackfusion model file (it does not read as a checkpoint; "
+                              f"{type(exc).__name__}); give one the training stages wrote, e.g. models/multimodal.pt"
+                              ) from exc
     if not isinstance(payload, dict) or any(k not in payload for k in _KEYS):
         got = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"{path}: not a trackfusion checkpoint; expected keys {list(_KEYS)}, got {got}")

@@ -7,17 +7,17 @@ import logging
 
 from trackfusion.atomic import write_json
 from trackfusion.data.synthetic.generate import generate_corpus
-from trackfusion.params import ParamsError, load_params
+from trackfusion.params import ParamsError, command_params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", default="params.yaml", help="params file; reads synthetic.* and data.fps")
+    parser.add_argument("--params", default=None, help="params file; reads synthetic.* and data.fps (default: ./params.yaml, else the defaults)")
     parser.add_argument("--out", default="data/synthetic", help="corpus folder to write (replaced atomically)")
     parser.add_argument("--summary", default=None, help="also write the summary (faults per video) as JSON here")
 
 
 def run(args: argparse.Namespace) -> int:
-    params = load_params(args.params)
+    params = command_params(args.params)
     summary = generate_corpus(args.out, params.synthetic, fps=params.data.fps)
     if args.summary:
         write_json(args.summary, summary)
