@@ -10,7 +10,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from trackfusion import selection
-from trackfusion.selection import SelectionDecoding, SelectionScore
+from trackfusion.selection import SelectionDecoding, SelectionScore, smooth
 
 fps_values = st.sampled_from([10, 25, 30])
 decodings = st.builds(
@@ -315,3 +315,9 @@ def test_undefined_precision_and_recall_follow_f1_scores_convention() -> None:
     assert (spurious.precision, spurious.recall, spurious.kept_f1) == (0.0, 0.0, 0.0)  # nothing to find
     with pytest.raises(ValueError):
         SelectionScore().add(np.ones(5, bool), np.ones(6, bool), 10)
+
+
+def test_smooth_is_a_centred_mean_with_held_edges() -> None:
+    out = smooth(np.array([0.0, 0.0, 3.0, 0.0, np.nan]), 3)
+    np.testing.assert_allclose(out, [0.0, 1.0, 1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(smooth(np.array([1.0, np.nan]), 1), [1.0, 0.0])

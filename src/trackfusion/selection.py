@@ -93,6 +93,15 @@ def flags(segs: Any, n: int) -> np.ndarray:
     return np.cumsum(depth[:n]) > 0
 
 
+def smooth(x: Any, frames: int) -> np.ndarray:
+    """Centred moving mean over `frames` (edges held, NaN read as 0): an editor's sense of a stretch, not a frame."""
+    x = np.nan_to_num(np.asarray(x, np.float64), nan=0.0)
+    if frames <= 1 or len(x) == 0:
+        return x
+    kernel = np.ones(frames) / frames
+    return np.convolve(np.pad(x, (frames // 2, frames - 1 - frames // 2), mode="edge"), kernel, mode="valid")
+
+
 def shape(mask: Any, fps: float, decoding: SelectionDecoding) -> np.ndarray:
     """bool (T,): runs of `mask` widened by the margins (clipped to the video), then gaps shorter than min_gap
     between two runs filled (not at the video's ends), then runs shorter than min_clip dropped.

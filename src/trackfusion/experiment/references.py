@@ -107,17 +107,23 @@ def score(videos: list[Video], predict: Callable[[Video], np.ndarray], tolerance
     return s
 
 
-def tune(videos: list[Video], grid: dict[str, Iterable[Any]], predict: Callable[..., np.ndarray]) -> dict[str, Any]:
-    """The grid point with the best pooled F1 on `videos` (ties: the first in grid order)."""
+def best_on_grid(grid: dict[str, Iterable[Any]], evaluate: Callable[..., float]) -> tuple[dict[str, Any], float]:
+    """The grid point with the highest ``evaluate(**knobs)`` and that figure (ties: the first in grid order)."""
     best: dict[str, Any] = {}
-    best_f1 = -1.0
+    best_value = -1.0
     names = list(grid)
     for values in itertools.product(*grid.values()):
         knobs = dict(zip(names, values))
-        f1 = score(videos, lambda v: predict(v, **knobs)).f1
-        if f1 > best_f1:
-            best, best_f1 = knobs, f1
-    return {**best, "tuned_f1": best_f1}
+        value = evaluate(**knobs)
+        if value > best_value:
+            best, best_value = knobs, value
+    return best, best_value
+
+
+def tune(videos: list[Video], grid: dict[str, Iterable[Any]], predict: Callable[..., np.ndarray]) -> dict[str, Any]:
+    """The grid point with the best pooled cut F1 on `videos`."""
+    best, f1 = best_on_grid(grid, lambda **knobs: score(videos, lambda v: predict(v, **knobs)).f1)
+    return {**best, "tuned_f1": f1}
 
 
 def read_ceiling(raw_dir: str | Path) -> dict[str, np.ndarray] | None:

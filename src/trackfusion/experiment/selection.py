@@ -22,7 +22,6 @@ normalised one.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import time
@@ -33,6 +32,7 @@ import numpy as np
 
 from trackfusion import schema, selection
 from trackfusion.data.corpus import Corpus
+from trackfusion.experiment.references import best_on_grid
 from trackfusion.learn.selection_model import (
     keep_scores,
     params_decoding,
@@ -63,8 +63,8 @@ _VISUAL = [c.name for c in schema.VISUAL_SCALARS]
 class RawVideo:
     """One video's true kept flags and the raw signals the rules read (NaN where unavailable)."""
 
-    def __init__(self, video_id: str, arrays: dict[str, np.ndarray], fps: float):
-        self.video_id, self.fps = video_id, fps
+    def __init__(self, video_id: str, split: str, arrays: dict[str, np.ndarray], fps: float):
+        self.video_id, self.split, self.fps = video_id, split, fps
         self.kept = np.asarray(arrays["kept"][:, 0], bool)
         audio_ok, visual_ok = arrays["mask"][:, 0].astype(bool), arrays["mask"][:, 1].astype(bool)
         audio = np.where(audio_ok[:, None], arrays["audio"], np.nan)
@@ -79,15 +79,6 @@ class RawVideo:
         return int(self.kept.sum())
 
 
-def _smooth(x: np.ndarray, frames: int) -> np.ndarray:
-    """Centred moving mean over `frames` (NaN counts as 0)."""
-    x = np.nan_to_num(x, nan=0.0)
-    if frames <= 1:
-        return x
-    kernel = np.ones(frames) / frames
-    return np.convolve(np.pad(x, (frames // 2, frames - 1 - frames // 2), mode="edge"), kernel, mode="valid")
-
-
 def loudness_scores(v: RawVideo) -> np.ndarray:
     return np.nan_to_num(v.rms, nan=0.0)
 
@@ -97,7 +88,7 @@ def content_rule_scores(v: RawVideo, speech: float, motion: float, scene: float,
     scene_x = np.nan_to_num(v.scene, nan=0.0)
     held = np.lib.stride_tricks.sliding_window_view(np.pad(scene_x, (recent - 1, 0)), recent).max(1)  # last 3 s
     raw = loudness_scores(v) + speech * np.nan_to_num(v.speaking) + motion * np.nan_to_num(v.motion) + scene * held
-    return _smooth(raw, int(round(smooth_s * v.fps)))
+    return selection.smooth(raw, int(round(smooth_s * v.fps)))
 
 
 def random_scores(v: RawVideo, block: int, rng: np.random.Generator) -> np.ndarray:
@@ -117,21 +108,14 @@ def _true_length(v: RawVideo) -> int:
     return v.target
 
 
-def tune(videos: list[RawVideo], grid: dict[str, Iterable[Any]], evaluate: Callable[..., float]) -> dict[str, Any]:
-    """The grid point with the best kept F1 on `videos` (ties: the first in grid order)."""
-    best: dict[str, Any] = {}
-    best_f1 = -1.0
-    names = list(grid)
-    for values in itertools.product(*grid.values()):
-        knobs = dict(zip(names, values))
-        f1 = evaluate(**knobs)
-        if f1 > best_f1:
-            best, best_f1 = knobs, f1
-    return {**best, "tuned_kept_f1": round(best_f1, 6)}
+def tune(grid: dict[str, Iterable[Any]], kept_f1: Callable[..., float]) -> dict[str, Any]:
+    """The grid point with the best kept F1 (``references.best_on_grid``), the figure beside it."""
+    best, f1 = best_on_grid(grid, kept_f1)
+    return {**best, "tuned_kept_f1": round(f1, 6)}
 
 
 def _tuned_decoding(videos: list[RawVideo], scores: Callable[[RawVideo], np.ndarray]) -> dict[str, Any]:
-    return tune(videos, DECODING_GRID,
+    return tune(DECODING_GRID,
                 lambda **d: score_at(videos, scores, selection.SelectionDecoding(**d), _true_length).kept_f1)
 
 
@@ -148,10 +132,11 @@ def references(aligned_dir: str | Path, raw_dir: str | Path | None, decoding: se
     corpus = Corpus(aligned_dir)
 
     def load(splits: Iterable[str]) -> list[RawVideo]:
-        return [RawVideo(v.video_id, corpus.video_arrays(v.video_id), corpus.fps)
+        return [RawVideo(v.video_id, v.split, corpus.video_arrays(v.video_id), corpus.fps)
                 for s in splits for v in corpus.split_videos(s) if v.length > 0]
 
-    test, tuning, train = load([split]), load(TUNE_SPLITS), load(["train"])
+    test, tuning = load([split]), load(TUNE_SPLITS)
+    train = [v for v in tuning if v.split == "train"]
     at_ratio = lambda v: int(round(ratio * len(v.kept)))  # noqa: E731
     segs = [selection.segments(v.kept) for v in train]
     runs = np.concatenate([s[:, 1] - s[:, 0] for s in segs]) if segs else np.zeros(0)
@@ -184,7 +169,7 @@ def references(aligned_dir: str | Path, raw_dir: str | Path | None, decoding: se
         table["loudness_rule"] = {**score_at(test, loudness_scores, loud_decoding, target).to_dict(), **loud,
                                   "how": how}
 
-    weights = tune(tuning, RULE_GRID, lambda **w: score_at(
+    weights = tune(RULE_GRID, lambda **w: score_at(
         tuning, lambda v: content_rule_scores(v, **w), loud_decoding, _true_length).kept_f1)
     knobs = {k: weights[k] for k in RULE_GRID}
     rule = _tuned_decoding(tuning, lambda v: content_rule_scores(v, **knobs))

@@ -41,7 +41,7 @@ def _take(values: np.ndarray, index: np.ndarray, fill: Any) -> np.ndarray:
     return np.where(index >= 0, values[np.maximum(index, 0)], fill)
 
 
-def _interval_index(starts: np.ndarray, ends: np.ndarray, t: np.ndarray) -> np.ndarray:
+def interval_index(starts: np.ndarray, ends: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Index of the interval containing each time, -1 outside all (intervals sorted, disjoint)."""
     i = np.searchsorted(starts, t, side="right") - 1
     inside = (i >= 0) & (t < ends[np.maximum(i, 0)]) if len(starts) else np.zeros(len(t), bool)
@@ -69,7 +69,7 @@ def _visual_times(rng: np.random.Generator, horizon: float, irregular: bool) -> 
 
 def audio_columns(c: Content, t: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
     """Audio table columns at sample times `t` (name -> values)."""
-    seg = _interval_index(c.speech_starts, c.speech_ends, t)
+    seg = interval_index(c.speech_starts, c.speech_ends, t)
     speaking = seg >= 0
     n = len(t)
     energy = np.where(
@@ -79,7 +79,7 @@ def audio_columns(c: Content, t: np.ndarray, rng: np.random.Generator) -> dict[s
     since = t - _take(c.speech_ends, last_end, 0.0)
     label = speaking & _take(c.speech_labelled, seg, False)
     names = np.array(("",) + c.speaker_names, dtype=object)
-    txt = _interval_index(c.text_starts, c.text_ends, t)
+    txt = interval_index(c.text_starts, c.text_ends, t)
     captions = np.array(("",) + CAPTIONS, dtype=object)
     return {
         "audio_energy_rms": np.maximum(energy, 0.0),
@@ -104,13 +104,13 @@ def visual_columns(
     scene_change = np.where(
         spike, 0.96 - 0.25 * rank + rng.normal(0, 0.02, n), np.abs(rng.normal(0, 0.03, n)) + 0.01
     )
-    burst = _interval_index(c.motion_starts, c.motion_ends, t)
+    burst = interval_index(c.motion_starts, c.motion_ends, t)
     motion = np.where(burst >= 0, _take(c.motion_level, burst, 0.0), rng.uniform(0.05, 0.2, len(c.scene_starts))[scene])
     motion = np.maximum(motion + rng.normal(0, 0.04, n), 0.0)
     saliency = np.clip(c.scene_saliency[scene] + rng.normal(0, 0.03, (n, 2)), 0, 1)
     saliency[rng.random(n) < 0.3] = np.nan
     faces = c.scene_faces[scene] * (rng.random(n) >= 0.05)
-    speaking = _interval_index(c.speech_starts, c.speech_ends, t) >= 0
+    speaking = interval_index(c.speech_starts, c.speech_ends, t) >= 0
     geom = c.scene_face_geom[scene] + rng.normal(0, 0.01, (n, 3))
     mouth = np.where(speaking, rng.uniform(0.3, 0.8, n), rng.uniform(0.0, 0.1, n))
     face = np.column_stack([geom, mouth, rng.uniform(0.0, 0.4, n)])  # (n, 5) in schema.FACE_FIELDS order

@@ -32,11 +32,14 @@ selection (``[seed, i, 3]``: the share, then the noise).
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from trackfusion import selection
 from trackfusion.data.synthetic.content import Recording
 from trackfusion.data.synthetic.editor import Editor, EditorOutput, EditorStreams
+from trackfusion.data.synthetic.files import interval_index
 from trackfusion.data.synthetic.event_editor import EventEditor
 
 MENU_KIND = 3  # the scene kind that is a loading or menu screen
@@ -53,31 +56,20 @@ DROP_P = 0.08
 DULL_PER_MIN = 0.5
 
 
-def _intervals(starts: np.ndarray, ends: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Index of the interval [start, end) holding each time, -1 outside all (intervals sorted, disjoint)."""
-    i = np.searchsorted(starts, times, side="right") - 1
-    if not len(starts):
-        return np.full(len(times), -1)
-    inside = (i >= 0) & (times < ends[np.maximum(i, 0)])
-    return np.where(inside, i, -1)
-
-
 def interest(recording: Recording) -> np.ndarray:
     """(T,) float64: how much each frame is worth keeping (module docstring), smoothed."""
     c, fps = recording.content, recording.fps
     t = recording.time_map.frame_times(recording.n_frames)
-    seg = _intervals(c.speech_starts, c.speech_ends, t)
+    seg = interval_index(c.speech_starts, c.speech_ends, t)
     value = np.where(seg >= 0, SPEECH + LEVEL * c.speech_level[np.maximum(seg, 0)] if len(c.speech_level) else 0.0, 0.0)
-    burst = _intervals(c.motion_starts, c.motion_ends, t)
+    burst = interval_index(c.motion_starts, c.motion_ends, t)
     value = value + np.where(burst >= 0, MOTION * c.motion_level[np.maximum(burst, 0)] if len(c.motion_level) else 0.0,
                              0.0)
     scene = np.searchsorted(c.scene_starts, t, side="right") - 1
     opening = (scene > 0) & (t - c.scene_starts[scene] < SCENE_OPENING_S)
     value = value + SCENE_OPENING * opening
     value[c.scene_kind[scene] == MENU_KIND] = 0.0
-    width = max(int(round(SMOOTH_S * fps)), 1)
-    kernel = np.ones(width) / width
-    return np.convolve(np.pad(value, (width // 2, width - 1 - width // 2), mode="edge"), kernel, mode="valid")
+    return selection.smooth(value, int(round(SMOOTH_S * fps)))
 
 
 def select(recording: Recording, rng: np.random.Generator, *, noise: bool = True) -> np.ndarray:
@@ -96,9 +88,7 @@ def select(recording: Recording, rng: np.random.Generator, *, noise: bool = True
     starts = rng.integers(0, T, n_dull)
     dull = np.stack([starts, starts + rng.integers(2 * fps, 5 * fps + 1, n_dull)], 1)
     segs = np.clip(np.concatenate([segs.reshape(-1, 2), dull]), 0, T)
-    noisy = np.zeros(T, bool)
-    for a, b in segs:
-        noisy[a:b] = True
+    noisy = selection.flags(np.stack([segs[:, 0], np.maximum(segs[:, 0], segs[:, 1])], 1), T)
     shaped = selection.shape(noisy, fps, selection.SelectionDecoding(
         min_clip_s=EDITOR_DECODING.min_clip_s, min_gap_s=EDITOR_DECODING.min_gap_s))
     return shaped if shaped.any() else kept
@@ -120,10 +110,8 @@ class HighlightEditor(Editor):
         laid = self.layout.edit(recording, streams)
         if streams.selection is None:
             raise ValueError("the highlight editor needs a selection stream (HighlightEditor.streams)")
-        state = streams.selection.bit_generator.state
+        twin = copy.deepcopy(streams.selection)  # the same share, no noise
         kept = select(recording, streams.selection)
-        twin = np.random.default_rng()
-        twin.bit_generator.state = state  # the same share, no noise
         noiseless_kept = select(recording, twin, noise=False)
         timeline = laid.timeline * kept[:, None]  # a dropped frame holds zeros (the contract)
         return EditorOutput(timeline=timeline.astype(np.float32), noiseless=laid.noiseless, kept=kept,
