@@ -20,6 +20,7 @@ from trackfusion.experiment import dvc_experiments as experiments
 from trackfusion.experiment import edit
 from trackfusion.data import extract, ingest
 from trackfusion.data import synthetic
+from trackfusion.io import render
 from trackfusion.errors import debugging, is_expected, one_line
 from trackfusion.params import ParamsError
 
@@ -40,6 +41,8 @@ COMMANDS: tuple[Command, ...] = (
             ingest.add_arguments, ingest.run),
     Command("edit", "apply a trained model to a new recording's feature tables and write the edit as a timeline",
             edit.add_arguments, edit.run),
+    Command("render", "render an edit of a recording to a video file, to watch it (extra: [extract])",
+            render.add_arguments, render.run),
     Command("experiments", "summarise the seeds and shuffle-control experiments from `dvc exp show`",
             experiments.add_arguments, experiments.run),
 )

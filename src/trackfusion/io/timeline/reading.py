@@ -142,7 +142,8 @@ class _ClipReader:
                 if asset == self.assets.main_asset:
                     main_class_names.append(names[0] if names else "?")
                 spans.append(ClipSpan(slot, start, start + rng.duration.to_seconds(), values,
-                                      self.assets.shows_recording(names, asset), clip_timing(item, handles.get(i))))
+                                      self.assets.shows_recording(names, asset), clip_timing(item, handles.get(i)),
+                                      names[0] if names else ""))
         if not spans:
             raise TimelineError(f"{self.path}: the video tracks hold no clips (only gaps or empty tracks)")
         fallback = self._fall_back_to_main_class(spans, main_class_names)
@@ -194,6 +195,27 @@ class _ClipReader:
         return found
 
 
+def _clips(path: Path, asset_patterns: Mapping[str, int], main_media: str | None, main_asset: int,
+           unmatched_asset: int, edl_rate: float, skip_patterns: Sequence[str],
+           ) -> tuple[TimelineFormat, otio.schema.Timeline, int, TimelineClips, ImportTally]:  # fmt: skip
+    for key, asset in [("main_asset", main_asset), ("unmatched_asset", unmatched_asset), *asset_patterns.items()]:
+        if not (isinstance(asset, int) and 0 <= asset < schema.NUM_ASSET_CLASSES):
+            raise ValueError(f"asset class for {key!r} must be an int in 0..{schema.NUM_ASSET_CLASSES - 1}, got {asset!r}")
+    fmt = format_for(path)
+    tl, others, skipped = _read(path, fmt, edl_rate)
+    tally = ImportTally()
+    tally.counts.update(skipped)
+    assets = AssetRules(path, asset_patterns, skip_patterns, main_media, main_asset, unmatched_asset, tally)
+    return fmt, tl, others, _ClipReader(path, fmt, assets, tally).read(tl), tally
+
+
+def read_clips(path: str | Path, main_media: str | None = None, timeline: TimelineParams = _DEFAULT) -> TimelineClips:
+    """The clips of an editor's timeline on its own time (s from its earliest item), as every format reads
+    them: what a renderer plays in edit order, where :func:`import_timeline` samples the recording's frames."""
+    return _clips(Path(path), timeline.asset_patterns, main_media, timeline.main_asset, timeline.unmatched_asset,
+                  timeline.edl_rate, timeline.skip_patterns)[3]
+
+
 def import_timeline(
     path: str | Path,
     fps: float = schema.FPS,
@@ -219,15 +241,8 @@ def import_timeline(
     skip_patterns = _DEFAULT.skip_patterns if skip_patterns is None else skip_patterns
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps}")
-    for key, asset in [("main_asset", main_asset), ("unmatched_asset", unmatched_asset), *asset_patterns.items()]:
-        if not (isinstance(asset, int) and 0 <= asset < schema.NUM_ASSET_CLASSES):
-            raise ValueError(f"asset class for {key!r} must be an int in 0..{schema.NUM_ASSET_CLASSES - 1}, got {asset!r}")
-    fmt = format_for(path)
-    tl, others, skipped = _read(path, fmt, edl_rate)
-    tally = ImportTally()
-    tally.counts.update(skipped)
-    assets = AssetRules(path, asset_patterns, skip_patterns, main_media, main_asset, unmatched_asset, tally)
-    clips = _ClipReader(path, fmt, assets, tally).read(tl)
+    fmt, tl, others, clips, tally = _clips(path, asset_patterns, main_media, main_asset, unmatched_asset, edl_rate,
+                                           skip_patterns)
     imported = sample(path, tl, clips, float(fps), duration_s, tally)
     imported.report["adapter"] = fmt.adapter
     imported.report["other_timelines_ignored"] = others

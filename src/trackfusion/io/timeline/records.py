@@ -52,6 +52,7 @@ class ClipSpan:
     values: np.ndarray  # (9,) float32: active, asset, parameters in track layout order
     is_main: bool  # shows the recording, so its timing ties the timeline to recording time
     timing: Any = None  # recording_time.ClipTiming: what part of its media it plays; None where the format gives none
+    media: str = ""  # the clip's media name (its first candidate name), what a renderer looks its file up by
 
 
 @dataclass
