@@ -106,6 +106,20 @@ class TimelineFormat:
     #: the source time (s) that is recording time 0, given the main clips' source starts; None: 0, unreported
     source_origin: Callable[[Path, list[float]], float | None] = _no_source_origin
     check_track_count: Callable[[Path, int], None] = _any_track_count  # raises where export cannot hold the tracks
+    #: our own writer, where the adapter cannot write what the format carries (None: the adapter writes)
+    write: Callable[[otio.schema.Timeline, Path], None] | None = None
+    #: the file may be at a rate that is no whole multiple of the frames' (29.97): every edge rounds to its frames
+    any_rate: bool = False
+
+
+def editing_rate(rate: float) -> "Fraction":
+    """A timeline's frame rate as an exact fraction: 29.97 -> 30000/1001, 59.94 -> 60000/1001, 30 -> 30."""
+    from fractions import Fraction
+
+    for base in (24, 30, 48, 60, 120):
+        if abs(rate - base * 1000 / 1001) < 1e-3:
+            return Fraction(base * 1000, 1001)
+    return Fraction(rate).limit_denominator(1001)
 
 
 def number(value: Any) -> float | None:
@@ -115,3 +129,18 @@ def number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return x if math.isfinite(x) else None
+
+
+def timeline_rate(tl: otio.schema.Timeline) -> float:
+    """The rate a timeline's clips are counted at (our export writes every clip at one rate)."""
+    for clip in tl.find_clips():
+        if clip.source_range is not None:
+            return float(clip.source_range.duration.rate)
+    raise TimelineError(f"{tl.name}: the timeline holds no clip to take a frame rate from")
+
+
+def clip_params(clip: otio.schema.Clip) -> dict[str, float]:
+    """A clip's placement parameters from our metadata (export writes them all), defaults where absent."""
+    own = clip.metadata.get(METADATA_KEY) or {}
+    values = {p: number(own.get(p)) for p in CLIP_PARAMS}
+    return {p: DEFAULTS[p] if v is None else v for p, v in values.items()}

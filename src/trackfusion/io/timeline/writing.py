@@ -16,7 +16,7 @@ from trackfusion.io.timeline import fcp7
 from trackfusion.io.timeline.assets import default_media_name
 from trackfusion.io.timeline.formats import format_for
 from trackfusion.io.timeline.records import (
-    CLIP_PARAMS, FORMAT_VERSION, FRAME_HEIGHT, FRAME_WIDTH, METADATA_KEY, TimelineError,
+    CLIP_PARAMS, FORMAT_VERSION, FRAME_HEIGHT, FRAME_WIDTH, METADATA_KEY, TimelineError, editing_rate,
 )
 from trackfusion.timemap import Segment, TimeMap
 
@@ -122,7 +122,7 @@ def export_timeline(
     sound cut with it, so an editor sees jump cuts as jump cuts (``report["jump_cuts"]``).
     """
     path = Path(path)
-    fmt = format_for(path)
+    fmt = format_for(path, write=True)
     frames, clamped = clamp_params(_checked_frames(frames))
     T = len(frames)
     runs = _kept_runs(kept, T, path)  # None: every frame plays
@@ -135,10 +135,12 @@ def export_timeline(
     ever = (frames[:, schema.track_columns("active")] > 0.5).any(axis=0)  # (20,)
     n_tracks = int(np.flatnonzero(ever).max()) + 1 if ever.any() else 1
     fmt.check_track_count(path, n_tracks)
-    rate = _timecode_rate(fps, path) if rate is None else float(rate)
-    if not (rate > 0 and otio.opentime.RationalTime.is_valid_timecode_rate(rate) and (rate / fps).is_integer()):
+    rate = _timecode_rate(fps, path) if rate is None else float(editing_rate(float(rate)) if rate > 0 else rate)
+    multiple = (rate / fps).is_integer() or fmt.any_rate  # our writers round every edge to the file's frames
+    if not (rate > 0 and otio.opentime.RationalTime.is_valid_timecode_rate(rate) and multiple):
         raise TimelineError(f"{path}: cannot write at {rate:g} fps: an editing rate must be a SMPTE timecode rate "
-                            f"(24, 25, 30, 50, 60 ...) and a whole multiple of the frames' {fps:g} fps")
+                            f"(24, 25, 30, 50, 60 ...) and a whole multiple of the frames' {fps:g} fps (.mlt and "
+                            ".fcpxml take any rate, 29.97 too)")
     media = _Media(names, main_asset, recording_url, rate, rate / fps, timemap, T)
     tl = otio.schema.Timeline(name=name)
     tl.metadata[METADATA_KEY] = {"version": FORMAT_VERSION, "fps": float(fps), "start_time": float(start_time), "frames": T}
@@ -160,7 +162,12 @@ def export_timeline(
         tl.tracks.append(sound)
     with atomic_path(path) as tmp:
         try:
-            otio.adapters.write_to_file(tl, str(tmp), adapter_name=fmt.adapter)
+            if fmt.write is not None:
+                fmt.write(tl, tmp)
+            else:
+                otio.adapters.write_to_file(tl, str(tmp), adapter_name=fmt.adapter)
+        except TimelineError:
+            raise
         except Exception as exc:
             raise TimelineError(f"{path}: {fmt.adapter} cannot write this timeline ({type(exc).__name__}: {exc})") from exc
     report = {"file": str(path), "adapter": fmt.adapter, "frames": T, "fps": float(fps), "timeline_rate": float(rate),
