@@ -202,3 +202,34 @@ def test_a_model_of_the_synthetic_corpus_warns_on_a_real_recording(tmp_path: Pat
     assert not warn_if_synthetic(synthetic_model, "m.pt", tmp_path / "data" / "synthetic" / "features")
     yours = {"extra": {"params": json.dumps({"data": {"raw_dir": "data/recordings"}})}}
     assert not warn_if_synthetic(yours, "m.pt", tmp_path / "my tables") and not warn_if_synthetic({}, "m.pt", tmp_path)
+
+
+def test_edit_of_a_29_97_recording_writes_mlt_at_its_rate_and_renders_it(setup: dict, tmp_path: Path,
+                                                                        clip_folder: Path) -> None:
+    """Issue 25: `edit ... --out edit.mlt --render preview.mp4`: the export at the recording's own 29.97 fps, and
+    a preview that plays the kept stretches (its length the edit's, +-1 frame)."""
+    av = pytest.importorskip("av", reason="the [extract] extra")
+    import xml.etree.ElementTree as ET
+    from fractions import Fraction
+
+    from tests.strategies.media import make_numbered_recording
+
+    video = make_numbered_recording(tmp_path / "ntsc take.mp4", 8, Fraction(30000, 1001), tones=(2.0,))
+    out, preview = tmp_path / "highlights.mlt", tmp_path / "preview.mp4"
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump({**TINY, "extract": {"clip_model": str(clip_folder)}}))
+    rc = cli.main(["edit", str(video), "--out", str(out), "--model", str(setup["model"]), "--corpus",
+                   str(setup["corpus"]), "--params", str(params_file), "--selection", str(setup["selection"]),
+                   "--target", "4s", "--render", str(preview)])  # fmt: skip
+    assert rc == 0
+    profile = ET.parse(out).getroot().find("profile")
+    assert (profile.get("frame_rate_num"), profile.get("frame_rate_den")) == ("30000", "1001")
+    sound = [pl for pl in ET.parse(out).getroot().findall("playlist") if pl.find("property[@name='shotcut:audio']")
+             is not None][0]  # the recording's sound: one entry per kept stretch, frames at 29.97
+    edit_frames = sum(int(e.get("out")) - int(e.get("in")) + 1 for e in sound.findall("entry"))
+    with av.open(str(preview)) as c:
+        v = c.streams.video[0]
+        assert v.average_rate == Fraction(30000, 1001)
+        n = sum(1 for _ in c.decode(v))
+    assert abs(edit_frames - 4.0 * 30000 / 1001) <= 0.1 * 4.0 * 30  # the target's length, +-10 %
+    assert abs(n - edit_frames) <= 1  # the preview plays the edit: its length, +-1 frame

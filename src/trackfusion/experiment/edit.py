@@ -24,6 +24,7 @@ import argparse
 import json
 import logging
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,9 @@ from trackfusion.data.alignment import FeatureAligner
 from trackfusion.data.extract import VIDEO_SUFFIXES, extract_recording
 from trackfusion.data.normalization import NORMALIZATION_FILE, TrackPreprocessor, load_preprocessors
 from trackfusion.io import features
+from trackfusion.io.render import recording_rate, render_edit
 from trackfusion.io.timeline import export_timeline
+from trackfusion.io.timeline.formats import format_for
 from trackfusion.learn.checkpoint import load_checkpoint
 from trackfusion.learn.rollout import decoding_of, rollout, rollout_context
 from trackfusion.learn.selection_model import (
@@ -182,11 +185,14 @@ def recording_batch(stem: str, features_dir: Path, params: Params,
 def edit_recording(stem: str, features_dir: str | Path, model_path: str | Path, out: str | Path, params: Params,
                    corpus_dir: str | Path = "data/normalized", recording_url: str | None = None,
                    selection_path: str | Path | None = "models/selection.pt", target_s: float | None = None,
-                   target_ratio: float | None = None) -> dict[str, Any]:  # fmt: skip
+                   target_ratio: float | None = None, rate: float | None = None, render_to: str | Path | None = None,
+                   video: str | Path | None = None, media_dir: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
     """Generate the edit of one recording and write it to `out` (format by extension); returns the export report.
 
     With a `selection_path` the edit keeps what the selection model picks, to the target
-    (module docstring); with None it keeps the whole recording."""
+    (module docstring); with None it keeps the whole recording. The file is at `rate` (default
+    ``predict.edit_rate``). With `render_to` the edit is also rendered from the recording's `video`
+    (``trackfusion render``, of the same edit written as .otio, whatever `out`'s format carries)."""
     schema.check_video_id(stem)
     features_dir, corpus_dir = Path(features_dir), Path(corpus_dir)
     batch, start, track_pre = recording_batch(stem, features_dir, params, corpus_dir)
@@ -203,18 +209,23 @@ def edit_recording(stem: str, features_dir: str | Path, model_path: str | Path, 
                         param_tolerance=params.predict.param_tolerance)  # fmt: skip
     edit = np.zeros((n, schema.TRACK_WIDTH), np.float32)
     edit[kept] = track_pre.inverse_transform(frames[0].numpy())
-    report = export_timeline(
-        edit, out, fps=params.data.fps, name=f"{stem} (trackfusion edit)", start_time=start,
-        media_names={0: stem}, rate=params.predict.edit_rate, recording_url=recording_url,
-        param_tolerance=params.predict.param_tolerance * track_pre.column_stats()[1],
-        kept=None if kept.all() else kept,
-    )  # fmt: skip
+    export = dict(fps=params.data.fps, name=f"{stem} (trackfusion edit)", start_time=start, media_names={0: stem},
+                  recording_url=recording_url, kept=None if kept.all() else kept,
+                  param_tolerance=params.predict.param_tolerance * track_pre.column_stats()[1])
+    report = export_timeline(edit, out, rate=rate or params.predict.edit_rate, **export)
     report["cut_events"] = int(len(cuts.video_cut_events(edit[kept])))
     report["kept_frames"], report["kept_s"] = int(kept.sum()), round(float(kept.sum()) / fps, 3)
     report["jump_cuts"] = max(len(selection.segments(kept)) - 1, 0)
     log.info("%s: %.1f s of a %.1f s recording kept in %d stretches, edited by %s: %d cuts, %d clips on %d tracks",
              out, kept.sum() / fps, n / fps, report["jump_cuts"] + 1, model_path, report["cut_events"],
              report["clips"], report["tracks"])
+    if render_to is not None:
+        if video is None:
+            raise EditError(f"{render_to}: rendering needs the recording's video file; give it as the recording")
+        with tempfile.TemporaryDirectory(prefix="trackfusion-render-") as tmp:  # the same edit, every parameter kept
+            source = Path(tmp) / f"{stem}.otio"
+            export_timeline(edit, source, rate=params.predict.edit_rate, **export)
+            report["render"] = render_edit(source, video, render_to, media_dir, stem, params.timeline)
     return report
 
 
@@ -223,8 +234,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                           "says), or the stem of "
                                           "feature tables <stem>_features.csv / <stem>_visual_features.csv in --features")  # fmt: skip
     parser.add_argument("--features", type=Path, help="folder of the recording's feature tables (for a stem)")
-    parser.add_argument("--out", required=True, type=Path, help="timeline to write: .otio, .xml (FCP 7 / Premiere) "
-                                                                "or .edl (one track)")  # fmt: skip
+    parser.add_argument("--out", required=True, type=Path, help="timeline to write: .otio, .xml (FCP 7 / Premiere), "
+                                                                ".fcpxml (Final Cut Pro, DaVinci Resolve), .mlt "
+                                                                "(Shotcut, Kdenlive) or .edl (one track)")  # fmt: skip
     parser.add_argument("--model", default=Path("models/multimodal.pt"), type=Path, help="a trained layout model file")
     parser.add_argument("--selection", default=Path("models/selection.pt"), type=Path,
                         help="the selection model file (what the edit keeps)")
@@ -236,13 +248,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default=None, type=Path, help="params file (data, align, predict, "
                                                                                  "edit, extract)")  # fmt: skip
     parser.add_argument("--recording-url", help="the recording's file, for the timeline's media reference")
+    parser.add_argument("--render", type=Path, help="also render the edit to this video (.mp4), from the recording's "
+                                                    "video file (`trackfusion render`)")
+    parser.add_argument("--media", type=Path, help="with --render: folder of the edit's other media, by name")
     parser.add_argument("--no-clip", action="store_true", help="a video file's CLIP columns left empty (no CLIP "
                                                                "weights needed), as `extract --no-clip`")
 
 
 def run(args: argparse.Namespace) -> int:
-    import tempfile
-
     recording = Path(args.recording)
     is_video = recording.suffix.lower() in VIDEO_SUFFIXES
     if not is_video and args.features is None:
@@ -259,6 +272,9 @@ def run(args: argparse.Namespace) -> int:
             url = url or recording.resolve().as_uri()
             log.info("%s: extracted%s", recording, "" if clip else
                      " without CLIP (its columns empty: the model sees no CLIP for this recording)")  # fmt: skip
+        # .fcpxml and .mlt take the recording's own rate (29.97 too); the others an editing rate of the frames
+        rate = recording_rate(recording) if is_video and format_for(args.out, write=True).any_rate else None
         edit_recording(stem, features_dir, args.model, args.out, params, args.corpus, url,
-                       None if args.keep_all else args.selection, target_s, target_ratio)
+                       None if args.keep_all else args.selection, target_s, target_ratio, rate=rate,
+                       render_to=args.render, video=recording if is_video else None, media_dir=args.media)
     return 0

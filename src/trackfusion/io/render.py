@@ -336,6 +336,11 @@ def _recording_info(path: Path) -> tuple[Fraction, tuple[int, int], float, bool]
     return Fraction(rate), size, duration, has_sound
 
 
+def recording_rate(path: str | Path) -> float:
+    """The frame rate of a recording's video (29.97 as 30000/1001), for an export at the recording's rate."""
+    return float(_recording_info(Path(path))[0])
+
+
 def render_edit(edit: str | Path, recording: str | Path, out: str | Path, media_dir: str | Path | None = None,
                 recording_name: str | None = None, timeline: TimelineParams = TimelineParams(), progress: bool = True,
                 crf: int = 20) -> dict[str, Any]:
