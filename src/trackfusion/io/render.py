@@ -282,6 +282,9 @@ def composite(canvas: np.ndarray, picture: np.ndarray, params: dict[str, float])
     if p.empty:
         return
     (sx0, sy0, sx1, sy1), (dx0, dy0, dx1, dy1) = p.source, p.dest
+    if picture.shape == canvas.shape and p.source == (0, 0, W, H) and max(map(abs, (dx0, dy0, dx1 - W, dy1 - H))) < 1e-6:
+        canvas[:] = picture  # the recording full frame, as most of an edit shows it: no resampling
+        return
     fx, fy = (sx1 - sx0) / (dx1 - dx0), (sy1 - sy0) / (dy1 - dy0)  # source pixels per output pixel
     cx0, cy0 = max(int(math.floor(dx0 + 0.5)), 0), max(int(math.floor(dy0 + 0.5)), 0)  # pixel centres inside
     cx1, cy1 = min(int(math.floor(dx1 + 0.5)), W), min(int(math.floor(dy1 + 0.5)), H)
