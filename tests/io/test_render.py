@@ -192,3 +192,64 @@ def test_a_bad_recording_or_edit_is_one_error_line_and_nothing_written(recording
     assert "Traceback" not in done.stderr
     assert (tmp_path / "keep.mp4").read_bytes() == b"an earlier render"  # nothing half-written over it
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".keep")) == []
+
+
+def test_sound_and_picture_stay_within_a_frame_over_a_60_minute_variable_rate_recording(tmp_path: Path) -> None:
+    """A 60-minute recording, every 4th frame held twice as long (variable frame rate), whose picture flashes
+    white with each tone burst: an edit of stretches from its first, middle and last minutes, rendered, shows
+    each flash and hears each burst within one frame of each other and of the edit time they belong at."""
+    import av
+
+    seconds, size, sr = 3600.0, (32, 18), 16_000
+    step = [1 / 30, 1 / 30, 1 / 30, 2 / 30]
+    bursts = (70.0, 1805.0, 3590.0)  # recording s
+    path = tmp_path / "hour.mp4"
+    out = av.open(str(path), "w")
+    vs = out.add_stream("libx264", rate=30)  # the nominal rate; the frames' own times vary (24 fps on average)
+    vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
+    vs.options = {"preset": "ultrafast"}
+    vs.time_base = Fraction(1, 90_000)
+    aus = out.add_stream("aac", rate=sr, layout="mono")
+    white, black = np.full((size[1], size[0], 3), 255, np.uint8), np.zeros((size[1], size[0], 3), np.uint8)
+    t, i, k = 0.0, 0, 0
+    while t < seconds:
+        while k < min(t + 0.1, seconds) * sr:  # sound a little ahead of the picture, interleaved (its encoder opens
+            ts = (k + np.arange(4096)) / sr   # before the first packet is muxed)
+            x = np.where(np.any([(ts >= b) & (ts < b + 0.5) for b in bursts], axis=0), 0.6 * np.sin(2e3 * np.pi * ts),
+                         0.0).astype(np.float32)
+            chunk = av.AudioFrame.from_ndarray(x[None], format="flt", layout="mono")
+            chunk.sample_rate, chunk.pts, chunk.time_base = sr, k, Fraction(1, sr)
+            for packet in aus.encode(chunk):
+                out.mux(packet)
+            k += 4096
+        on = any(b <= t < b + 0.5 for b in bursts)
+        frame = av.VideoFrame.from_ndarray(white if on else black, format="rgb24")
+        frame.pts, frame.time_base = int(round(t * 90_000)), Fraction(1, 90_000)
+        for packet in vs.encode(frame):
+            out.mux(packet)
+        t += step[i % 4]
+        i += 1
+    for stream in (vs, aus):
+        for packet in stream.encode():
+            out.mux(packet)
+    out.close()
+    stretches = tuple((b - 2.0, b + 2.0, 100.0) for b in bursts)
+    edit = hand_built_edit(tmp_path / "edit.otio", path, stretches)
+    # the edit's media range: the recording's hour (hand_built_edit says 10 s)
+    tl = otio.adapters.read_from_file(str(edit))
+    for clip in tl.find_clips():
+        clip.media_reference.available_range = otio.opentime.TimeRange(otio.opentime.RationalTime(0, 30),
+                                                                       otio.opentime.RationalTime(seconds * 30, 30))
+    otio.adapters.write_to_file(tl, str(edit))
+    report = render_edit(edit, path, tmp_path / "preview.mp4", progress=False)
+    frames, rate, samples, out_sr = decoded(tmp_path / "preview.mp4")
+    assert report["fps"] == pytest.approx(rate) and abs(len(frames) - 12.0 * rate) <= 1
+    lit = np.array([f.mean() > 128 for f in frames])
+    flashes = np.flatnonzero(np.diff(lit.astype(np.int8)) == 1) + 1
+    loud = np.abs(samples) > 0.2
+    onsets = np.flatnonzero(np.diff(loud.astype(np.int8)) == 1) / out_sr
+    onsets = onsets[np.concatenate([[True], np.diff(onsets) > 0.25])]  # one per burst
+    assert len(flashes) == 3 and len(onsets) == 3, (flashes, onsets)
+    for n, (flash, onset) in enumerate(zip(flashes / rate, onsets)):
+        at = 4.0 * n + 2.0  # each burst 2 s into its stretch
+        assert abs(flash - at) <= 1.5 / rate and abs(onset - at) <= 1 / rate and abs(flash - onset) <= 1.5 / rate
