@@ -15,7 +15,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from trackfusion.schema import NUM_ASSET_CLASSES
+from trackfusion.schema import AUDIO_INPUTS, NUM_ASSET_CLASSES, VISUAL_SCALARS
 
 FUSION_TYPES = ("concat", "add", "gated", "attention")
 CONTENT_CONTROLS = ("none", "shuffle")
@@ -170,6 +170,10 @@ class SelectParams:
     hidden: int = 16  # width of its encoders
     epochs: int = 30  # passes over the train videos (each video one sequence)
     lr: float = 0.003
+    # the scalars the model reads (CLIP is read too): per-scene constants (saliency, face geometry) let the
+    # train videos be memorised, scene by scene (val kept F1 0.832 with every scalar, 0.852 with these)
+    audio_inputs: tuple[str, ...] = ("audio_energy_rms", "audio_is_speaking", "silence_duration_ms")
+    visual_inputs: tuple[str, ...] = ("scene_change", "visual_motion")
 
 
 @dataclass(frozen=True)
@@ -318,6 +322,12 @@ def _check(p: Params) -> None:
             raise ParamsError(f"params key 'select.{key}' must be >= 0, got {getattr(p.select, key)!r}")
     if not 0 < p.select.target_ratio <= 1:
         raise ParamsError(f"params key 'select.target_ratio' must be in (0, 1], got {p.select.target_ratio}")
+    for key, columns in (("audio_inputs", AUDIO_INPUTS), ("visual_inputs", VISUAL_SCALARS)):
+        allowed = [c.name for c in columns]
+        unknown = [n for n in getattr(p.select, key) if n not in allowed]
+        if unknown:
+            raise ParamsError(f"params key 'select.{key}' names unknown column(s) {unknown}; allowed: "
+                              f"{', '.join(allowed)}")
     for key in ("audio_window_s", "visual_every", "frame_width", "face_every_s", "clip_every_s", "workers"):
         positive(f"extract.{key}", getattr(p.extract, key))
     if not 0 < p.extract.vad_threshold < 1:

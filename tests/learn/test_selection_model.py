@@ -23,7 +23,7 @@ from trackfusion.learn.selection_model import (
     save_selection,
     train_selection,
 )
-from trackfusion.params import params_from_dict
+from trackfusion.params import ParamsError, params_from_dict
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -122,3 +122,25 @@ def test_it_learns_to_keep_what_is_loud(tmp_path: Path) -> None:
         if r.split == "test":
             score.add(selection.decode_to_length(keep_scores(model, r), 10.0, decoding, int(r.kept.sum())), r.kept, 10)
     assert score.kept_f1 > 0.8 and info["best_val_kept_f1"] > 0.8
+
+
+def test_a_scalar_it_is_not_given_is_not_read() -> None:
+    """Only the scalars named in audio_inputs / visual_inputs reach it (saliency and face geometry, constant
+    within a scene, are left out by default: they let it memorise the train videos scene by scene)."""
+    model, r = _model(audio_inputs=("audio_energy_rms",), visual_inputs=("visual_motion",)), _recording()
+    changed = dataclasses.replace(r, audio=r.audio.copy(), visual=r.visual.copy())
+    changed.audio[:, 1:] += 5.0
+    changed.visual[:, 2:schema.VISUAL_SCALAR_WIDTH] += 5.0
+    np.testing.assert_array_equal(keep_scores(model, r), keep_scores(model, changed))
+    changed.visual[:, 1] += 5.0
+    assert not np.allclose(keep_scores(model, r), keep_scores(model, changed))
+    with pytest.raises(ValueError, match="unknown column"):
+        SelectionConfig(visual_inputs=("visual_motoin",))
+
+
+def test_the_params_name_the_scalars_it_reads() -> None:
+    config = SelectionConfig.from_params(params_from_dict({}))
+    assert config.visual_inputs == ("scene_change", "visual_motion")
+    assert "saliency_x" not in config.visual_inputs
+    with pytest.raises(ParamsError, match="select.visual_inputs"):
+        params_from_dict({"select": {"visual_inputs": ["visual_motoin"]}})
