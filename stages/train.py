@@ -46,3 +46,5 @@ if __name__ == "__main__":
     )
     if distributed.rank_from_env() == 0:
         write_run_facts(f"train_{args.kind}", result["facts"])
+    if distributed.under_torchrun():  # every output is written and the process group is gone: leave without
+        distributed.leave()           # C++ teardown (gloo's threads can abort at exit, failing the whole run)

@@ -97,6 +97,19 @@ def destroy() -> None:
         dist.destroy_process_group()
 
 
+def leave(status: int = 0) -> None:
+    """End a torchrun process now, its outputs flushed, without the interpreter's C++ teardown: a gloo rank's
+    threads could abort at exit ("terminate called without an active exception", seen once in CI after every
+    file was written), and torchrun then fails the whole run."""
+    import logging as _logging
+    import sys
+
+    _logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 def all_reduce_sum(values: dict[str, float], device: torch.device) -> dict[str, float]:
     """Sum each value over all ranks (sums and counts, so a mean is never averaged twice)."""
     if not is_distributed() or not values:
