@@ -39,6 +39,8 @@ CASES = {
     "edit: a bad target": (lambda tmp: ["edit", "rec", "--features", ".", "--out", "e.xml", "--target", "soon"],
                            "--target 'soon': give a length"),
     "edit: a missing video": (lambda tmp: ["edit", "clip.mp4", "--out", "e.xml"], "clip.mp4"),
+    "edit: a render without the video": (lambda tmp: ["edit", "rec", "--features", ".", "--out", "e.xml", "--render",
+                                                      "p.mp4"], "--render needs the recording's video file"),
     "ingest: no timelines folder": (lambda tmp: ["ingest", "--timelines", "none", "--features", "none", "--out",
                                                  "raw"], "none"),
     "experiments: no dvc output file": (lambda tmp: ["experiments", "--json", "missing.json"], "missing.json"),

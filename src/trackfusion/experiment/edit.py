@@ -260,6 +260,8 @@ def run(args: argparse.Namespace) -> int:
     is_video = recording.suffix.lower() in VIDEO_SUFFIXES
     if not is_video and args.features is None:
         raise EditError(f"{args.recording}: give --features (the folder of its feature tables), or a video file")
+    if args.render is not None and not is_video:  # before any work: a render plays the recording's own file
+        raise EditError(f"{args.render}: --render needs the recording's video file as RECORDING, not a stem")
     # expected conditions (no tables, no model, not a model, a bad --target) end in one line in the console script
     target_s, target_ratio = parse_target(args.target) if args.target else (None, None)
     params = command_params(args.params)
