@@ -25,16 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from timing import vmhwm_mb  # bench/ is on sys.path when a benchmark runs
+
 ROOT = Path(__file__).resolve().parents[1]
 FPS = 30
-
-
-def _vmhwm_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _recording(path: Path, seconds: float, width: int, height: int) -> Path:
@@ -143,7 +137,7 @@ def worker(kind: str, recording: str, edit: str, out: str, frames: int) -> dict[
             for p in enc.encode():
                 dst.mux(p)
     wall = time.perf_counter() - start
-    return {"frames": n, "wall_s": wall, "fps": n / wall, "peak_rss_mb": _vmhwm_mb()}
+    return {"frames": n, "wall_s": wall, "fps": n / wall, "peak_rss_mb": vmhwm_mb()}
 
 
 def _run(*args: str) -> dict[str, Any]:

@@ -26,15 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from timing import vmhwm_mb  # bench/ is on sys.path when a benchmark runs
+
 FPS = 10
-
-
-def _vmhwm_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def worker(minutes: float, threads: int, inputs_only: bool) -> dict[str, Any]:
@@ -53,14 +47,14 @@ def worker(minutes: float, threads: int, inputs_only: bool) -> dict[str, Any]:
                     rng.standard_normal((n, schema.VISUAL_WIDTH), dtype=np.float32), np.ones((n, 2), bool),
                     np.zeros(n, bool))
     if inputs_only:
-        return {"peak_rss_mb": _vmhwm_mb()}
+        return {"peak_rss_mb": vmhwm_mb()}
     model = SelectionModel(SelectionConfig.from_params(Params()))
     decoding = selection.SelectionDecoding()
     start = time.perf_counter()
     scores = keep_scores(model, rec)
     kept = selection.decode_to_length(scores, FPS, decoding, int(0.4 * n))
     seconds = time.perf_counter() - start
-    return {"frames": n, "seconds": seconds, "frames_per_s": n / seconds, "peak_rss_mb": _vmhwm_mb(),
+    return {"frames": n, "seconds": seconds, "frames_per_s": n / seconds, "peak_rss_mb": vmhwm_mb(),
             "kept": int(kept.sum())}
 
 

@@ -1,4 +1,4 @@
-"""Best-of-N wall-clock timing shared by the benchmarks."""
+"""Best-of-N wall-clock timing and peak memory, shared by the benchmarks."""
 from __future__ import annotations
 
 import time
@@ -13,3 +13,12 @@ def best_of(fn: Callable[[], Any], repeat: int) -> float:
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def vmhwm_mb() -> float:
+    """This process's peak resident memory (VmHWM), MB; NaN where /proc does not say."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")

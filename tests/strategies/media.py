@@ -105,6 +105,19 @@ def read_number(frame: np.ndarray, to_output: Callable[[float, float], tuple[flo
     return n
 
 
+def _sound_until(out, stream, x: np.ndarray, k: int, end: int, chunk: int = 1024) -> int:
+    """Encode mono samples `x` from `k` in chunks until `end` is reached; returns the next sample to write."""
+    import av
+
+    while k < end:
+        frame = av.AudioFrame.from_ndarray(x[None, k : k + chunk], format="flt", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = stream.rate, k, Fraction(1, stream.rate)
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        k += chunk
+    return k
+
+
 def make_numbered_recording(path: Path, seconds: float, fps: float | Fraction = 30,
                             tones: tuple[float, ...] = (), tone_s: float = 0.3, rate: int = 48_000,
                             frame_times: Callable[[int], float] | None = None) -> Path:  # fmt: skip
@@ -138,20 +151,10 @@ def make_numbered_recording(path: Path, seconds: float, fps: float | Fraction = 
         for packet in vs.encode(frame):
             out.mux(packet)
         t_next = (i + 1) / fps if frame_times is None else frame_times(i + 1) if i + 1 < n else seconds
-        while k < len(x) and k / rate < float(t_next):  # audio interleaved with the picture
-            chunk = av.AudioFrame.from_ndarray(x[None, k : k + 1024], format="flt", layout="mono")
-            chunk.sample_rate, chunk.pts, chunk.time_base = rate, k, Fraction(1, rate)
-            for packet in aus.encode(chunk):
-                out.mux(packet)
-            k += 1024
+        k = _sound_until(out, aus, x, k, min(int(np.ceil(float(t_next) * rate)), len(x)))  # interleaved
     for packet in vs.encode():
         out.mux(packet)
-    while k < len(x):
-        chunk = av.AudioFrame.from_ndarray(x[None, k : k + 1024], format="flt", layout="mono")
-        chunk.sample_rate, chunk.pts, chunk.time_base = rate, k, Fraction(1, rate)
-        for packet in aus.encode(chunk):
-            out.mux(packet)
-        k += 1024
+    _sound_until(out, aus, x, k, len(x))
     for packet in aus.encode():
         out.mux(packet)
     out.close()
