@@ -44,4 +44,5 @@ if __name__ == "__main__":
         run_facts=read_run_facts(),
         run_facts_md=run_facts_path("results").with_suffix(".md"),
         selection=json.loads(Path(args.selection).read_text(encoding="utf-8")),
+        predicted=predicted,
     )

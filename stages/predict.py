@@ -33,4 +33,5 @@ if __name__ == "__main__":
         param_tolerance=params.predict.param_tolerance,
         edit_rate=params.predict.edit_rate,
         facts_path=run_facts_path("predict"),
+        state_confidence=params.predict.state_confidence,
     )

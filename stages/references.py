@@ -1,10 +1,13 @@
-"""DVC stage `references`: the reference predictors scored on the test videos (metrics/references.json)."""
+"""DVC stage `references`: the reference predictors of when (cuts) and what (the layout) scored on the test
+videos (metrics/references.json)."""
 import argparse
 import logging
 
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
 from trackfusion.results import write_figures
 from trackfusion.params import stage_params
+from trackfusion.data.corpus import Corpus
+from trackfusion.experiment.layout_references import run_layout_references
 from trackfusion.experiment.references import run_references
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -16,4 +19,6 @@ if __name__ == "__main__":
     parser.add_argument("--metrics", required=True)
     args = parser.parse_args()
     params = stage_params(args.params)
-    write_figures(args.metrics, run_references(args.corpus, raw_dir=params.data.raw_dir))
+    figures = run_references(args.corpus, raw_dir=params.data.raw_dir)
+    figures["layout"] = run_layout_references(Corpus(args.corpus), raw_dir=params.data.raw_dir)
+    write_figures(args.metrics, figures)

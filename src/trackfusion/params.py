@@ -99,6 +99,7 @@ class LossParams:
     change_weight: float = 20.0  # weight of track-frames whose state changes (cuts) in the active/asset terms
     cut: float = 1.0  # weight of the per-frame cut term (BCE of the cut logit against "the layout changes here")
     cut_pos_weight: float = 5.0  # weight of cut frames (~3 %) against the others in the cut term
+    state: float = 1.0  # weight of the content-only state heads' term (each track's active flag and asset)
 
 
 def _default_asset_patterns() -> dict[str, int]:
@@ -136,6 +137,8 @@ class PredictParams:
     threshold: float = 0.5  # a track is active where sigmoid(active logit) > threshold
     param_tolerance: float = 0.5  # exported clips absorb parameter jitter below this (normalised units)
     edit_rate: float = 30.0  # frame rate of the exported timelines: an editing rate, a whole multiple of data.fps
+    state_confidence: float = 0.95  # a track shows what the content-only state head says where it is this sure
+    # (chosen on val); 1: the track heads alone, from the previous frame
 
 
 @dataclass(frozen=True)
@@ -284,6 +287,8 @@ def _check(p: Params) -> None:
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 positive(f"{section}.{f.name}", value)
     positive("data.fps", p.data.fps)
+    if not 0.5 <= p.predict.state_confidence <= 1.0:
+        raise ParamsError(f"params key 'predict.state_confidence' must be within 0.5..1, got {p.predict.state_confidence!r}")
     for key in ("tolerance_s", "max_interp_gap_s", "warn_gap_s", "interp_warn_fraction"):
         positive(f"align.{key}", getattr(p.align, key))
     asset_keys = [("timeline.main_asset", p.timeline.main_asset), ("timeline.unmatched_asset", p.timeline.unmatched_asset)]

@@ -135,6 +135,8 @@ SEQUENCES_FILE = "sequences.npz"
 FEATURES_DIR = "features"
 #: beside sequences.npz in a synthetic corpus only: its editor's noiseless cut events, the references' ceiling
 CEILING_FILE = "editor_ceiling.json"
+#: beside it: the same editor's noiseless timeline over the kept frames (one (K, 180) array per video id)
+CEILING_LAYOUT_FILE = "editor_ceiling_layout.npz"
 
 
 def param_index(name: str) -> int:

@@ -86,7 +86,7 @@ def test_a_video_does_not_depend_on_the_others(tmp_path: Path) -> None:
 # --- the raw contract ----------------------------------------------------------------
 def test_files_exist_with_exact_names(corpus: tuple[Path, dict]) -> None:
     out, summary = corpus
-    expected = {schema.SEQUENCES_FILE, synthetic.CEILING_FILE}
+    expected = {schema.SEQUENCES_FILE, synthetic.CEILING_FILE, schema.CEILING_LAYOUT_FILE}
     for vid in summary["video_ids"]:
         assert " " in vid and "-" in vid
         if vid not in _missing(summary, "no_audio_file"):
@@ -517,8 +517,8 @@ def test_selection_ceiling_equals_the_editors_decisions_without_noise(seed: int)
     assert 0.6 < score.kept_f1 < 1.0
     assert not out.timeline[~out.kept].any() and np.array_equal(out.timeline[out.kept] != 0,
                                                                editor.layout.edit(recording, editor.layout.streams(
-                                                                   seed, 99, _small_video(seed, 1800)[1].timeline)
-                                                               ).timeline[out.kept] != 0)
+                                                                   seed, 99, _small_video(seed, 1800)[1].timeline),
+                                                               kept=out.kept).timeline[out.kept] != 0)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -552,3 +552,52 @@ def test_what_stands_out_depends_on_the_whole_recording() -> None:
     d = selection.SelectionDecoding(min_clip_s=2.0, min_gap_s=1.0)
     assert selection.decode_to_length(calm, FPS, d, 60)[200:260].all()
     assert not selection.decode_to_length(loud, FPS, d, 60)[200:260].all()
+
+
+# --- the layout ceiling (issue 23): the editor's noiseless timeline over the kept frames -----------------
+@pytest.mark.parametrize("seed", range(3))
+def test_layout_ceiling_is_the_editors_timeline_with_its_noise_switched_off(seed: int) -> None:
+    recording, editor, streams = _highlight(seed)
+    style = synthetic.sample_style(copy.deepcopy(streams.timeline))  # the layout editor's first draw
+    out = editor.edit(recording, streams)
+    sure = dataclasses.replace(style, follow_scene=1.0, follow_turn=1.0, follow_text=1.0, follow_motion=1.0,
+                               follow_loud=1.0, sticker_rate=1e-9)
+    expected = synthetic.edit_timeline(recording, sure, np.random.default_rng(seed + 100), noise=False, kept=out.kept)
+    # the layout (each track's active flag and asset) exactly; the zooms are drawn from the twin's own stream
+    np.testing.assert_array_equal(cuts.layout(out.noiseless[out.kept]), cuts.layout(expected[out.kept]))
+    shown = out.timeline[out.kept]
+    agree = (cuts.layout(shown) == cuts.layout(expected[out.kept])).mean(0)  # per track
+    assert agree.min() < 1.0 and (agree[[2, 3]] > 0.8).all()  # noise: close
+
+
+def test_a_speaker_turn_on_a_dropped_frame_toggles_no_face_cam() -> None:
+    recording, streams = _small_video(3, 1200)
+    style = dataclasses.replace(synthetic.sample_style(copy.deepcopy(streams.timeline)), follow_turn=1.0)
+    turns = recording.time_map.first_frames_at(recording.content.speaker_turns) + style.lag
+    turns = turns[(turns > 0) & (turns < recording.n_frames)]
+    assert len(turns) >= 2
+    kept = np.ones(recording.n_frames, bool)
+    dropped = int(turns[0])
+    kept[max(dropped - style.lag - 5, 0) : dropped - style.lag + 5] = False  # the turn's stretch is cut out
+    face = 1 * schema.NUM_TRACK_PARAMS  # track 1, the face cam (its active flag)
+    every = synthetic.edit_timeline(recording, style, np.random.default_rng(0), noise=False)[:, face]
+    played = synthetic.edit_timeline(recording, style, np.random.default_rng(0), noise=False, kept=kept)[:, face]
+    after = dropped + 10
+    assert every[after] != played[after]  # one toggle fewer from there on
+    np.testing.assert_array_equal(every[: max(dropped - style.lag - 5, 0)], played[: max(dropped - style.lag - 5, 0)])
+
+
+def test_the_recorded_layout_ceiling_covers_each_edit_and_cuts_where_the_cut_ceiling_does(tmp_path) -> None:
+    params = SyntheticParams(seed=4, num_videos=3, min_duration_s=60.0, max_duration_s=90.0)
+    out = tmp_path / "c"
+    synthetic.generate_corpus(out, params)
+    ceiling = json.loads((out / synthetic.CEILING_FILE).read_text(encoding="utf-8"))
+    reader = SequenceReader(out / schema.SEQUENCES_FILE)
+    with np.load(out / schema.CEILING_LAYOUT_FILE, allow_pickle=False) as layouts:
+        assert sorted(layouts.files) == sorted(reader.video_ids)
+        for vid in reader.video_ids:
+            layout = layouts[vid]
+            assert layout.shape == (int(reader.kept(vid).sum()), schema.TRACK_WIDTH) and layout.dtype == np.float32
+            assert cuts.video_cut_events(layout).tolist() == ceiling["videos"][vid]
+            sticker = layout.reshape(len(layout), schema.NUM_TRACKS, -1)[:, synthetic.TRACK_STICKER]
+            assert not sticker.any()

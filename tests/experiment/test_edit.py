@@ -41,6 +41,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     corpus = write_corpus(root / "normalized", [10], ["train"], track_std=20.0)  # the training corpus' statistics
     (root / "params.yaml").write_text(yaml.safe_dump(TINY))
     vid = summary["video_ids"][0]
+    torch.manual_seed(0)  # the selection model's weights do not depend on the layout model's size
     selection_path = save_selection(root / "selection.pt", SelectionModel(SelectionConfig(hidden=8)),
                                     extra={"decoding": selection.SelectionDecoding(min_clip_s=2.0).to_dict()})
     return {"root": root, "features": raw / "features", "model": model_path, "corpus": corpus, "params": params,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tests.strategies.model import baseline_of, batches, edit_outputs, make_batch, model_configs
 from trackfusion import schema
 from trackfusion.learn.loss import COMPONENTS, MultiTrackLoss
-from trackfusion.learn.model import EditTransformer, ModelConfig
+from trackfusion.learn.model import STATE_KEYS, EditTransformer, ModelConfig
 from trackfusion.params import LossParams
 
 torch.set_num_threads(1)
@@ -38,6 +38,22 @@ def reference_cut(outputs: dict, targets: torch.Tensor, prev: torch.Tensor, padd
             num += w * (max(z, 0) - z * y + math.log1p(math.exp(-abs(z))))
             den += w
     return num / den if den else 0.0
+
+
+def reference_state(outputs: dict, targets: torch.Tensor, padding: torch.Tensor) -> float:
+    """The content-only state heads' term element by element (no previous frame: no change term)."""
+    B, T, N = outputs["state_active"].shape
+    bce = ce = 0.0
+    n_bce = n_ce = 0
+    for b, t, n in ((b, t, n) for b in range(B) for t in range(T) for n in range(N) if padding[b, t]):
+        y, z = float(targets[b, t, n * 9]), float(outputs["state_active"][b, t, n])
+        bce += max(z, 0) - z * y + math.log1p(math.exp(-abs(z)))
+        n_bce += 1
+        if y > 0.5:
+            logits = outputs["state_asset"][b, t, n].double()
+            ce += float(torch.logsumexp(logits, 0) - logits[int(targets[b, t, n * 9 + 1])])
+            n_ce += 1
+    return (bce / n_bce if n_bce else 0.0) + (ce / n_ce if n_ce else 0.0)
 
 
 def reference_loss(outputs: dict, targets: torch.Tensor, padding: torch.Tensor, w: dict) -> dict[str, float]:
@@ -69,7 +85,8 @@ def reference_loss(outputs: dict, targets: torch.Tensor, padding: torch.Tensor, 
                     counts["crop"] += 1
     out = {k: sums[k] / counts[k] if counts[k] else 0.0 for k in COMPONENTS}
     out["cut"] = 0.0
-    out["total"] = sum(w[k] * out[k] for k in COMPONENTS)
+    out["state"] = reference_state(outputs, targets, padding) if "state_active" in outputs else 0.0
+    out["total"] = sum(w.get(k, 1.0) * out[k] for k in COMPONENTS)
     return out
 
 
@@ -163,7 +180,7 @@ def test_property_17_same_loss_for_both_models(config: ModelConfig, data: st.Dat
         got = loss_fn(out, b["targets"], b["padding_mask"])
         assert float(got["total"]) == pytest.approx(ref["total"], rel=1e-4), kind
     # the same heads: equal predictions, equal loss (a layout veto adds its logit before the veto)
-    assert set(outputs["baseline"]) == set(outputs["multimodal"]) - {"cut_content"}
+    assert set(outputs["baseline"]) == set(outputs["multimodal"]) - {"cut_content", *STATE_KEYS}
 
 
 @pytest.mark.parametrize("kind", ["baseline", "concat", "add", "gated", "attention"])
@@ -209,3 +226,18 @@ def test_change_weight_is_a_weighted_mean_over_changed_track_frames(seed: int, w
     torch.testing.assert_close(got, (bce * weight).sum() / weight.sum())
     plain = MultiTrackLoss(LossParams(change_weight=1.0))(outputs, targets, None, prev)["active"]
     torch.testing.assert_close(plain, bce.mean())
+
+
+@given(inp=edit_outputs(), seed=st.integers(0, 2**16))
+def test_the_state_term_is_the_content_heads_bce_and_ce_and_no_other_term_reads_them(inp, seed) -> None:
+    outputs, targets, padding = inp
+    B, T, N = outputs["active"].shape
+    K = outputs["asset"].shape[-1]
+    gen = torch.Generator().manual_seed(seed)
+    with_state = {**outputs, "state_active": torch.randn(B, T, N, generator=gen),
+                  "state_change": torch.randn(B, T, N, generator=gen), "state_asset": torch.randn(B, T, N, K, generator=gen)}
+    loss, plain = MultiTrackLoss(WEIGHTS)(with_state, targets, padding), MultiTrackLoss(WEIGHTS)(outputs, targets, padding)
+    assert float(plain["state"]) == 0.0
+    for k in COMPONENTS[:-1]:
+        assert float(loss[k]) == pytest.approx(float(plain[k]), abs=1e-6)
+    assert float(loss["state"]) == pytest.approx(reference_state(with_state, targets, padding), rel=1e-4, abs=1e-5)

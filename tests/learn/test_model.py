@@ -35,6 +35,8 @@ def test_property_10_accepts_valid_widths(config: ModelConfig, data: st.DataObje
                 "crop": (B, T, N, 4), "cut": (B, T)}  # fmt: skip
     if model.veto is not None:  # its cut logit before the layout veto
         expected["cut_content"] = (B, T)
+    if model.content_cuts:  # the content-only state heads: each track's active flag, change and asset
+        expected |= {"state_active": (B, T, N), "state_change": (B, T, N), "state_asset": (B, T, N, K)}
     assert {k: tuple(v.shape) for k, v in out.items()} == expected
     assert all(torch.isfinite(v).all() for v in out.values())
     _assert_same(model.forward_batch(b), out)

@@ -70,3 +70,47 @@ def test_the_rollout_context_is_at_most_the_training_window():
     short = dataclasses.replace(p, model=dataclasses.replace(p.model, seq_len=4),
                                 predict=dataclasses.replace(p.predict, context=64))
     assert rollout_context(short) == 4
+
+
+class ReadsTheContent(torch.nn.Module):
+    """A real model whose state head for one track reads the content exactly: sure "on" where audio
+    column 0 is positive, sure "off" elsewhere (what a trained state head does for a text overlay)."""
+
+    def __init__(self, model: EditTransformer, track: int, lag: int):
+        super().__init__()
+        self.model, self.track, self.lag = model, track, lag
+
+    def forward_batch(self, batch: dict) -> dict:
+        out = self.model.forward_batch(batch)
+        shows = batch["audio"][..., 0] > 0  # (b, t): the content shows the overlay
+        if self.lag:
+            shows = torch.cat([torch.zeros_like(shows[:, : self.lag]), shows[:, : -self.lag]], dim=1)[:, -shows.shape[1]:]
+        out["state_active"] = out["state_active"].clone()
+        out["state_active"][..., self.track] = torch.where(shows, 10.0, -10.0)
+        out["state_asset"] = out["state_asset"].clone()
+        out["state_asset"][..., self.track, :] = -10.0
+        out["state_asset"][..., self.track, -1] = 10.0  # the track's asset: the last class
+        return out
+
+
+@settings(max_examples=15, deadline=None)
+@given(config=model_configs(fusion_types=("concat",)), data=st.data())
+def test_property_rollout_a_state_head_that_reads_the_content_recovers_a_wrong_opening_state(config, data):
+    """Issue 23: a wrongly initialised track is right again as soon as the content shows its state."""
+    config = dataclasses.replace(config, num_tracks=3, cut_context="content")  # the content encoder: state heads
+    batch = data.draw(batches(config, max_len=16, padded=False, partial_modalities=False))
+    lag = data.draw(st.integers(0, 2))
+    model = ReadsTheContent(tiny_model(config), track=2, lag=lag)
+    shows = batch["audio"][..., 0] > 0  # (B, T)
+    batch["targets"][:, 0, 2 * P] = (~shows[:, 0]).float()  # the opening layout says the opposite
+    asset = float(config.max_asset_classes - 1)
+    batch["targets"][:, 0, 2 * P + 1] = asset
+    _, frames = rollout(model, batch, context=4, decoding=DECODING, progress=False, state_confidence=0.9)
+    on = frames[..., 2 * P] > 0.5  # (B, T)
+    T = on.shape[1]
+    if T > lag + 1:
+        assert torch.equal(on[:, lag + 1 :], shows[:, 1 : T - lag])  # from the first frame the content decides
+    assert (frames[..., 2 * P + 1][on] == asset).all()
+    # the track heads alone (state_confidence 1) are not bound to the content: they may keep the wrong state
+    _, old = rollout(model, batch, context=4, decoding=cuts.CutDecoding(threshold=1.5), progress=False)
+    assert torch.equal(old[:, :, 2 * P] > 0.5, batch["targets"][:, :1, 2 * P].expand(-1, T) > 0.5)

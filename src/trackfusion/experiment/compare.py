@@ -149,6 +149,45 @@ def selection_verdict(rows: dict[str, dict[str, Any]]) -> list[str]:
     return [text, ""]
 
 
+#: rows of the layout table, in reading order: references around the two models (rolled out)
+LAYOUT_ORDER = ("hold", "train_median", "layout_rule", *MODEL_KINDS, "layout_ceiling")
+LAYOUT_FIGURES = ("layout_accuracy", "active_f1", "asset_accuracy", "scale_mae", "position_mae", "crop_mae")
+LAYOUT_TRACKS = 5  # per-track agreement shown for the tracks of the contract's layout (schema.TRACK_ASSETS)
+
+
+def layout_rows(references: dict[str, Any] | None, predicted: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Every layout predictor's ``LayoutScore`` figures on the test videos: the references
+    (metrics/references.json's ``layout``) and both models rolled out (predict's ``layout``)."""
+    table = dict((references or {}).get("layout", {}))
+    for model in MODEL_KINDS:
+        if (predicted or {}).get(model, {}).get("layout"):
+            table[model] = {**predicted[model]["layout"], "how": f"{model} model, rolled out"}
+    names = [n for n in LAYOUT_ORDER if n in table] + [n for n in table if n not in LAYOUT_ORDER]
+    return {n: {**{f: table[n].get(f) for f in (*LAYOUT_FIGURES, "per_track")}, "how": table[n].get("how", "")}
+            for n in names}
+
+
+def layout_markdown(rows: dict[str, dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    tracks = [f"V{t + 1}" for t in range(LAYOUT_TRACKS)]
+    lines = ["## What the edit shows: the layout rolled out on the test videos (over the kept frames)", "",
+             "| predictor | layout accuracy | " + " | ".join(f"{t} agreement" for t in tracks) +
+             " | active F1 | asset accuracy | scale MAE (%) | position MAE (px) | crop MAE (%) | how |",
+             "|---|---|" + "---|" * LAYOUT_TRACKS + "---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        label = f"**{name}**" if name in MODEL_KINDS else name
+        per = (r.get("per_track") or [None] * LAYOUT_TRACKS)[:LAYOUT_TRACKS]
+        cells = [_num(r["layout_accuracy"]), *(_num(v) for v in per), _num(r["active_f1"]), _num(r["asset_accuracy"]),
+                 *(_num(r[f], "{:.2f}") for f in ("scale_mae", "position_mae", "crop_mae"))]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {r['how']} |")
+    lines += ["", "Every row is given the edit's first frame and scored by `trackfusion.layouts.LayoutScore` on the same "
+                  "frames in the files' units: layout accuracy counts frames whose every track's active flag and asset "
+                  "are the editor's; a track's agreement, frames where that track's are; asset accuracy and the "
+                  "placement errors count track-frames that both show."]
+    return lines + [""]
+
+
 def verdict(rows: dict[str, dict[str, Any]]) -> list[str]:
     """The claim, stated only against the rows it needs."""
     m, b = rows.get("multimodal", {}), rows.get("baseline", {})
@@ -293,6 +332,7 @@ def results_markdown(
     experiments: str | None,
     cuts_rows: dict[str, dict[str, Any]] | None = None,
     selection: dict[str, Any] | None = None,
+    layout: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     lines = ["# Results: does the content help predict the edit?", ""]
     if selection:
@@ -301,6 +341,8 @@ def results_markdown(
         lines += verdict(cuts_rows) + ["", "## Cut F1 of every predictor on the test videos (over the kept frames, "
                                        "in edit order)", ""]
         lines += cut_table_markdown(cuts_rows) + [""]
+    if layout:
+        lines += layout_markdown(layout)
     lines += ["## Test metrics (teacher-forced, best-val checkpoint)", "",
               "| metric | better | baseline | multimodal | difference |", "|---|---|---|---|---|"]
     for name, row in table.items():
@@ -364,9 +406,11 @@ def run_compare(
     run_facts: dict[str, dict[str, Any]] | None = None,
     run_facts_md: Path | None = None,
     selection: dict[str, Any] | None = None,
+    predicted: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write compare.json, the pictures and results.md; return the comparison table.
 
+    `predicted` (the predict stage's metrics) gives each model's rolled-out ``layout`` figures.
     `run_facts` (each stage's `runs/<stage>.json` on this machine) go to `run_facts_md`, not
     to results.md: timings change from run to run and machine to machine, figures do not.
     """
@@ -387,7 +431,8 @@ def run_compare(
     rel = [str(Path(out_dir.name) / p) if results_md.parent == out_dir.parent else str(out_dir / p) for p in pictures]
     experiments = experiments_md.read_text(encoding="utf-8") if experiments_md and experiments_md.exists() else None
     rows = cut_table((references or {}).get("references"), tests, rollout)
-    write_text(results_md, results_markdown(table, runs, rollout, rel, experiments, rows, selection))
+    layout = layout_rows(references, predicted)
+    write_text(results_md, results_markdown(table, runs, rollout, rel, experiments, rows, selection, layout))
     if run_facts_md is not None:
         write_text(run_facts_md, run_facts_markdown(run_facts or {}))
     payload: dict[str, Any] = {"cut_f1": {k: {f: v for f, v in r.items() if f != "how"} for k, r in rows.items()},
@@ -396,6 +441,8 @@ def run_compare(
         payload["rollout"] = rollout
     if selection:
         payload["selection"] = {k: {f: v for f, v in r.items() if f != "how"} for k, r in selection_rows(selection).items()}
+    if layout:
+        payload["layout"] = {k: {f: v for f, v in r.items() if f != "how"} for k, r in layout.items()}
     write_figures(compare_json, payload)
     if "cut_f1" in table:
         log.info("test cut_f1: baseline %.4f, multimodal %.4f (difference %+.4f)",

@@ -19,6 +19,7 @@ from trackfusion.results import write_facts, write_figures
 from trackfusion.data.corpus import Corpus
 from trackfusion.data.normalization import NORMALIZATION_FILE, load_preprocessors, param_std
 from trackfusion.io.timeline import export_timeline
+from trackfusion.layouts import LayoutScore
 from trackfusion.learn.checkpoint import load_checkpoint
 from trackfusion.learn.dataset import EditWindowDataset, eval_stride
 from trackfusion.learn.metrics import EditMetrics
@@ -38,8 +39,9 @@ def predict_split(
     track_std: dict[str, np.ndarray] | None = None,
     teacher_context: int | None = None,
     param_tolerance: float = 0.0,
+    state_confidence: float = 1.0,
 ) -> dict[str, Any]:
-    """Roll out and teacher-force every video of a split.
+    """Roll out and teacher-force every video of a split (``rollout``'s `state_confidence`).
 
     Returns the roll-out metrics, the teacher-forced metrics (the training stage's
     windows and scorer, for a like-for-like table) and per video the true and
@@ -53,7 +55,8 @@ def predict_split(
         raise ValueError(f"{corpus_dir}: split '{split}' has no videos to predict")
     batch = video_batch(dataset)
     start = time.perf_counter()
-    ro_out, ro_frames = rollout(model, batch, context, decoding, active_threshold, param_tolerance=param_tolerance)
+    ro_out, ro_frames = rollout(model, batch, context, decoding, active_threshold, param_tolerance=param_tolerance,
+                                state_confidence=state_confidence)
     seconds = time.perf_counter() - start
     windows = teacher_context or context
     tf_dataset = EditWindowDataset(corpus, split, seq_len=windows, stride=eval_stride(windows, context))
@@ -111,6 +114,7 @@ def run_predict(
     split: str = "test",
     export_model: str = "multimodal",
     facts_path: str | Path | None = None,
+    state_confidence: float = 1.0,
 ) -> dict[str, Any]:
     """The `predict` stage: roll out every model on a split and export the edits.
 
@@ -118,7 +122,8 @@ def run_predict(
     (the others' go to ``<out_dir>/<model>/``), in the files' units (pixels, percent), at
     `edit_rate` (default: the export's), its recording named by the video id;
     ``<out_dir>/example.npz`` keeps one video's true and predicted frames for `compare`;
-    `metrics_path` gets the roll-out and teacher-forced figures per model, `facts_path`
+    `metrics_path` gets the roll-out and teacher-forced figures per model (``layout``: the
+    roll-out's ``trackfusion.layouts.LayoutScore`` in the files' units), `facts_path`
     (if given) each roll-out's wall time and frames/s on this machine.
     """
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
@@ -132,20 +137,25 @@ def run_predict(
         for name, path in model_paths.items():
             model, payload = load_checkpoint(path)
             result = predict_split(model, corpus_dir, split, context, EditMetrics, decoding_of(payload),
-                                   active_threshold, param_std(track_std), teacher_context, param_tolerance)
+                                   active_threshold, param_std(track_std), teacher_context, param_tolerance,
+                                   state_confidence)
             figures[name] = {**result["metrics"], "videos": len(result["videos"]), "frames": result["frames"]}
             facts[name] = {"wall_time_s": round(result["seconds"], 3), "frames_per_s": round(result["frames_per_s"], 1)}
             folder = tmp if name == export_model else tmp / name
             folder.mkdir(exist_ok=True)
+            layout = LayoutScore()  # what it shows, in the files' units, scored as the layout references are
             for vid, frames in result["videos"].items():
                 kept = result["kept"][vid]  # the layout was rolled out over the true edit's kept frames
+                rolled = track_pre.inverse_transform(frames["rollout"])
+                layout.add(rolled, track_pre.inverse_transform(frames["truth"]))
                 edit = np.zeros((len(kept), schema.TRACK_WIDTH), np.float32)
-                edit[kept] = track_pre.inverse_transform(frames["rollout"])
+                edit[kept] = rolled
                 export_timeline(edit, folder / f"{schema.check_video_id(vid)}.otio", fps=corpus.fps,
                                 name=f"{vid} ({name} roll-out)", start_time=result["start_times"][vid],
                                 media_names={0: vid}, rate=edit_rate,  # class 0: the recording (ASSET_CLASSES)
                                 param_tolerance=param_tolerance * track_std,  # std units -> file units
                                 kept=None if kept.all() else kept)
+            figures[name]["layout"] = layout.figures()
             vid = sorted(result["videos"])[0]
             example["video_id"], example["fps"] = np.array(vid), np.array(corpus.fps)
             example["truth"] = track_pre.inverse_transform(result["videos"][vid]["truth"])

@@ -33,7 +33,7 @@ from trackfusion import schema
 from trackfusion.cuts import cut_flags, track_changes
 from trackfusion.params import LossParams
 
-COMPONENTS: tuple[str, ...] = ("active", "asset", "scale", "position", "crop", "cut")
+COMPONENTS: tuple[str, ...] = ("active", "asset", "scale", "position", "crop", "cut", "state")
 
 
 def split_targets(frames: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -121,7 +121,19 @@ class MultiTrackLoss(nn.Module):
                     bce = F.binary_cross_entropy_with_logits(outputs[key].float(), cut_t, reduction="none")
                     cut = cut + _masked_mean(bce, counts, frame_weight)
 
+        state = zero
+        if "state_active" in outputs:  # the content-only state heads: plain means, every frame counts alike
+            bce = F.binary_cross_entropy_with_logits(outputs["state_active"].float(), act_t, reduction="none")
+            ce = F.cross_entropy(outputs["state_asset"].float().reshape(-1, K), asset_t.reshape(-1), reduction="none")
+            state = _masked_mean(bce, real) + _masked_mean(ce.reshape(B, T, N), on)
+            if prev_track is not None:  # each track's own change: "this track's layout changes here"
+                changed = track_changes(clean, prev_track.float()).float()  # (B, T, N)
+                counts = real if has_prev is None else real & has_prev.bool().unsqueeze(-1)
+                bce = F.binary_cross_entropy_with_logits(outputs["state_change"].float(), changed, reduction="none")
+                state = state + _masked_mean(bce, counts, 1.0 + (self.cut_pos_weight - 1.0) * changed)
+
         parts = {
+            "state": state,
             "active": _masked_mean(active, real, weight),
             "asset": _masked_mean(asset.reshape(B, T, N), on, weight),
             "scale": mse("scale"),

@@ -59,6 +59,9 @@ HEAD_SIZES: dict[str, int] = {k: -1 if k == "asset" else len(v) for k, v in sche
 #: per-track heads, then the per-frame ``cut`` logit (B, T): "the layout changes at this frame" (a cut).
 #: A model with a layout veto also returns ``cut_content`` (B, T), its cut logit before the veto.
 OUTPUT_KEYS: tuple[str, ...] = (*HEAD_SIZES, "cut")
+#: the content-only state heads of a multimodal model with a content cut encoder: each track's active
+#: logit (B, T, N) and asset logits (B, T, N, K) read from the content alone, never from the layout
+STATE_KEYS: tuple[str, ...] = ("state_active", "state_asset", "state_change")
 _ASSET = schema.param_index("asset_id")
 _ACTIVE = schema.param_index("active")
 _SCALE = schema.param_index("scale")  # then x, y, crop_l, crop_r, crop_t, crop_b
@@ -193,6 +196,7 @@ class EditHeads(nn.Module):
         self.sizes = {k: (max_asset_classes if v < 0 else v) for k, v in HEAD_SIZES.items()}
         self.proj = nn.Linear(d_model, num_tracks * sum(self.sizes.values()))
         self.cut = nn.Linear(d_model, 1)  # one cut logit per frame: when, decoupled from which track
+        self.state = nn.Linear(d_model, num_tracks * (2 + max_asset_classes))  # what the content shows, per track
         self.keep_active = nn.Parameter(torch.tensor(copy_margin))  # logit margin for "same active flag"
         self.keep_asset = nn.Parameter(torch.tensor(copy_margin))  # logit margin for "same asset"
 
@@ -214,6 +218,9 @@ class EditHeads(nn.Module):
         out["position"] = out["position"] + prev[..., _SCALE + 1 : _SCALE + 3] * on
         out["crop"] = out["crop"] + prev[..., _SCALE + 3 : _SCALE + 7] * on
         out["cut"] = self.cut(h if h_cut is None else h_cut).squeeze(-1)  # (B, T)
+        if h_cut is not None:  # the state heads read the content alone: a wrong layout cannot mislead them
+            state = self.state(h_cut).reshape(B, T, self.num_tracks, 2 + self.num_classes)
+            out["state_active"], out["state_change"], out["state_asset"] = state[..., 0], state[..., 1], state[..., 2:]
         return out  # asset (B, T, N, K), position (B, T, N, 2), crop (B, T, N, 4), cut (B, T)
 
 
@@ -514,3 +521,36 @@ def decode_frames(
     frame = frame * on.unsqueeze(-1)
     B, T, N, P = frame.shape
     return frame.reshape(B, T, N * P)
+
+
+@torch.no_grad()
+def decode_states(
+    step: dict[str, torch.Tensor],
+    prev: torch.Tensor,
+    fire: torch.Tensor,
+    state_confidence: float,
+    active_threshold: float = 0.5,
+) -> torch.Tensor:
+    """One roll-out step's frame (b, N*9): ``decode_frames``' layout, overruled by the content-only
+    state heads where they are sure.
+
+    A track whose state head is sure (probability >= `state_confidence`) shows what the
+    content shows, whatever its previous state: a wrong state lasts only until the content
+    contradicts it (a text overlay, the scene's source). Any other track (the face cam,
+    toggled on speaker turns, which no single frame shows) follows ``decode_frames``: the
+    cut head's `fire` (b,) decides when, the track heads what.
+    """
+    one = {k: v.unsqueeze(1) for k, v in step.items()}
+    frame = decode_frames(one, active_threshold, prev.unsqueeze(1), fire.unsqueeze(1))[:, 0]  # (b, N*9)
+    b, N = step["active"].shape
+    frame = frame.reshape(b, N, schema.NUM_TRACK_PARAMS)
+    p_state = torch.sigmoid(step["state_active"].float())  # (b, N)
+    q_state = torch.softmax(step["state_asset"].float(), dim=-1)  # (b, N, K)
+    sure = torch.maximum(p_state, 1 - p_state) >= state_confidence
+    shown = frame[..., _ACTIVE] > 0.5
+    on = torch.where(sure, p_state > 0.5, shown)
+    sure_asset = sure & ((q_state.max(-1).values >= state_confidence) | ~shown)  # switched on: its likeliest asset
+    asset = torch.where(sure_asset, q_state.argmax(-1).float(), frame[..., _ASSET])
+    params = torch.cat([step["scale"].float().unsqueeze(-1), step["position"].float(), step["crop"].float()], dim=-1)
+    out = torch.cat([torch.ones_like(p_state).unsqueeze(-1), asset.unsqueeze(-1), params], dim=-1)
+    return (out * on.unsqueeze(-1)).reshape(b, N * schema.NUM_TRACK_PARAMS)

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from trackfusion import cuts, schema
 from trackfusion.learn.dataset import EditWindowDataset, collate_windows
 from trackfusion.learn.metrics import VideoLayoutCuts
-from trackfusion.learn.model import OUTPUT_KEYS, decode_frames
+from trackfusion.learn.model import OUTPUT_KEYS, STATE_KEYS, decode_frames, decode_states
 from trackfusion.params import Params
 
 
@@ -66,6 +66,7 @@ def rollout(
     active_threshold: float = 0.5,
     progress: bool = True,
     param_tolerance: float = 0.0,
+    state_confidence: float = 1.0,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Autoregressive roll-out of all videos in the batch at once.
 
@@ -80,6 +81,12 @@ def rollout(
     it by more than `param_tolerance` (in the corpus' normalised units: standard
     deviations; `hold_parameters`). Returns the head outputs (B, T, ...) and the decoded
     frames (B, T, 180).
+
+    ``state_confidence`` < 1, for a model with content-only state heads (``STATE_KEYS``):
+    each step is decoded by ``decode_states`` instead: a track whose state head is at
+    least this sure shows what the content shows, whatever the previous frame says (a
+    wrong state lasts only until the content contradicts it); any other track as above.
+    A model without them rolls out as above.
     """
     targets = batch["targets"]
     B, T = targets.shape[:2]
@@ -88,6 +95,7 @@ def rollout(
     frames[:, 0] = targets[:, 0]
     inputs = torch.zeros_like(targets)  # (B, T, 180): inputs[:, t] = frame t-1
     last_cut = torch.full((B,), -10**9, dtype=torch.long)
+    states = state_confidence < 1.0
     outputs: dict[str, torch.Tensor] = {}
     for t in tqdm(range(T), desc="roll-out", unit="frame", disable=not progress, leave=False):
         if t >= 1:
@@ -97,8 +105,8 @@ def rollout(
         window = {k: v[rows, lo : t + 1] for k, v in batch.items() if v.dim() >= 2 and k != "targets"}
         window["prev_track"] = inputs[rows, lo : t + 1]
         out = model.forward_batch(window)
-        step = {k: out[k][:, -1] for k in OUTPUT_KEYS}  # (b, ...): causal, so frame t saw frames <= t only
-        for k in OUTPUT_KEYS:
+        step = {k: out[k][:, -1] for k in (*OUTPUT_KEYS, *STATE_KEYS) if k in out}  # causal: saw frames <= t only
+        for k in step:
             if k not in outputs:
                 outputs[k] = torch.zeros((B, T, *step[k].shape[1:]), dtype=step[k].dtype)
             outputs[k][rows, t] = step[k]
@@ -106,8 +114,11 @@ def rollout(
             fire = cuts.fires(torch.sigmoid(step["cut"].float()), t - last_cut[rows], decoding.threshold,
                               decoding.spacing)  # fmt: skip
             last_cut[rows[fire]] = t
-            one = {k: v.unsqueeze(1) for k, v in step.items()}
-            frame = decode_frames(one, active_threshold, inputs[rows, t : t + 1], fire.unsqueeze(1))[:, 0]
+            if states and "state_active" in step:
+                frame = decode_states(step, inputs[rows, t], fire, state_confidence, active_threshold)
+            else:
+                one = {k: v.unsqueeze(1) for k, v in step.items()}
+                frame = decode_frames(one, active_threshold, inputs[rows, t : t + 1], fire.unsqueeze(1))[:, 0]
             frames[rows, t] = hold_parameters(frame, frames[rows, t - 1], param_tolerance)
     return outputs, frames
 

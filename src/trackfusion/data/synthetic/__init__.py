@@ -2,8 +2,9 @@
 
 ``generate_corpus(out_dir, params.synthetic, fps)`` writes exactly the raw contract of
 SPEC section 3 (``sequences.npz`` and two feature CSVs per video), so the default
-corpus and a user's real data go through the same code; beside it goes one extra file,
-``schema.CEILING_FILE`` (below), which only the references read. Same params give
+corpus and a user's real data go through the same code; beside it go two extra files,
+``schema.CEILING_FILE`` and ``schema.CEILING_LAYOUT_FILE`` (below), which only the
+references read. Same params give
 byte-identical files. How a video is made, one module a step:
 
 1. ``content``: the recording is simulated in continuous recording time (seconds), as
@@ -50,6 +51,11 @@ cut and selection predictor. Layout:
 ``{"description": str, "tolerance_frames": 5, "videos": {video_id: [frame, ...]},
 "selection": {video_id: [[start, end], ...]}}``, cut frames sorted ints in ``[1, kept T)``,
 segments sorted, disjoint ``[start, end)`` recording frames.
+
+``editor_ceiling_layout.npz`` beside it: per video id, the editor's noiseless timeline
+itself over the edit's kept frames in order, an (edit length, 180) float32 array in the
+files' units (the layout ceiling: every content event followed, exactly its base lag,
+no stickers).
 """
 from trackfusion.data.synthetic.command import add_arguments, main, run
 from trackfusion.data.synthetic.content import (

@@ -50,5 +50,6 @@ class Editor(ABC):
         return EditorStreams(np.random.default_rng(timeline), np.random.default_rng(noiseless))
 
     @abstractmethod
-    def edit(self, recording: Recording, streams: EditorStreams) -> EditorOutput:
-        """The video's timeline and its noiseless twin, drawn from ``streams`` alone."""
+    def edit(self, recording: Recording, streams: EditorStreams, kept: np.ndarray | None = None) -> EditorOutput:
+        """The video's timeline and its noiseless twin, drawn from ``streams`` alone; ``kept`` (T,) bool:
+        lay out only the frames an edit plays (what an editor that removes has kept), None: every frame."""

@@ -115,8 +115,14 @@ def _piecewise(change_frames: np.ndarray, values: np.ndarray, n: int) -> np.ndar
     return values[np.searchsorted(change_frames, np.arange(n), side="right") - 1]
 
 
-def edit_timeline(recording: Recording, style: Style, rng: np.random.Generator, *, noise: bool = True) -> np.ndarray:
+def edit_timeline(recording: Recording, style: Style, rng: np.random.Generator, *, noise: bool = True,
+                  kept: np.ndarray | None = None) -> np.ndarray:
     """The editor's timeline (n_frames, 180) for one video: the rules of the module docstring.
+
+    ``kept`` (T,) bool, the frames an edit that removes plays: the layout is made over them,
+    so a speaker turn on a dropped frame, which the edit never plays, toggles nothing (the
+    face cam shows at a jump cut what it showed before it). Every draw is made as without
+    it, so the other tracks do not move.
 
     ``noise=False`` is its noiseless twin: every event followed, the lag exactly
     ``style.lag`` (no extra frame, at interval ends too), no stickers (track 4 stays
@@ -165,6 +171,8 @@ def edit_timeline(recording: Recording, style: Style, rng: np.random.Generator, 
     # track 1: face cam toggled by followed speaker turns
     turns = c.speaker_turns
     follow, lag = reactions(turns, style.follow_turn)
+    if kept is not None:
+        follow = follow & kept[np.clip(grid.first_frames_at(turns), 0, T - 1)]
     toggles = np.sort(reacts_at(turns[follow], lag[follow]))
     n_toggles = np.searchsorted(toggles, np.arange(T), side="right")
     face = frames[:, TRACK_FACE]
@@ -219,9 +227,10 @@ class EventEditor(Editor):
         its draws) and ``[seed, index, 2]`` for the noiseless twin. The default corpus depends on it."""
         return EditorStreams(recording_rng, np.random.default_rng([seed, index, 2]))
 
-    def edit(self, recording: Recording, streams: EditorStreams) -> EditorOutput:
+    def edit(self, recording: Recording, streams: EditorStreams, kept: np.ndarray | None = None) -> EditorOutput:
+        """``kept``: lay out only the frames an edit plays (``edit_timeline``); None, every frame."""
         style = sample_style(streams.timeline)
         return EditorOutput(
-            timeline=edit_timeline(recording, style, streams.timeline),
-            noiseless=edit_timeline(recording, style, streams.noiseless, noise=False),
+            timeline=edit_timeline(recording, style, streams.timeline, kept=kept),
+            noiseless=edit_timeline(recording, style, streams.noiseless, noise=False, kept=kept),
         )

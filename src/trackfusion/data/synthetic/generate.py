@@ -28,7 +28,8 @@ CEILING_DESCRIPTION = (
     "videos: per video, the cut event frames (frames of the edit: its kept frames in order) the synthetic editor"
     " would make if it followed every content event with exactly its base lag and no stickers: the ceiling of any"
     " content-based cut predictor. selection: per video, the [start, end) recording frames it keeps without its"
-    " noise: the ceiling of any content-based selection."
+    " noise: the ceiling of any content-based selection. The same editor's whole noiseless timeline over the kept"
+    f" frames, the layout ceiling, is {schema.CEILING_LAYOUT_FILE} beside this file."
 )
 
 
@@ -41,10 +42,11 @@ def generate_video(
     faults: list[str],
     out: Path,
     editor: Editor = DEFAULT_EDITOR,
-) -> tuple[TrackData, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+) -> tuple[TrackData, np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """Write video ``index``'s feature files; return its timeline, its ceilings (the cut event
-    frames of the editor's noiseless twin over the kept frames, and the (K, 2) segments its
-    noiseless selection keeps) and its faults' details."""
+    frames of the editor's noiseless twin over the kept frames, the (K, 2) segments its
+    noiseless selection keeps, and that twin's (edit length, 180) timeline over the kept frames)
+    and its faults' details."""
     rng = np.random.default_rng([seed, index])  # the recording stream
     frng = np.random.default_rng([seed, index, 1])  # faults draw apart, so content does not depend on them
     recording = simulate_recording(rng, index, params, fps, prototypes)
@@ -54,8 +56,8 @@ def generate_video(
     noiseless_kept = kept if edited.noiseless_kept is None else edited.noiseless_kept
     track = TrackData(recording.video_id, recording.start_time, edited.timeline,
                       None if kept.all() else kept.astype(np.uint8))
-    ceiling = cuts.video_cut_events(edited.noiseless[kept])  # the edit's frames, in order
-    return track, ceiling, selection.segments(noiseless_kept), details
+    layout = edited.noiseless[kept].astype(np.float32)  # the edit's frames, in order
+    return track, cuts.video_cut_events(layout), selection.segments(noiseless_kept), layout, details
 
 
 def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10) -> dict[str, Any]:
@@ -75,16 +77,21 @@ def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10)
     details: list[dict[str, Any]] = []
     ceilings: dict[str, list[int]] = {}
     selections: dict[str, list[list[int]]] = {}
+    layouts: dict[str, np.ndarray] = {}
     editor = EDITORS[params.editor]
     with atomic_dir(out_dir) as tmp:
         (tmp / schema.FEATURES_DIR).mkdir()
         for i in range(params.num_videos):
-            track, ceiling, kept, found = generate_video(params.seed, i, params, fps, prototypes, plan[i], tmp, editor)
+            track, ceiling, kept, layout, found = generate_video(params.seed, i, params, fps, prototypes, plan[i], tmp,
+                                                                 editor)
+            layouts[track.video_id] = layout
             videos.append(track)
             ceilings[track.video_id] = [int(f) for f in ceiling]
             selections[track.video_id] = [[int(a), int(b)] for a, b in kept]
             details += found
         write_sequences(tmp / schema.SEQUENCES_FILE, videos)
+        with open(tmp / schema.CEILING_LAYOUT_FILE, "wb") as fh:
+            np.savez_compressed(fh, **layouts)
         write_json(
             tmp / schema.CEILING_FILE,
             {

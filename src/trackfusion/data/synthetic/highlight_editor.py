@@ -24,9 +24,10 @@ kept (``DULL_PER_MIN`` per minute of recording, 2-5 s each), then the clip and g
 are applied again. Its noiseless twin (the selection ceiling) keeps exactly what the
 decoding keeps.
 
-The layout: today's editor (``event_editor``) makes the timeline over the whole recording,
-its noise included, and the edit shows it on the kept frames; dropped frames hold zeros
-(the sequences.npz contract). Its streams are today's editor's (so the content, the
+The layout: today's editor (``event_editor``) lays out the kept frames, its noise
+included: it reacts to what the edit plays, so a speaker turn on a dropped frame toggles
+no face cam (its noiseless twin, the layout ceiling, lays out the same kept frames);
+dropped frames hold zeros (the sequences.npz contract). Its streams are today's editor's (so the content, the
 layout and the feature files draw as they always did), plus one of its own for the
 selection (``[seed, i, 3]``: the share, then the noise).
 """
@@ -106,13 +107,15 @@ class HighlightEditor(Editor):
         laid = self.layout.streams(seed, index, recording_rng)
         return EditorStreams(laid.timeline, laid.noiseless, selection=np.random.default_rng([seed, index, self.tag]))
 
-    def edit(self, recording: Recording, streams: EditorStreams) -> EditorOutput:
-        laid = self.layout.edit(recording, streams)
+    def edit(self, recording: Recording, streams: EditorStreams, kept: np.ndarray | None = None) -> EditorOutput:
+        if kept is not None:
+            raise ValueError("the highlight editor decides what it keeps itself: pass no kept flags")
         if streams.selection is None:
             raise ValueError("the highlight editor needs a selection stream (HighlightEditor.streams)")
         twin = copy.deepcopy(streams.selection)  # the same share, no noise
         kept = select(recording, streams.selection)
         noiseless_kept = select(recording, twin, noise=False)
+        laid = self.layout.edit(recording, streams, kept=kept)  # the layout of the frames the edit plays
         timeline = laid.timeline * kept[:, None]  # a dropped frame holds zeros (the contract)
         return EditorOutput(timeline=timeline.astype(np.float32), noiseless=laid.noiseless, kept=kept,
                             noiseless_kept=noiseless_kept)

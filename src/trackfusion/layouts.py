@@ -1,0 +1,111 @@
+"""The layout score: what an edit shows, frame by frame, against the editor's (issue 23).
+
+``cuts`` scores *when* the layout changes; this module scores *what* it is. Every
+predictor of the layout (both models rolled out, the layout references, the noiseless
+editor's own timeline) is scored by ``LayoutScore`` on the same frames: each video's
+edit (its kept frames in order) in the files' units (percent, pixels), its first frame
+left out because every predictor is given it.
+
+- ``layout_accuracy``: frames whose whole layout (every track's active flag and, where
+  active, its asset: ``cuts.layout``) is the truth's;
+- ``per_track``: the same per track (the share of frames where that track's layout key
+  is the truth's), one figure per track;
+- ``active_f1`` (precision, recall): the active flags over every track-frame;
+- ``asset_accuracy``: the asset, over track-frames that both show;
+- ``scale_mae``, ``position_mae``, ``crop_mae``: absolute error of the placement (x and
+  y, the four crops pooled) over track-frames that both show: how far a clip the
+  prediction shows is from where the editor put it.
+
+An accuracy, F1 or MAE over nothing is None, never a perfect score.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from trackfusion import cuts, schema
+from trackfusion.cuts import f1_score
+
+#: the placement parameters scored, each a group of track parameters pooled into one MAE
+PLACEMENT: dict[str, tuple[str, ...]] = {"scale": ("scale",), "position": ("x", "y"), "crop": schema.CROPS}
+FIGURES: tuple[str, ...] = ("layout_accuracy", "active_f1", "asset_accuracy", "scale_mae", "position_mae", "crop_mae")
+
+
+def _params(frames: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """(T, N, len(names)) of (T, N*9) frames."""
+    return np.stack([frames[:, schema.track_columns(n, frames.shape[-1])] for n in names], axis=-1)
+
+
+@dataclass
+class LayoutScore:
+    """Pooled over videos: ``add`` one video's predicted and true (T, N*9) frames, read ``figures``."""
+
+    num_tracks: int = schema.NUM_TRACKS
+    frames: int = 0
+    videos: int = 0
+    same: int = 0
+    track_same: np.ndarray = field(default=None)  # type: ignore[assignment]
+    counts: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.track_same is None:
+            self.track_same = np.zeros(self.num_tracks, np.int64)
+        for k in ("tp", "fp", "fn", "asset_ok", "both", *(f"{p}_err" for p in PLACEMENT),
+                  *(f"{p}_n" for p in PLACEMENT)):  # fmt: skip
+            self.counts.setdefault(k, 0.0)
+
+    def add(self, pred: np.ndarray, true: np.ndarray, given: int = 1) -> None:
+        """One video's frames in the same units; its first `given` frames are not scored."""
+        pred, true = np.asarray(pred, np.float64), np.asarray(true, np.float64)
+        if pred.shape != true.shape:
+            raise ValueError(f"predicted frames {pred.shape} and true frames {true.shape} differ in shape")
+        pred, true = pred[given:], true[given:]
+        self.videos += 1
+        if len(true) == 0:
+            return
+        key_p, key_t = cuts.layout(pred), cuts.layout(true)  # (T, N)
+        agree = key_p == key_t
+        self.frames += len(true)
+        self.same += int(agree.all(-1).sum())
+        self.track_same += agree.sum(0)
+        on_p, on_t = key_p >= 0, key_t >= 0
+        c = self.counts
+        c["tp"] += int((on_p & on_t).sum())
+        c["fp"] += int((on_p & ~on_t).sum())
+        c["fn"] += int((~on_p & on_t).sum())
+        both = on_p & on_t
+        c["both"] += int(both.sum())
+        c["asset_ok"] += int((both & (key_p == key_t)).sum())
+        for name, cols in PLACEMENT.items():
+            err = np.abs(_params(pred, cols) - _params(true, cols))  # (T, N, P)
+            c[f"{name}_err"] += float(err[both].sum())
+            c[f"{name}_n"] += int(both.sum()) * len(cols)
+
+    def figures(self) -> dict[str, Any]:
+        c = self.counts
+        tp, fp, fn = c["tp"], c["fp"], c["fn"]
+
+        def ratio(a: float, b: float) -> float | None:
+            return a / b if b else None
+
+        return {
+            "layout_accuracy": ratio(self.same, self.frames),
+            "per_track": [ratio(float(s), self.frames) for s in self.track_same],
+            "active_f1": f1_score(tp, fp, fn) if self.frames else None,
+            "active_precision": ratio(tp, tp + fp),
+            "active_recall": ratio(tp, tp + fn),
+            "asset_accuracy": ratio(c["asset_ok"], c["both"]),
+            **{f"{name}_mae": ratio(c[f"{name}_err"], c[f"{name}_n"]) for name in PLACEMENT},
+            "frames": int(self.frames),
+            "videos": int(self.videos),
+        }
+
+
+def score_layouts(pairs: Any, given: int = 1) -> dict[str, Any]:
+    """``LayoutScore`` figures of (predicted, true) frames per video."""
+    score = LayoutScore()
+    for pred, true in pairs:
+        score.add(pred, true, given)
+    return score.figures()
