@@ -5,7 +5,9 @@ import logging
 from pathlib import Path
 
 import _stage  # noqa: F401  (first: the src/ DVC hashed, one-line errors)
+from trackfusion.data.corpus import Corpus
 from trackfusion.experiment.compare import run_compare
+from trackfusion.experiment.layout_references import with_layout_rule
 from trackfusion.experiment.predict import read_example
 from trackfusion.results import read_run_facts, run_facts_path
 from trackfusion.learn import MODEL_KINDS
@@ -15,6 +17,7 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--predictions", required=True)
+    parser.add_argument("--aligned", required=True, help="the aligned corpus: the layout rule's timelines")
     parser.add_argument("--predict-metrics", required=True)
     parser.add_argument("--experiments", required=True, help="seeds/control write-up, if present")
     parser.add_argument("--references", required=True)
@@ -28,7 +31,8 @@ if __name__ == "__main__":
     parser.add_argument("--results", required=True, help="the write-up (Markdown)")
     parser.add_argument("--out", required=True, help="the comparison's metrics (JSON)")
     args = parser.parse_args()
-    timelines = read_example(args.predictions)
+    references = json.loads(Path(args.references).read_text(encoding="utf-8"))
+    timelines = with_layout_rule(read_example(args.predictions), Corpus(args.aligned), references)
     predicted = json.loads(Path(args.predict_metrics).read_text())
     rollout = {m: v["rollout"] for m, v in predicted.items() if m in MODEL_KINDS}
     run_compare(
@@ -40,7 +44,7 @@ if __name__ == "__main__":
         timelines=timelines,
         rollout=rollout,
         experiments_md=Path(args.experiments),
-        references=json.loads(Path(args.references).read_text(encoding="utf-8")),
+        references=references,
         run_facts=read_run_facts(),
         run_facts_md=run_facts_path("results").with_suffix(".md"),
         selection=json.loads(Path(args.selection).read_text(encoding="utf-8")),

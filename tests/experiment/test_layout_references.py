@@ -100,3 +100,22 @@ def test_train_median_places_every_track_at_the_median_and_keeps_the_opening_lay
     first = videos[0].track[0].reshape(-1, P)
     assert (held[:, :, 0] == first[:, 0]).all() and (held[:, :, 1] == first[:, 1]).all()
     assert held[5, 0, 2] == 120.0 and held[5, 0, 3] == 960.0  # main footage: the same placement everywhere
+
+
+def test_the_timeline_picture_shows_the_rule_beside_the_rollouts_of_each_example_video(tmp_path):
+    from trackfusion.experiment.compare import plot_timelines
+
+    corpus = Corpus(write_corpus(tmp_path / "c", 1))
+    rows = lr.run_layout_references(corpus)
+    examples = [(corpus.edit_arrays(v.video_id)["track"], {"multimodal roll-out": corpus.edit_arrays(v.video_id)["track"]},
+                 10.0, v.video_id) for v in corpus.split_videos("test")]
+    shown = lr.with_layout_rule(examples, corpus, {"layout": rows})
+    assert [vid for *_, vid in shown] == [vid for *_, vid in examples]
+    for (truth, preds, _, vid), (_, before, _, _) in zip(shown, examples):
+        assert list(preds) == ["layout rule", *before]
+        np.testing.assert_array_equal(preds["layout rule"], lr.rule_frames(
+            lr.LayoutVideo(corpus.video(vid), corpus.edit_arrays(vid)), lr.RuleFit(lr.load_layout_videos(
+                corpus, ["train", "val"])), rows["layout_rule"]["lag"], rows["layout_rule"]["motion"]))
+    assert lr.with_layout_rule(examples, corpus, {}) == examples  # a corpus without the rule's knobs: no row
+    plot_timelines(shown, tmp_path / "timeline.png")
+    assert (tmp_path / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

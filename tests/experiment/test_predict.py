@@ -24,7 +24,7 @@ from trackfusion.learn.dataset import EditWindowDataset, collate_windows, eval_s
 from trackfusion.learn.metrics import VideoLayoutCuts
 from trackfusion.learn.model import EditTransformer, ModelConfig, decode_frames
 from trackfusion.learn.rollout import hold_parameters, rollout, rollout_cuts, teacher_forced
-from trackfusion.experiment.predict import run_predict
+from trackfusion.experiment.predict import read_example, run_predict
 from trackfusion.io.timeline import import_timeline
 from trackfusion.results import round_figures
 from trackfusion.data.build import normalize_corpus
@@ -126,9 +126,12 @@ def test_run_predict_writes_readable_otio_and_both_models_figures(tmp_path: Path
         assert timeline.duration().rate == 30.0  # an editing rate, not data.fps (issue 10)
         sound = timeline.audio_tracks()[0].find_clips()[0]
         assert sound.media_reference.name == path.stem  # the recording, named by its video id
-    example = np.load(tmp_path / "pred" / "example.npz")
-    assert example["truth"].shape[1] == schema.TRACK_WIDTH
-    assert example["multimodal_rollout"].shape == example["truth"].shape
+    examples = read_example(tmp_path / "pred" / "example.npz")
+    assert 1 <= len(examples) <= 2 and len({vid for *_, vid in examples}) == len(examples)
+    for truth, rolled, fps, vid in examples:
+        assert truth.shape[1] == schema.TRACK_WIDTH and fps == 10.0
+        assert set(rolled) == {"baseline roll-out", "multimodal roll-out"}
+        assert rolled["multimodal roll-out"].shape == truth.shape
 
 
 @pytest.mark.parametrize("hostile", ["/abs/ABS_0", "../../../DOTDOT_1", "a\\b", "..", "line\nbreak"])

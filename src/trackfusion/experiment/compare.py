@@ -303,20 +303,22 @@ def draw_timeline(ax: plt.Axes, frames: np.ndarray, fps: float, title: str, trac
     ax.grid(axis="x", alpha=0.3)
 
 
-def plot_timelines(truth: np.ndarray, predictions: dict[str, np.ndarray], fps: float, video_id: str, out_png: Path) -> None:
-    """True timeline above each model's predicted one, on one time axis."""
-    every = np.concatenate([truth] + list(predictions.values()))
+def plot_timelines(examples: list[tuple[np.ndarray, dict[str, np.ndarray], float, str]], out_png: Path) -> None:
+    """For each example video, its true timeline above each predictor's, on one time axis per video."""
+    every = np.concatenate([f for truth, preds, _, _ in examples for f in (truth, *preds.values())])
     tracks = [t for t in range(schema.NUM_TRACKS) if (every[:, t * schema.NUM_TRACK_PARAMS] > 0.5).any()] or [0]
-    fig, axes = plt.subplots(1 + len(predictions), 1, figsize=(14, 1.2 + 0.45 * len(tracks) * (1 + len(predictions))),
-                             sharex=True)
-    draw_timeline(axes[0], truth, fps, f"true edit: {video_id}", tracks)
-    for ax, (name, frames) in zip(axes[1:], predictions.items()):
-        draw_timeline(ax, frames, fps, name, tracks)
-    axes[-1].set_xlabel("time (s)")
+    panels = []
+    for truth, preds, fps, vid in examples:
+        panels += [(f"true edit: {vid}", truth, fps)] + [(name, frames, fps) for name, frames in preds.items()]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(14, 1.2 + 0.45 * len(tracks) * len(panels)), squeeze=False)
+    for ax, (title, frames, fps) in zip(axes[:, 0], panels):
+        draw_timeline(ax, frames, fps, title, tracks)
+    axes[-1, 0].set_xlabel("time in the edit (s)")
     names = [schema.ASSET_CLASSES[i] if i < len(schema.ASSET_CLASSES) else f"asset {i}"
              for i in range(schema.NUM_ASSET_CLASSES)]
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ASSET_COLOURS]
     fig.legend(handles, names, loc="lower center", ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout()
     _save(fig, out_png)
 
 
@@ -399,7 +401,7 @@ def run_compare(
     out_dir: Path,
     results_md: Path,
     compare_json: Path,
-    timelines: tuple[np.ndarray, dict[str, np.ndarray], float, str] | None = None,
+    timelines: list[tuple[np.ndarray, dict[str, np.ndarray], float, str]] | None = None,
     rollout: dict[str, dict[str, float]] | None = None,
     experiments_md: Path | None = None,
     references: dict[str, Any] | None = None,
@@ -424,9 +426,8 @@ def run_compare(
     plot_curves(live_dirs, out_dir / "curves.png")
     plot_components(tests, out_dir / "components.png")
     pictures += ["curves.png", "components.png"]
-    if timelines is not None:
-        truth, preds, fps, video_id = timelines
-        plot_timelines(truth, preds, fps, video_id, out_dir / "timeline.png")
+    if timelines:
+        plot_timelines(timelines, out_dir / "timeline.png")
         pictures.append("timeline.png")
     rel = [str(Path(out_dir.name) / p) if results_md.parent == out_dir.parent else str(out_dir / p) for p in pictures]
     experiments = experiments_md.read_text(encoding="utf-8") if experiments_md and experiments_md.exists() else None

@@ -171,6 +171,21 @@ def read_layout_ceiling(raw_dir: str | Path) -> dict[str, np.ndarray] | None:
         return {vid: np.asarray(data[vid], np.float64) for vid in data.files}
 
 
+def with_layout_rule(examples: list[tuple[np.ndarray, dict[str, np.ndarray], float, str]], corpus: Corpus,
+                     references: dict[str, Any]) -> list[tuple[np.ndarray, dict[str, np.ndarray], float, str]]:
+    """The predict stage's example videos with the layout rule's timeline beside the roll-outs, at the knobs the
+    references stage chose (``references``: metrics/references.json); unchanged where it chose none."""
+    rule = references.get("layout", {}).get("layout_rule")
+    if not rule or not examples:
+        return examples
+    fit = RuleFit(load_layout_videos(corpus, TUNE_SPLITS))
+    out = []
+    for truth, preds, fps, vid in examples:
+        ruled = rule_frames(LayoutVideo(corpus.video(vid), corpus.edit_arrays(vid)), fit, rule["lag"], rule["motion"])
+        out.append((truth, {"layout rule": ruled, **preds}, fps, vid))
+    return out
+
+
 def run_layout_references(corpus: Corpus, raw_dir: str | Path | None = None, split: str = "test") -> dict[str, Any]:
     """Every layout reference scored on `split` by ``LayoutScore``; the rule's knobs from train+val only."""
     test = load_layout_videos(corpus, [split])

@@ -86,19 +86,26 @@ def predict_split(
     }
 
 
-EXAMPLE_FILE = "example.npz"  # one test video's truth and roll-outs, for the comparison's timeline picture
+EXAMPLE_FILE = "example.npz"  # test videos' truth and roll-outs, for the comparison's timeline picture
+EXAMPLE_VIDEOS = 2  # the first test videos by id
 
 
-def _rollout_key(model: str) -> str:
-    return f"{model}_rollout"
+def _rollout_key(model: str, i: int) -> str:
+    return f"{model}_rollout_{i}"
 
 
-def read_example(path: str | Path) -> tuple[np.ndarray, dict[str, np.ndarray], float, str]:
-    """`(truth, {"<model> roll-out": frames}, fps, video_id)` from the predict stage's example file."""
+def read_example(path: str | Path) -> list[tuple[np.ndarray, dict[str, np.ndarray], float, str]]:
+    """Per example video `(truth, {"<model> roll-out": frames}, fps, video_id)` from the predict stage's
+    example file, in the files' units."""
     with np.load(path, allow_pickle=False) as example:
-        models = [k[: -len("_rollout")] for k in example.files if k.endswith("_rollout")]
-        return (example["truth"], {f"{m} roll-out": example[_rollout_key(m)] for m in models},
-                float(example["fps"]), str(example["video_id"]))  # fmt: skip
+        fps, ids = float(example["fps"]), [str(v) for v in example["video_ids"]]
+        suffixes = [f"_rollout_{i}" for i in range(len(ids))]
+        out = []
+        for i, vid in enumerate(ids):
+            models = [k[: -len(suffixes[i])] for k in example.files if k.endswith(suffixes[i])]
+            out.append((example[f"truth_{i}"], {f"{m} roll-out": example[_rollout_key(m, i)] for m in models},
+                        fps, vid))  # fmt: skip
+        return out
 
 
 def run_predict(
@@ -121,7 +128,7 @@ def run_predict(
     ``<out_dir>/<video_id>.otio`` holds `export_model`'s rolled-out edit of each video
     (the others' go to ``<out_dir>/<model>/``), in the files' units (pixels, percent), at
     `edit_rate` (default: the export's), its recording named by the video id;
-    ``<out_dir>/example.npz`` keeps one video's true and predicted frames for `compare`;
+    ``<out_dir>/example.npz`` keeps the first ``EXAMPLE_VIDEOS`` videos' true and predicted frames for `compare`;
     `metrics_path` gets the roll-out and teacher-forced figures per model (``layout``: the
     roll-out's ``trackfusion.layouts.LayoutScore`` in the files' units), `facts_path`
     (if given) each roll-out's wall time and frames/s on this machine.
@@ -156,10 +163,11 @@ def run_predict(
                                 param_tolerance=param_tolerance * track_std,  # std units -> file units
                                 kept=None if kept.all() else kept)
             figures[name]["layout"] = layout.figures()
-            vid = sorted(result["videos"])[0]
-            example["video_id"], example["fps"] = np.array(vid), np.array(corpus.fps)
-            example["truth"] = track_pre.inverse_transform(result["videos"][vid]["truth"])
-            example[_rollout_key(name)] = track_pre.inverse_transform(result["videos"][vid]["rollout"])
+            shown = sorted(result["videos"])[:EXAMPLE_VIDEOS]
+            example["video_ids"], example["fps"] = np.array(shown), np.array(corpus.fps)
+            for i, vid in enumerate(shown):
+                example[f"truth_{i}"] = track_pre.inverse_transform(result["videos"][vid]["truth"])
+                example[_rollout_key(name, i)] = track_pre.inverse_transform(result["videos"][vid]["rollout"])
             log.info("%s on %d %s videos: roll-out cut_f1 %.4f, teacher-forced cut_f1 %.4f (%.0f frames/s)", name,
                      len(result["videos"]), split, result["metrics"]["rollout"]["cut_f1"],
                      result["metrics"]["teacher_forced"]["cut_f1"], result["frames_per_s"])
