@@ -59,8 +59,9 @@ HEAD_SIZES: dict[str, int] = {k: -1 if k == "asset" else len(v) for k, v in sche
 #: per-track heads, then the per-frame ``cut`` logit (B, T): "the layout changes at this frame" (a cut).
 #: A model with a layout veto also returns ``cut_content`` (B, T), its cut logit before the veto.
 OUTPUT_KEYS: tuple[str, ...] = (*HEAD_SIZES, "cut")
-#: the content-only state heads of a multimodal model with a content cut encoder: each track's active
-#: logit (B, T, N) and asset logits (B, T, N, K) read from the content alone, never from the layout
+#: the content-only state heads of a multimodal model with a content cut encoder, read from the content alone,
+#: never from the layout: each track's active logit (B, T, N), its asset logits (B, T, N, K) and the logit of
+#: "this track's layout changes here" (B, T, N; an auxiliary target of the content encoder)
 STATE_KEYS: tuple[str, ...] = ("state_active", "state_asset", "state_change")
 _ASSET = schema.param_index("asset_id")
 _ACTIVE = schema.param_index("active")
