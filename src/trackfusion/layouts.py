@@ -20,7 +20,6 @@ An accuracy, F1 or MAE over nothing is None, never a perfect score.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ from trackfusion.cuts import f1_score
 
 #: the placement parameters scored, each a group of track parameters pooled into one MAE
 PLACEMENT: dict[str, tuple[str, ...]] = {"scale": ("scale",), "position": ("x", "y"), "crop": schema.CROPS}
+#: the figures a table shows beside the per-track agreement, in reading order
 FIGURES: tuple[str, ...] = ("layout_accuracy", "active_f1", "asset_accuracy", "scale_mae", "position_mae", "crop_mae")
 
 
@@ -38,23 +38,14 @@ def _params(frames: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     return np.stack([frames[:, schema.track_columns(n, frames.shape[-1])] for n in names], axis=-1)
 
 
-@dataclass
 class LayoutScore:
     """Pooled over videos: ``add`` one video's predicted and true (T, N*9) frames, read ``figures``."""
 
-    num_tracks: int = schema.NUM_TRACKS
-    frames: int = 0
-    videos: int = 0
-    same: int = 0
-    track_same: np.ndarray = field(default=None)  # type: ignore[assignment]
-    counts: dict[str, float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.track_same is None:
-            self.track_same = np.zeros(self.num_tracks, np.int64)
-        for k in ("tp", "fp", "fn", "asset_ok", "both", *(f"{p}_err" for p in PLACEMENT),
-                  *(f"{p}_n" for p in PLACEMENT)):  # fmt: skip
-            self.counts.setdefault(k, 0.0)
+    def __init__(self, num_tracks: int = schema.NUM_TRACKS):
+        self.frames = self.videos = self.same = 0
+        self.track_same = np.zeros(num_tracks, np.int64)  # frames where each track's layout key is the truth's
+        self.counts: dict[str, float] = dict.fromkeys(
+            ["tp", "fp", "fn", "asset_ok", "both", *(f"{p}_{k}" for p in PLACEMENT for k in ("err", "n"))], 0.0)
 
     def add(self, pred: np.ndarray, true: np.ndarray, given: int = 1) -> None:
         """One video's frames in the same units; its first `given` frames are not scored."""

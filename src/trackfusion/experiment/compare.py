@@ -24,7 +24,7 @@ matplotlib.use("Agg")  # no screen on CI or servers
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from trackfusion import schema  # noqa: E402
+from trackfusion import layouts, schema  # noqa: E402
 from trackfusion.atomic import atomic_path, write_text  # noqa: E402
 from trackfusion.learn import MODEL_KINDS  # noqa: E402
 from trackfusion.results import write_figures  # noqa: E402
@@ -151,7 +151,6 @@ def selection_verdict(rows: dict[str, dict[str, Any]]) -> list[str]:
 
 #: rows of the layout table, in reading order: references around the two models (rolled out)
 LAYOUT_ORDER = ("hold", "train_median", "layout_rule", *MODEL_KINDS, "layout_ceiling")
-LAYOUT_FIGURES = ("layout_accuracy", "active_f1", "asset_accuracy", "scale_mae", "position_mae", "crop_mae")
 LAYOUT_TRACKS = 5  # per-track agreement shown for the tracks of the contract's layout (schema.TRACK_ASSETS)
 
 
@@ -163,7 +162,7 @@ def layout_rows(references: dict[str, Any] | None, predicted: dict[str, Any] | N
         if (predicted or {}).get(model, {}).get("layout"):
             table[model] = {**predicted[model]["layout"], "how": f"{model} model, rolled out"}
     names = [n for n in LAYOUT_ORDER if n in table] + [n for n in table if n not in LAYOUT_ORDER]
-    return {n: {**{f: table[n].get(f) for f in (*LAYOUT_FIGURES, "per_track")}, "how": table[n].get("how", "")}
+    return {n: {**{f: table[n].get(f) for f in (*layouts.FIGURES, "per_track")}, "how": table[n].get("how", "")}
             for n in names}
 
 

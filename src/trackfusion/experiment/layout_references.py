@@ -31,8 +31,8 @@ import numpy as np
 
 from trackfusion import schema
 from trackfusion.data.corpus import Corpus, VideoEntry
-from trackfusion.experiment.references import TUNE_SPLITS, best_on_grid
-from trackfusion.layouts import LayoutScore
+from trackfusion.experiment.references import TUNE_SPLITS, Video, best_on_grid
+from trackfusion.layouts import score_layouts
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +41,18 @@ LAGS = (0, 1, 2, 3)
 MOTION_THRESHOLDS = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 _P = schema.NUM_TRACK_PARAMS
 _ACTIVE, _ASSET = schema.param_index("active"), schema.param_index("asset_id")
-_AUDIO = [c.name for c in schema.AUDIO_INPUTS]
-_VISUAL = [c.name for c in schema.VISUAL_SCALARS]
 
 
-class LayoutVideo:
-    """One video's edit (the kept frames in order): its true timeline and the content signals the rule reads."""
+class LayoutVideo(Video):
+    """One video's edit (the kept frames in order): the cut references' content signals (``Video``: text,
+    speaker turns, motion, NaN where unavailable), its true timeline and its CLIP vectors."""
 
     def __init__(self, entry: VideoEntry, arrays: dict[str, np.ndarray]):
-        self.video_id = entry.video_id
+        super().__init__(entry, arrays)
         self.track = np.asarray(arrays["track"], np.float64)  # (T, 180), files' units
-        audio_ok, visual_ok = arrays["mask"][:, 0].astype(bool), arrays["mask"][:, 1].astype(bool)
-        audio = np.where(audio_ok[:, None], arrays["audio"], np.nan)
-        self.text = audio[:, _AUDIO.index("text_is_active")]
-        self.turn = np.nan_to_num(audio[:, _AUDIO.index("speaker_turn")]) > 0.5
-        self.motion = np.where(visual_ok, arrays["visual"][:, _VISUAL.index("visual_motion")], np.nan)
         clip = np.asarray(arrays["clip"], np.float64)
         norm = np.linalg.norm(clip, axis=1, keepdims=True)
-        seen = visual_ok & (norm[:, 0] > 0)
+        seen = arrays["mask"][:, 1].astype(bool) & (norm[:, 0] > 0)
         self.clip = np.where(seen[:, None], clip / np.maximum(norm, 1e-12), np.nan)  # unit vectors, NaN unseen
 
     def __len__(self) -> int:
@@ -87,6 +81,7 @@ class RuleFit:
         self.looks = sums[norm > 0] / norm[norm > 0, None]  # (S, 512) unit vectors
         frames = np.concatenate([v.track for v in videos]) if videos else np.zeros((0, schema.TRACK_WIDTH))
         by_track = frames.reshape(len(frames), -1, _P)
+        self._sources: dict[str, np.ndarray] = {}  # per video: the rule's grid search reads them 32 times
         self.medians = np.zeros((by_track.shape[1], _P))
         for t in range(by_track.shape[1]):
             on = by_track[:, t, _ACTIVE] > 0.5
@@ -95,11 +90,13 @@ class RuleFit:
 
     def main_source(self, video: LayoutVideo) -> np.ndarray:
         """(T,) the main source whose look is nearest each frame's CLIP; -1 where CLIP is unavailable."""
-        if not len(self.sources):
-            return np.full(len(video), -1)
-        seen = np.isfinite(video.clip[:, 0])
-        nearest = self.sources[np.argmax(np.nan_to_num(video.clip) @ self.looks.T, axis=1)]
-        return np.where(seen, nearest, -1)
+        if video.video_id not in self._sources:
+            if not len(self.sources):
+                nearest = np.full(len(video), -1)
+            else:
+                nearest = self.sources[np.argmax(np.nan_to_num(video.clip) @ self.looks.T, axis=1)]
+            self._sources[video.video_id] = np.where(np.isfinite(video.clip[:, 0]), nearest, -1)
+        return self._sources[video.video_id]
 
 
 def _delayed(x: np.ndarray, lag: int, fill: Any) -> np.ndarray:
@@ -142,9 +139,9 @@ def rule_frames(video: LayoutVideo, fit: RuleFit, lag: int, motion: float) -> np
     turns = _delayed(video.turn, lag, False)
     turns[0] = False
     on[:, TRACK_FACE] = (np.cumsum(turns) + was_on[TRACK_FACE]) % 2 == 1
-    for track, signal in ((TRACK_TEXT, video.text >= 0.5), (TRACK_IMAGE, video.motion >= motion)):
-        known = _delayed(np.isfinite(video.text if track == TRACK_TEXT else video.motion), lag, False)
-        on[:, track] = _held(_delayed(signal, lag, False), known, was_on[track])
+    for track, signal, threshold in ((TRACK_TEXT, video.text, 0.5), (TRACK_IMAGE, video.motion, motion)):
+        known = _delayed(np.isfinite(signal), lag, False)
+        on[:, track] = _held(_delayed(signal >= threshold, lag, False), known, was_on[track])
     for track in (TRACK_FACE, TRACK_TEXT, TRACK_IMAGE):
         asset[:, track] = schema.TRACK_ASSETS[track][0]
     placement = np.where(was_on[:, None], first, fit.medians)  # (N, 9)
@@ -157,10 +154,7 @@ def rule_frames(video: LayoutVideo, fit: RuleFit, lag: int, motion: float) -> np
 
 
 def score(videos: list[LayoutVideo], predict: Any) -> dict[str, Any]:
-    s = LayoutScore()
-    for v in videos:
-        s.add(predict(v), v.track)
-    return s.figures()
+    return score_layouts((predict(v), v.track) for v in videos)
 
 
 def read_layout_ceiling(raw_dir: str | Path) -> dict[str, np.ndarray] | None:
