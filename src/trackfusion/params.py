@@ -100,6 +100,7 @@ class LossParams:
     cut: float = 1.0  # weight of the per-frame cut term (BCE of the cut logit against "the layout changes here")
     cut_pos_weight: float = 5.0  # weight of cut frames (~3 %) against the others in the cut term
     state: float = 1.0  # weight of the content-only state heads' term (each track's active flag and asset)
+    which: float = 1.0  # weight of the which head's term (which tracks change, on the true cuts)
 
 
 def _default_asset_patterns() -> dict[str, int]:

@@ -22,7 +22,7 @@ from trackfusion.learn.checkpoint import save_checkpoint
 from trackfusion.data.corpus import Corpus
 from trackfusion.learn.dataset import EditWindowDataset, collate_windows, eval_stride
 from trackfusion.learn.metrics import VideoLayoutCuts
-from trackfusion.learn.model import EditTransformer, ModelConfig, decode_frames
+from trackfusion.learn.model import WHICH_KEY, EditTransformer, ModelConfig, decode_frames
 from trackfusion.learn.rollout import hold_parameters, rollout, rollout_cuts, teacher_forced
 from trackfusion.experiment.predict import read_example, run_predict
 from trackfusion.io.timeline import import_timeline
@@ -69,7 +69,11 @@ def test_rollout_feeds_back_its_own_decoded_prediction(seed: int, T: int) -> Non
         step = {k: v[:, t : t + 1] for k, v in out.items()}
         fire = torch.ones(2, 1, dtype=torch.bool)
         torch.testing.assert_close(frames[:, t], decode_frames(step, 0.5, frames[:, t - 1 : t], fire)[:, 0])
-        assert cuts.cut_flags(frames[:, t], frames[:, t - 1]).all()  # a fired cut is always a cut
+        named = (torch.sigmoid(step[WHICH_KEY][:, 0]) > 0.5).any(dim=-1)  # a fired cut changes the tracks the
+        assert torch.equal(cuts.cut_flags(frames[:, t], frames[:, t - 1]), named)  # which head names, if any
+    baseline = _model("baseline")  # no which head: a fired cut makes at least the single likeliest change
+    _, frames = rollout(baseline, batch, 4, cuts.CutDecoding(0.0, 1), progress=False)
+    assert all(cuts.cut_flags(frames[:, t], frames[:, t - 1]).all() for t in range(1, T))
     # a threshold nothing reaches never cuts: the opening layout is kept throughout
     _, still = rollout(model, batch, 4, cuts.CutDecoding(1.5, 1), progress=False)
     assert (cuts.layout(still) == cuts.layout(batch["targets"][:, :1])).all()

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tests.strategies.model import baseline_of, batches, edit_outputs, make_batch, model_configs
 from trackfusion import schema
 from trackfusion.learn.loss import COMPONENTS, MultiTrackLoss
-from trackfusion.learn.model import STATE_KEYS, EditTransformer, ModelConfig
+from trackfusion.learn.model import STATE_KEYS, WHICH_KEY, EditTransformer, ModelConfig
 from trackfusion.params import LossParams
 
 torch.set_num_threads(1)
@@ -180,7 +180,7 @@ def test_property_17_same_loss_for_both_models(config: ModelConfig, data: st.Dat
         got = loss_fn(out, b["targets"], b["padding_mask"])
         assert float(got["total"]) == pytest.approx(ref["total"], rel=1e-4), kind
     # the same heads: equal predictions, equal loss (a layout veto adds its logit before the veto)
-    assert set(outputs["baseline"]) == set(outputs["multimodal"]) - {"cut_content", *STATE_KEYS}
+    assert set(outputs["baseline"]) == set(outputs["multimodal"]) - {"cut_content", *STATE_KEYS, WHICH_KEY}
 
 
 @pytest.mark.parametrize("kind", ["baseline", "concat", "add", "gated", "attention"])
@@ -229,6 +229,36 @@ def test_change_weight_is_a_weighted_mean_over_changed_track_frames(seed: int, w
 
 
 @given(inp=edit_outputs(), seed=st.integers(0, 2**16))
+def test_the_which_term_is_each_tracks_change_bce_on_the_true_cuts_only(inp, seed: int) -> None:
+    """Given that a frame is a cut, which tracks change: no other frame (nor padding, nor a first frame) counts."""
+    outputs, targets, padding = inp
+    gen = torch.Generator().manual_seed(seed)
+    B, T, N = outputs["active"].shape
+    prev = torch.cat([targets[:, :1], targets[:, :-1]], dim=1).clone()
+    flip = torch.rand(B, T, N, generator=gen) < 0.2
+    prev4 = prev.reshape(B, T, N, 9)
+    prev4[..., 0] = torch.where(flip, 1 - prev4[..., 0].round(), prev4[..., 0])
+    has_prev = torch.rand(B, T, generator=gen) < 0.8
+    outputs = {**outputs, "which": torch.randn(B, T, N, generator=gen) * 3}
+    got = float(MultiTrackLoss(WEIGHTS)(outputs, targets, padding, prev, has_prev)["which"])
+    num, den = 0.0, 0
+    for b, t in ((b, t) for b in range(B) for t in range(T) if padding[b, t] and has_prev[b, t]):
+        changes = []
+        for n in range(N):
+            cur, old = targets[b, t, n * 9 : n * 9 + 2].tolist(), prev[b, t, n * 9 : n * 9 + 2].tolist()
+            on, was = cur[0] > 0.5, old[0] > 0.5
+            changes.append(float(on != was or (on and round(cur[1]) != round(old[1]))))
+        if not any(changes):
+            continue  # not a cut: the which head says nothing about it
+        for n, y in enumerate(changes):
+            z = float(outputs["which"][b, t, n])
+            num += max(z, 0) - z * y + math.log1p(math.exp(-abs(z)))
+            den += 1
+    assert got == pytest.approx(num / den if den else 0.0, rel=1e-4, abs=1e-5)
+    assert float(MultiTrackLoss(WEIGHTS)(outputs, targets, padding)["which"]) == 0.0  # no previous frame: no cuts
+
+
+@given(inp=edit_outputs(), seed=st.integers(0, 2**16))
 def test_the_state_term_is_the_content_heads_bce_and_ce_and_no_other_term_reads_them(inp, seed) -> None:
     outputs, targets, padding = inp
     B, T, N = outputs["active"].shape
@@ -238,6 +268,6 @@ def test_the_state_term_is_the_content_heads_bce_and_ce_and_no_other_term_reads_
                   "state_change": torch.randn(B, T, N, generator=gen), "state_asset": torch.randn(B, T, N, K, generator=gen)}
     loss, plain = MultiTrackLoss(WEIGHTS)(with_state, targets, padding), MultiTrackLoss(WEIGHTS)(outputs, targets, padding)
     assert float(plain["state"]) == 0.0
-    for k in COMPONENTS[:-1]:
+    for k in (k for k in COMPONENTS if k != "state"):
         assert float(loss[k]) == pytest.approx(float(plain[k]), abs=1e-6)
     assert float(loss["state"]) == pytest.approx(reference_state(with_state, targets, padding), rel=1e-4, abs=1e-5)

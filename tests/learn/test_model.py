@@ -35,8 +35,9 @@ def test_property_10_accepts_valid_widths(config: ModelConfig, data: st.DataObje
                 "crop": (B, T, N, 4), "cut": (B, T)}  # fmt: skip
     if model.veto is not None:  # its cut logit before the layout veto
         expected["cut_content"] = (B, T)
-    if model.content_cuts:  # the content-only state heads: each track's active flag, change and asset
-        expected |= {"state_active": (B, T, N), "state_change": (B, T, N), "state_asset": (B, T, N, K)}
+    if model.content_cuts:  # the content-only state heads: each track's active flag, change and asset; which
+        expected |= {"state_active": (B, T, N), "state_change": (B, T, N), "state_asset": (B, T, N, K),
+                     "which": (B, T, N)}  # fmt: skip
     assert {k: tuple(v.shape) for k, v in out.items()} == expected
     assert all(torch.isfinite(v).all() for v in out.values())
     _assert_same(model.forward_batch(b), out)
@@ -220,6 +221,27 @@ def test_decode_frames_layout(data: st.DataObject) -> None:
                     torch.testing.assert_close(row, torch.tensor(expected))
                 else:
                     assert (row == 0).all()
+
+
+@given(data=st.data())
+def test_decode_frames_with_a_which_head_changes_exactly_the_tracks_it_names_where_the_cut_fires(data) -> None:
+    """Where the cut head fires, the named tracks change (off or another asset if on, on if off), the others
+    keep their layout; where it does not fire, nothing changes; a fire naming no track is no cut."""
+    B, T, N, K = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)), 4
+    gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
+    out = {"active": torch.randn(B, T, N, generator=gen) * 3, "asset": torch.randn(B, T, N, K, generator=gen),
+           "scale": torch.randn(B, T, N, generator=gen), "position": torch.randn(B, T, N, 2, generator=gen),
+           "crop": torch.randn(B, T, N, 4, generator=gen), "which": torch.randn(B, T, N, generator=gen) * 3}  # fmt: skip
+    prev = torch.zeros(B, T, N, 9)
+    prev[..., 0] = (torch.rand(B, T, N, generator=gen) < 0.5).float()
+    prev[..., 1] = torch.randint(0, K, (B, T, N), generator=gen).float() * prev[..., 0]
+    fire = torch.rand(B, T, generator=gen) < 0.5
+    frames = decode_frames(out, 0.5, prev.reshape(B, T, N * 9), fire).reshape(B, T, N, 9)
+    on, was_on = frames[..., 0] > 0.5, prev[..., 0] > 0.5
+    changed = (on != was_on) | (on & (frames[..., 1] != prev[..., 1]))
+    named = (torch.sigmoid(out["which"]) > 0.5) & fire.unsqueeze(-1)
+    assert torch.equal(changed, named)
+    assert (on[named & ~was_on]).all()  # a named track that was off comes on
 
 
 def test_model_config_from_params_and_json() -> None:

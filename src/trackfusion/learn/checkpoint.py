@@ -34,8 +34,9 @@ from trackfusion.learn.model import ModelConfig, build_model
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = 8  # 5: one EditTransformer, the whole ModelConfig and the kind; 6: ModelConfig.layout_veto;
-# 7: ModelConfig.kind and .causal in place of enable_multimodal; 8: the content-only state heads (EditHeads.state)
+MODEL_VERSION = 9  # 5: one EditTransformer, the whole ModelConfig and the kind; 6: ModelConfig.layout_veto;
+# 7: ModelConfig.kind and .causal in place of enable_multimodal; 8: the content-only state heads (EditHeads.state);
+# 9: the which head (EditHeads.which)
 _KEYS = ("model_version", "kind", "config", "model_state")
 
 

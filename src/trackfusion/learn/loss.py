@@ -12,6 +12,8 @@
   frame (no previous frame, ``has_prev`` False) does not count. A model with a layout
   veto also returns its cut logit before the veto (``cut_content``), and the same BCE of
   that logit is added: the content alone must announce the cut, the veto only refines it.
+- ``which``: BCE of each track's "changes at this cut" logit against its change, on the
+  true cut frames only (``model.WHICH_KEY``: given that the frame is a cut, which tracks).
 - Padding never counts. Each component is the mean over the elements it counts
   (a position term averages x and y, a crop term the four crops) and is 0, not NaN,
   when nothing counts. ``total`` is the weighted sum with weights from params.
@@ -33,7 +35,7 @@ from trackfusion import schema
 from trackfusion.cuts import cut_flags, track_changes
 from trackfusion.params import LossParams
 
-COMPONENTS: tuple[str, ...] = ("active", "asset", "scale", "position", "crop", "cut", "state")
+COMPONENTS: tuple[str, ...] = ("active", "asset", "scale", "position", "crop", "cut", "state", "which")
 
 
 def split_targets(frames: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -132,7 +134,16 @@ class MultiTrackLoss(nn.Module):
                 bce = F.binary_cross_entropy_with_logits(outputs["state_change"].float(), changed, reduction="none")
                 state = state + _masked_mean(bce, counts, 1.0 + (self.cut_pos_weight - 1.0) * changed)
 
+        which = zero
+        if "which" in outputs and prev_track is not None:  # which tracks change, on the true cuts only
+            counts = padding_mask.bool() if has_prev is None else padding_mask.bool() & has_prev.bool()
+            at_cut = (real & (counts & cut_flags(clean, prev_track.float())).unsqueeze(-1))  # (B, T, N)
+            changed = track_changes(clean, prev_track.float()).float()
+            bce = F.binary_cross_entropy_with_logits(outputs["which"].float(), changed, reduction="none")
+            which = _masked_mean(bce, at_cut)
+
         parts = {
+            "which": which,
             "state": state,
             "active": _masked_mean(active, real, weight),
             "asset": _masked_mean(asset.reshape(B, T, N), on, weight),

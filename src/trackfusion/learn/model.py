@@ -28,6 +28,14 @@ make the roll-out repair its own wrong layouts with extra cuts (a cut head that 
 the layout freely did: 0.665 roll-out), and the content logit keeps its own loss term
 (``cut_content``), so it stays sharp where a veto is not learned.
 
+The multimodal model says *what* a cut changes in two steps. Its which head reads the
+trunk and the content encoder and is trained on the true cuts only: given that this
+frame is a cut, which tracks change (the face cam on a speaker turn, unless the layout
+shows it has already switched). The track heads, trained on every frame, then say to
+what. Trained on every frame instead, the track heads alone never switched the face cam
+off at a cut: the switch falls on one of several frames after a speaker turn (the
+editor's lag), so no single frame made "off" likely.
+
 One class, ``EditTransformer``, built from one ``ModelConfig``: the baseline is the
 multimodal code path with the content modalities off (``kind="baseline"``). Every model
 file is rebuilt through ``build_model`` (``MODEL_CLASSES``: kind -> class), so a model of
@@ -63,6 +71,10 @@ OUTPUT_KEYS: tuple[str, ...] = (*HEAD_SIZES, "cut")
 #: never from the layout: each track's active logit (B, T, N), its asset logits (B, T, N, K) and the logit of
 #: "this track's layout changes here" (B, T, N; an auxiliary target of the content encoder)
 STATE_KEYS: tuple[str, ...] = ("state_active", "state_asset", "state_change")
+#: the same model's logit (B, T, N) that each track's layout changes *given* that the frame is a cut: it reads
+#: the content and the layout (has the face cam already switched for this speaker turn?), and is trained on
+#: the true cuts only, so where the cut head fires it says which tracks change (``decode_frames``)
+WHICH_KEY = "which"
 _ASSET = schema.param_index("asset_id")
 _ACTIVE = schema.param_index("active")
 _SCALE = schema.param_index("scale")  # then x, y, crop_l, crop_r, crop_t, crop_b
@@ -198,6 +210,7 @@ class EditHeads(nn.Module):
         self.proj = nn.Linear(d_model, num_tracks * sum(self.sizes.values()))
         self.cut = nn.Linear(d_model, 1)  # one cut logit per frame: when, decoupled from which track
         self.state = nn.Linear(d_model, num_tracks * (2 + max_asset_classes))  # what the content shows, per track
+        self.which = nn.Linear(2 * d_model, num_tracks)  # which tracks change at a cut: trunk and content
         self.keep_active = nn.Parameter(torch.tensor(copy_margin))  # logit margin for "same active flag"
         self.keep_asset = nn.Parameter(torch.tensor(copy_margin))  # logit margin for "same asset"
 
@@ -222,6 +235,7 @@ class EditHeads(nn.Module):
         if h_cut is not None:  # the state heads read the content alone: a wrong layout cannot mislead them
             state = self.state(h_cut).reshape(B, T, self.num_tracks, 2 + self.num_classes)
             out["state_active"], out["state_change"], out["state_asset"] = state[..., 0], state[..., 1], state[..., 2:]
+            out[WHICH_KEY] = self.which(torch.cat([h, h_cut], dim=-1))  # (B, T, N)
         return out  # asset (B, T, N, K), position (B, T, N, 2), crop (B, T, N, 4), cut (B, T)
 
 
@@ -484,7 +498,14 @@ def decode_frames(
     are the previous frame's (parameters still move); where it is True the heads'
     layout is taken, and if it equals the previous one, the single most probable
     change (one track switched on or off, or given another asset) is made, so a fired
-    cut is always a cut.
+    cut is always a cut. A model with a which head (``WHICH_KEY``) changes, where the cut
+    head fires, exactly the tracks it names (each switched off or to another asset if it
+    was on, whichever its heads find likelier, on if it was off): the track heads are
+    trained on every frame, where a face cam switch is one frame of several after a
+    speaker turn, so they never said "off" at a cut; the which head is trained on the
+    cuts alone. A fire where it names no track changes nothing (the layout already
+    shows what the content announced; forcing a change there toggled the face cam on
+    scene changes).
     """
     active = torch.sigmoid(outputs["active"].float())  # (B, T, N)
     q = torch.softmax(outputs["asset"].float(), dim=-1)  # (B, T, N, K)
@@ -495,20 +516,27 @@ def decode_frames(
         prev = prev_track.float().reshape(B, T, N, schema.NUM_TRACK_PARAMS)
         was_on = prev[..., _ACTIVE] > 0.5
         was = prev[..., _ASSET].round().long().clamp(0, q.shape[-1] - 1)
-        same = ((on == was_on) & (~on | (asset == was))).all(dim=-1)  # (B, T): heads keep the layout
-        # the most probable single-track change: off, another asset, or on
+        # a track's change: off or another asset if it was on (whichever is likelier), on if it was off
         q_other = q.scatter(-1, was.unsqueeze(-1), -1.0)  # (B, T, N, K) without the current asset
         swap_p, swap_k = q_other.max(dim=-1)
-        alt_p = torch.where(was_on, torch.maximum(1 - active, active * swap_p), active)
-        n_star = alt_p.argmax(dim=-1, keepdim=True)  # (B, T, 1)
-        pick = torch.zeros_like(on).scatter(-1, n_star, True)  # (B, T, N)
         turn_off = was_on & (1 - active >= active * swap_p)
-        forced_on = torch.where(pick, torch.where(was_on, ~turn_off, torch.ones_like(on)), was_on)
-        forced_asset = torch.where(pick & was_on & ~turn_off, swap_k, torch.where(pick & ~was_on, asset, was))
-        force = (fire.bool() & same).unsqueeze(-1)
-        keep = (~fire.bool()).unsqueeze(-1)
-        on = torch.where(keep, was_on, torch.where(force, forced_on, on))
-        asset = torch.where(keep, was, torch.where(force, forced_asset, asset))
+        changed_on = torch.where(was_on, ~turn_off, torch.ones_like(on))
+        changed_asset = torch.where(was_on & ~turn_off, swap_k, torch.where(was_on, was, asset))
+        if WHICH_KEY in outputs:  # the tracks the which head names change, and no other
+            change = (torch.sigmoid(outputs[WHICH_KEY].float()) > 0.5) & fire.bool().unsqueeze(-1)  # (B, T, N)
+            on = torch.where(change, changed_on, was_on)
+            asset = torch.where(change, changed_asset, was)
+        else:
+            same = ((on == was_on) & (~on | (asset == was))).all(dim=-1)  # (B, T): heads keep the layout
+            # the most probable single-track change: off, another asset, or on
+            alt_p = torch.where(was_on, torch.maximum(1 - active, active * swap_p), active)
+            pick = torch.zeros_like(on).scatter(-1, alt_p.argmax(dim=-1, keepdim=True), True)  # (B, T, N)
+            forced_on = torch.where(pick, changed_on, was_on)
+            forced_asset = torch.where(pick, changed_asset, was)
+            force = (fire.bool() & same).unsqueeze(-1)
+            keep = (~fire.bool()).unsqueeze(-1)
+            on = torch.where(keep, was_on, torch.where(force, forced_on, on))
+            asset = torch.where(keep, was, torch.where(force, forced_asset, asset))
     frame = torch.cat(
         [
             torch.ones_like(active).unsqueeze(-1),

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from trackfusion import cuts, schema
 from trackfusion.learn.dataset import EditWindowDataset, collate_windows
 from trackfusion.learn.metrics import VideoLayoutCuts
-from trackfusion.learn.model import OUTPUT_KEYS, STATE_KEYS, decode_frames, decode_states
+from trackfusion.learn.model import OUTPUT_KEYS, STATE_KEYS, WHICH_KEY, decode_frames, decode_states
 from trackfusion.params import Params
 
 
@@ -105,7 +105,7 @@ def rollout(
         window = {k: v[rows, lo : t + 1] for k, v in batch.items() if v.dim() >= 2 and k != "targets"}
         window["prev_track"] = inputs[rows, lo : t + 1]
         out = model.forward_batch(window)
-        step = {k: out[k][:, -1] for k in (*OUTPUT_KEYS, *STATE_KEYS) if k in out}  # causal: saw frames <= t only
+        step = {k: out[k][:, -1] for k in (*OUTPUT_KEYS, *STATE_KEYS, WHICH_KEY) if k in out}  # causal: saw frames <= t only
         for k in step:
             if k not in outputs:
                 outputs[k] = torch.zeros((B, T, *step[k].shape[1:]), dtype=step[k].dtype)
