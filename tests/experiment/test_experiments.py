@@ -67,6 +67,21 @@ def test_ablations_get_their_own_rows_and_stay_out_of_the_seeds_spread() -> None
     assert "| none | concat | True | True | 1 | 0.900 | +0.800 |" in text
 
 
+def test_the_layout_and_the_selection_figures_are_summarised_where_the_runs_have_them() -> None:
+    show = _exp_show()
+    for i, (name, layout) in enumerate((("main", 0.5), ("s1", 0.6), ("c0", 0.1))):
+        node = show[1] if name == "main" else next(e for e in show[1]["experiments"] if e["name"] == name)["revs"][0]
+        node["data"]["metrics"]["metrics/compare.json"]["data"] |= {
+            "layout": {"multimodal": {"layout_accuracy": layout}, "layout_rule": {"layout_accuracy": 0.65}},
+            "selection": {"multimodal": {"kept_f1": (0.8, 0.7, 0.3)[i]}}}
+    rows = {r["name"]: r for r in collect(show)}
+    assert rows["s1"]["layout"] == 0.6 and rows["s1"]["selection"] == 0.7 and rows["s2"]["layout"] is None
+    text = summarize(list(rows.values()))
+    assert "| multimodal layout accuracy, roll-out | 0.550 +- 0.071 (n=2, min 0.500, max 0.600) | 0.100 +- 0.000 (n=1" in text
+    assert "| layout rule (reference) | 0.650 +- 0.000 (n=2" in text
+    assert "| selection model kept-frame F1 | 0.750 +- 0.071 (n=2" in text
+
+
 def test_the_same_run_reached_from_two_commits_counts_once() -> None:
     show = _exp_show()
     older = {"rev": "9" * 40, "name": None, "data": _data(0, "none", 0.1, 0.4), "experiments": [

@@ -71,6 +71,11 @@ def collect(exp_show: Any) -> list[dict[str, Any]]:
         figures = {m: table[m].get("cut_f1") for m in MODEL_KINDS}
         figures.update({f"{m}_rollout": table[m].get("rollout_cut_f1") for m in MODEL_KINDS})
         figures["content_rule"] = (table.get("content_rule") or {}).get("cut_f1")
+        compare = (run.get("metrics") or {}).get(COMPARE_METRICS, {}).get("data", {})
+        for key, section, row, figure in (("layout", "layout", "multimodal", "layout_accuracy"),
+                                          ("layout_rule", "layout", "layout_rule", "layout_accuracy"),
+                                          ("selection", "selection", "multimodal", "kept_f1")):  # fmt: skip
+            figures[key] = ((compare.get(section) or {}).get(row) or {}).get(figure)  # None: scored before these
         if any(figures[k] is None for k in ("baseline", "multimodal")):
             continue
         rows.append({
@@ -109,9 +114,12 @@ def summarize(rows: list[dict[str, Any]]) -> str:
     control = [r for r in rows if _config(r) == ("shuffle",) + ref[1:]]
     figures = (("multimodal", "multimodal, teacher-forced"), ("multimodal_rollout", "multimodal, roll-out"),
                ("baseline", "track-only baseline, teacher-forced"), ("baseline_rollout", "baseline, roll-out"),
-               ("content_rule", "content rule (reference)"), ("difference", "difference multimodal - baseline"))
+               ("content_rule", "content rule (reference)"), ("difference", "difference multimodal - baseline"),
+               ("layout", "multimodal layout accuracy, roll-out"), ("layout_rule", "layout rule (reference)"),
+               ("selection", "selection model kept-frame F1"))
     lines = ["## Seeds and the shuffle control", "",
-             "Test cut F1 (cut events, +-5 frames, whole videos), from `dvc exp show -A` "
+             "Test cut F1 (cut events, +-5 frames, whole videos), the rolled-out layout accuracy (over the kept "
+             "frames) and the selection model's kept-frame F1, from `dvc exp show -A` "
              "(`trackfusion experiments` regenerates this section). Mean +- sd over runs:", "",
              f"| figure | content as recorded ({ref[1]} fusion) | shuffle control (another video's content) |",
              "|---|---|---|"]
