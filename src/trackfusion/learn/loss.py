@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from trackfusion import schema
-from trackfusion.cuts import cut_flags, track_changes
+from trackfusion.cuts import track_changes
 from trackfusion.params import LossParams
 
 COMPONENTS: tuple[str, ...] = ("active", "asset", "scale", "position", "crop", "cut", "state", "which")
@@ -96,10 +96,14 @@ class MultiTrackLoss(nn.Module):
         on = real & (torch.nan_to_num(t["active"]) > 0.5)  # (B, T, N) track-frames with parameter terms
 
         zero = torch.zeros((), device=targets.device)
-        weight = None  # (B, T, N): heavier where the track's state changes (a cut on that track)
         clean = torch.nan_to_num(targets.float())
-        if prev_track is not None and self.change_weight != 1.0:
-            changed = track_changes(clean, prev_track.float())
+        changed = cut_t = has_frames = None  # with a previous frame: what changed there, read once for every term
+        if prev_track is not None:
+            changed = track_changes(clean, prev_track.float())  # (B, T, N) the track's layout key changed
+            cut_t = changed.any(-1).float()  # (B, T) a cut (``cuts.cut_flags``)
+            has_frames = padding_mask.bool() if has_prev is None else padding_mask.bool() & has_prev.bool()  # (B, T)
+        weight = None  # (B, T, N): heavier where the track's state changes (a cut on that track)
+        if changed is not None and self.change_weight != 1.0:
             weight = 1.0 + (self.change_weight - 1.0) * changed.float()
         act_t = torch.where(real, t["active"].clamp(0, 1), zero)
         active = F.binary_cross_entropy_with_logits(outputs["active"].float(), act_t, reduction="none")
@@ -114,32 +118,28 @@ class MultiTrackLoss(nn.Module):
             return _masked_mean((outputs[key].float() - target) ** 2, m)
 
         cut = zero
-        if "cut" in outputs and prev_track is not None:
-            counts = padding_mask.bool() if has_prev is None else padding_mask.bool() & has_prev.bool()  # (B, T)
-            cut_t = cut_flags(clean, prev_track.float()).float()
+        if "cut" in outputs and cut_t is not None:
             frame_weight = 1.0 + (self.cut_pos_weight - 1.0) * cut_t
             for key in ("cut", "cut_content"):
                 if key in outputs:
                     bce = F.binary_cross_entropy_with_logits(outputs[key].float(), cut_t, reduction="none")
-                    cut = cut + _masked_mean(bce, counts, frame_weight)
+                    cut = cut + _masked_mean(bce, has_frames, frame_weight)
 
         state = zero
         if "state_active" in outputs:  # the content-only state heads: plain means, every frame counts alike
             bce = F.binary_cross_entropy_with_logits(outputs["state_active"].float(), act_t, reduction="none")
             ce = F.cross_entropy(outputs["state_asset"].float().reshape(-1, K), asset_t.reshape(-1), reduction="none")
             state = _masked_mean(bce, real) + _masked_mean(ce.reshape(B, T, N), on)
-            if prev_track is not None:  # each track's own change: "this track's layout changes here"
-                changed = track_changes(clean, prev_track.float()).float()  # (B, T, N)
+            if changed is not None:  # each track's own change: "this track's layout changes here"
+                bce = F.binary_cross_entropy_with_logits(outputs["state_change"].float(), changed.float(),
+                                                         reduction="none")  # fmt: skip
                 counts = real if has_prev is None else real & has_prev.bool().unsqueeze(-1)
-                bce = F.binary_cross_entropy_with_logits(outputs["state_change"].float(), changed, reduction="none")
-                state = state + _masked_mean(bce, counts, 1.0 + (self.cut_pos_weight - 1.0) * changed)
+                state = state + _masked_mean(bce, counts, 1.0 + (self.cut_pos_weight - 1.0) * changed.float())
 
         which = zero
-        if "which" in outputs and prev_track is not None:  # which tracks change, on the true cuts only
-            counts = padding_mask.bool() if has_prev is None else padding_mask.bool() & has_prev.bool()
-            at_cut = (real & (counts & cut_flags(clean, prev_track.float())).unsqueeze(-1))  # (B, T, N)
-            changed = track_changes(clean, prev_track.float()).float()
-            bce = F.binary_cross_entropy_with_logits(outputs["which"].float(), changed, reduction="none")
+        if "which" in outputs and changed is not None:  # which tracks change, on the true cuts only
+            at_cut = real & (has_frames & (cut_t > 0)).unsqueeze(-1)  # (B, T, N)
+            bce = F.binary_cross_entropy_with_logits(outputs["which"].float(), changed.float(), reduction="none")
             which = _masked_mean(bce, at_cut)
 
         parts = {
