@@ -31,6 +31,7 @@ def test_the_truth_scores_perfectly_and_the_first_frame_is_never_scored(pair):
     f = score_layouts([(pred, true)])
     assert f["layout_accuracy"] == 1.0 and set(f["per_track"]) == {1.0}
     assert f["active_f1"] == 1.0 and f["scale_mae"] in (0.0, None) and f["frames"] == len(true) - 1
+    assert set(f["per_track_switch_f1"]) <= {1.0, None}
 
 
 @settings(max_examples=40, deadline=None)
@@ -54,12 +55,47 @@ def test_placement_errors_count_only_track_frames_both_show(pair, shift):
     by_track[:, :, 2] += shift * (by_track[:, :, 0] > 0.5)  # scale moved where shown
     off = pred.copy().reshape(len(pred), -1, P)
     f = score_layouts([(pred, true)])
-    assert f["scale_mae"] == (pytest.approx(abs(shift)) if both.any() else None)
+    assert f["scale_mae"] == (pytest.approx(abs(shift), abs=1e-5) if both.any() else None)  # float32 frames
     assert f["position_mae"] in (0.0, None) and f["layout_accuracy"] == 1.0
     off[:, :, :] = 0.0  # nothing shown: no placement to score, every active flag missed
     g = score_layouts([(off.reshape(len(pred), -1), true)])
     assert g["scale_mae"] is None and g["asset_accuracy"] is None
     assert g["active_recall"] == (0.0 if both.any() else None)
+
+
+@settings(max_examples=40, deadline=None)
+@given(timeline_pairs(), st.integers(-8, 8))
+def test_switch_f1_matches_each_tracks_switches_within_the_tolerance(pair, lag):
+    """A prediction that makes every switch `lag` frames late (early where negative): its switch F1 is the
+    one-to-one matching of each track's switches (``cuts.match_events``), and within the tolerance every
+    switch is found whatever it costs the agreement."""
+    true, _ = pair
+    shifted = np.roll(true, lag, axis=0)
+    if lag < 0:
+        shifted[lag:] = true[-1]
+    shifted[: max(lag, 0) + 1] = true[0]  # the given first frame, held until the first late switch
+    f = score_layouts([(shifted, true)])
+    key_t, key_p = cuts.layout(true), cuts.layout(shifted)
+    for n, got in enumerate(f["per_track_switch_f1"]):
+        at_t = 1 + np.flatnonzero(key_t[1:, n] != key_t[:-1, n])
+        at_p = 1 + np.flatnonzero(key_p[1:, n] != key_p[:-1, n])
+        tp, fp, fn = cuts.match_events(at_p, at_t)
+        assert got == (None if tp + fp + fn == 0 else pytest.approx(2 * tp / (2 * tp + fp + fn)))
+        if abs(lag) <= cuts.TOLERANCE and len(at_p) == len(at_t):
+            assert got in (None, 1.0)  # every switch found, late or early within the tolerance
+
+
+def test_switch_f1_of_a_toggle_counts_its_errors_where_agreement_counts_their_length():
+    """The face cam is a toggle: one missed switch leaves it inverted until the next; agreement counts those
+    frames, switch F1 the one error."""
+    true = np.zeros((100, schema.NUM_TRACKS * P))
+    true[:40, 1 * P] = true[70:, 1 * P] = 1.0  # V2 on, off at 40, on again at 70
+    missed = np.zeros_like(true)
+    missed[:70, 1 * P] = 1.0  # the switch at 40 missed; its switch at 70 turns it off
+    f = score_layouts([(missed, true)])
+    assert f["per_track"][1] == pytest.approx(39 / 99)  # right only until 40
+    assert f["per_track_switch_f1"][1] == pytest.approx(2 / 3)  # the switch at 70 found, the one at 40 missed
+    assert f["per_track_switch_f1"][0] is None  # V1: no switch in either
 
 
 def test_figures_pool_over_videos_and_say_none_over_nothing():

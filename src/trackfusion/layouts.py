@@ -15,6 +15,11 @@ left out because every predictor is given it.
 - ``scale_mae``, ``position_mae``, ``crop_mae``: absolute error of the placement (x and
   y, the four crops pooled) over track-frames that both show: how far a clip the
   prediction shows is from where the editor put it.
+- ``per_track_switch_f1``: for each track, its switches (frames where its layout key
+  differs from the frame before) matched one-to-one with the truth's within
+  ``cuts.TOLERANCE`` frames (``cuts.match_events``). A toggle such as the face cam is
+  wrong from a missed or extra switch until the next one, so its agreement swings with
+  where the errors fall; its switch F1 counts the errors themselves.
 
 An accuracy, F1 or MAE over nothing is None, never a perfect score.
 """
@@ -44,6 +49,7 @@ class LayoutScore:
     def __init__(self, num_tracks: int = schema.NUM_TRACKS):
         self.frames = self.videos = self.same = 0
         self.track_same = np.zeros(num_tracks, np.int64)  # frames where each track's layout key is the truth's
+        self.switches = np.zeros((num_tracks, 3), np.int64)  # per track: matched, extra, missed switches
         self.counts: dict[str, float] = dict.fromkeys(
             ["tp", "fp", "fn", "asset_ok", "both", *(f"{p}_{k}" for p in PLACEMENT for k in ("err", "n"))], 0.0)
 
@@ -52,11 +58,17 @@ class LayoutScore:
         pred, true = np.asarray(pred, np.float64), np.asarray(true, np.float64)
         if pred.shape != true.shape:
             raise ValueError(f"predicted frames {pred.shape} and true frames {true.shape} differ in shape")
+        whole_t = cuts.layout(true)  # (T, N), the given frames too: a switch right after them counts
+        whole_p = np.concatenate([whole_t[:given], cuts.layout(pred[given:])])  # what follows what it was given
+        first = max(int(given), 1)
+        for n in range(whole_t.shape[1]):
+            at = [first + np.flatnonzero(k[first:, n] != k[first - 1 : -1, n]) for k in (whole_p, whole_t)]
+            self.switches[n] += cuts.match_events(*at)
         pred, true = pred[given:], true[given:]
         self.videos += 1
         if len(true) == 0:
             return
-        key_p, key_t = cuts.layout(pred), cuts.layout(true)  # (T, N)
+        key_p, key_t = whole_p[given:], whole_t[given:]  # (T, N)
         agree = key_p == key_t
         self.frames += len(true)
         self.same += int(agree.all(-1).sum())
@@ -84,6 +96,7 @@ class LayoutScore:
         return {
             "layout_accuracy": ratio(self.same, self.frames),
             "per_track": [ratio(float(s), self.frames) for s in self.track_same],
+            "per_track_switch_f1": [f1_score(*map(float, k)) if k.any() else None for k in self.switches],
             "active_f1": f1_score(tp, fp, fn) if self.frames else None,
             "active_precision": ratio(tp, tp + fp),
             "active_recall": ratio(tp, tp + fn),

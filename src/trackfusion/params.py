@@ -101,6 +101,8 @@ class LossParams:
     cut_pos_weight: float = 5.0  # weight of cut frames (~3 %) against the others in the cut term
     state: float = 1.0  # weight of the content-only state heads' term (each track's active flag and asset)
     which: float = 1.0  # weight of the which head's term (which tracks change, on the true cuts)
+    which_window: int = 5  # frames from a cut whose changes its which target names (1: the cut frame's own):
+    # a fire stands for every change the cut decoding's spacing would swallow after it
 
 
 def _default_asset_patterns() -> dict[str, int]:
@@ -313,6 +315,8 @@ def _check(p: Params) -> None:
     for f in dataclasses.fields(p.loss):  # 0 switches a term off
         if getattr(p.loss, f.name) < 0:
             raise ParamsError(f"params key 'loss.{f.name}' must be >= 0, got {getattr(p.loss, f.name)!r}")
+    if p.loss.which_window < 1:
+        raise ParamsError(f"params key 'loss.which_window' must be >= 1 (frames), got {p.loss.which_window!r}")
     if p.train.stride > p.model.seq_len:
         raise ParamsError(
             f"params key 'train.stride' ({p.train.stride}) must be <= 'model.seq_len' ({p.model.seq_len}): "

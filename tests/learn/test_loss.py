@@ -228,9 +228,10 @@ def test_change_weight_is_a_weighted_mean_over_changed_track_frames(seed: int, w
     torch.testing.assert_close(plain, bce.mean())
 
 
-@given(inp=edit_outputs(), seed=st.integers(0, 2**16))
-def test_the_which_term_is_each_tracks_change_bce_on_the_true_cuts_only(inp, seed: int) -> None:
-    """Given that a frame is a cut, which tracks change: no other frame (nor padding, nor a first frame) counts."""
+@given(inp=edit_outputs(), seed=st.integers(0, 2**16), window=st.sampled_from([1, 2, 5]))
+def test_the_which_term_is_each_tracks_change_bce_on_the_true_cuts_only(inp, seed: int, window: int) -> None:
+    """Given that a frame is a cut, which tracks change there or in the window - 1 frames after it: no other
+    frame (nor padding, nor a first frame) counts, as a cut or as a change ahead."""
     outputs, targets, padding = inp
     gen = torch.Generator().manual_seed(seed)
     B, T, N = outputs["active"].shape
@@ -240,22 +241,31 @@ def test_the_which_term_is_each_tracks_change_bce_on_the_true_cuts_only(inp, see
     prev4[..., 0] = torch.where(flip, 1 - prev4[..., 0].round(), prev4[..., 0])
     has_prev = torch.rand(B, T, generator=gen) < 0.8
     outputs = {**outputs, "which": torch.randn(B, T, N, generator=gen) * 3}
-    got = float(MultiTrackLoss(WEIGHTS)(outputs, targets, padding, prev, has_prev)["which"])
-    num, den = 0.0, 0
-    for b, t in ((b, t) for b in range(B) for t in range(T) if padding[b, t] and has_prev[b, t]):
-        changes = []
+    weights = {**WEIGHTS, "which_window": window}
+    got = float(MultiTrackLoss(weights)(outputs, targets, padding, prev, has_prev)["which"])
+
+    def changes(b: int, t: int) -> list[bool]:
+        if not (padding[b, t] and has_prev[b, t]):
+            return [False] * N
+        out = []
         for n in range(N):
             cur, old = targets[b, t, n * 9 : n * 9 + 2].tolist(), prev[b, t, n * 9 : n * 9 + 2].tolist()
             on, was = cur[0] > 0.5, old[0] > 0.5
-            changes.append(float(on != was or (on and round(cur[1]) != round(old[1]))))
-        if not any(changes):
+            out.append(on != was or (on and round(cur[1]) != round(old[1])))
+        return out
+
+    num, den = 0.0, 0
+    for b, t in ((b, t) for b in range(B) for t in range(T)):
+        if not any(changes(b, t)):
             continue  # not a cut: the which head says nothing about it
-        for n, y in enumerate(changes):
+        ahead = [changes(b, u) for u in range(t, min(t + window, T))]
+        for n in range(N):
+            y = float(any(c[n] for c in ahead))
             z = float(outputs["which"][b, t, n])
             num += max(z, 0) - z * y + math.log1p(math.exp(-abs(z)))
             den += 1
     assert got == pytest.approx(num / den if den else 0.0, rel=1e-4, abs=1e-5)
-    assert float(MultiTrackLoss(WEIGHTS)(outputs, targets, padding)["which"]) == 0.0  # no previous frame: no cuts
+    assert float(MultiTrackLoss(weights)(outputs, targets, padding)["which"]) == 0.0  # no previous frame: no cuts
 
 
 @given(inp=edit_outputs(), seed=st.integers(0, 2**16))

@@ -162,7 +162,8 @@ def layout_rows(references: dict[str, Any] | None, predicted: dict[str, Any] | N
         if (predicted or {}).get(model, {}).get("layout"):
             table[model] = {**predicted[model]["layout"], "how": f"{model} model, rolled out"}
     names = [n for n in LAYOUT_ORDER if n in table] + [n for n in table if n not in LAYOUT_ORDER]
-    return {n: {**{f: table[n].get(f) for f in (*layouts.FIGURES, "per_track")}, "how": table[n].get("how", "")}
+    return {n: {**{f: table[n].get(f) for f in (*layouts.FIGURES, "per_track", "per_track_switch_f1")},
+                "how": table[n].get("how", "")}
             for n in names}
 
 
@@ -172,17 +173,22 @@ def layout_markdown(rows: dict[str, dict[str, Any]]) -> list[str]:
     tracks = [f"V{t + 1}" for t in range(LAYOUT_TRACKS)]
     lines = ["## What the edit shows: the layout rolled out on the test videos (over the kept frames)", "",
              "| predictor | layout accuracy | " + " | ".join(f"{t} agreement" for t in tracks) +
-             " | active F1 | asset accuracy | scale MAE (%) | position MAE (px) | crop MAE (%) | how |",
-             "|---|---|" + "---|" * LAYOUT_TRACKS + "---|---|---|---|---|---|"]
+             " | " + " / ".join(tracks) + " switch F1 | active F1 | asset accuracy | scale MAE (%) | position MAE (px) |"
+             " crop MAE (%) | how |",
+             "|---|---|" + "---|" * LAYOUT_TRACKS + "---|---|---|---|---|---|---|"]
     for name, r in rows.items():
         label = f"**{name}**" if name in MODEL_KINDS else name
         per = (r.get("per_track") or [None] * LAYOUT_TRACKS)[:LAYOUT_TRACKS]
-        cells = [_num(r["layout_accuracy"]), *(_num(v) for v in per), _num(r["active_f1"]), _num(r["asset_accuracy"]),
+        switches = (r.get("per_track_switch_f1") or [None] * LAYOUT_TRACKS)[:LAYOUT_TRACKS]
+        cells = [_num(r["layout_accuracy"]), *(_num(v) for v in per), " / ".join(_num(v) for v in switches),
+                 _num(r["active_f1"]), _num(r["asset_accuracy"]),
                  *(_num(r[f], "{:.2f}") for f in ("scale_mae", "position_mae", "crop_mae"))]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {r['how']} |")
     lines += ["", "Every row is given the edit's first frame and scored by `trackfusion.layouts.LayoutScore` on the same "
                   "frames in the files' units: layout accuracy counts frames whose every track's active flag and asset "
-                  "are the editor's; a track's agreement, frames where that track's are; asset accuracy and the "
+                  "are the editor's; a track's agreement, frames where that track's are; its switch F1, its switches "
+                  "matched one-to-one with the editor's within +-5 frames (a toggle such as the face cam is wrong from a "
+                  "missed switch until the next: agreement counts those frames, switch F1 the error); asset accuracy and the "
                   "placement errors count track-frames that both show."]
     return lines + [""]
 

@@ -14,6 +14,10 @@
   that logit is added: the content alone must announce the cut, the veto only refines it.
 - ``which``: BCE of each track's "changes at this cut" logit against its change, on the
   true cut frames only (``model.WHICH_KEY``: given that the frame is a cut, which tracks).
+  With ``which_window`` w > 1 the target is the track changing at the cut or in the w - 1
+  frames after it: the roll-out fires once per ``spacing`` frames, so a face-cam switch
+  two frames after a scene cut was never made, and the toggle stayed wrong until the
+  next turn; now the first fire makes both.
 - Padding never counts. Each component is the mean over the elements it counts
   (a position term averages x and y, a crop term the four crops) and is 0, not NaN,
   when nothing counts. ``total`` is the weighted sum with weights from params.
@@ -69,8 +73,9 @@ class MultiTrackLoss(nn.Module):
             unknown = sorted(set(weights) - set(allowed))
             if unknown:
                 raise ValueError(f"unknown loss weight '{unknown[0]}'; allowed: {', '.join(allowed)}")
-            weights = LossParams(**{k: float(v) for k, v in weights.items()})
+            weights = LossParams(**{k: int(v) if k == "which_window" else float(v) for k, v in weights.items()})
         self.weights = {k: getattr(weights, k) for k in COMPONENTS}
+        self.which_window = max(int(weights.which_window), 1)
         self.change_weight = float(weights.change_weight)
         self.cut_pos_weight = float(weights.cut_pos_weight)
 
@@ -139,7 +144,11 @@ class MultiTrackLoss(nn.Module):
         which = zero
         if "which" in outputs and changed is not None:  # which tracks change, on the true cuts only
             at_cut = real & (has_frames & (cut_t > 0)).unsqueeze(-1)  # (B, T, N)
-            bce = F.binary_cross_entropy_with_logits(outputs["which"].float(), changed.float(), reduction="none")
+            counted = changed & (real & has_frames.unsqueeze(-1))
+            ahead = counted.clone()  # the track changes at the cut or within which_window - 1 frames after it
+            for k in range(1, min(self.which_window, T)):
+                ahead[:, : T - k] |= counted[:, k:]
+            bce = F.binary_cross_entropy_with_logits(outputs["which"].float(), ahead.float(), reduction="none")
             which = _masked_mean(bce, at_cut)
 
         parts = {
