@@ -410,13 +410,14 @@ def test_recorded_ceiling_is_sorted_unique_frames_inside_each_video(seed: int) -
         summary = synthetic.generate_corpus(out, params)
         ceiling = json.loads((out / synthetic.CEILING_FILE).read_text(encoding="utf-8"))
         reader = SequenceReader(out / schema.SEQUENCES_FILE)
-        assert set(ceiling) == {"description", "tolerance_frames", "videos", "selection"}
-        assert list(ceiling["selection"]) == reader.video_ids
-        for vid, segs in ceiling["selection"].items():
-            n = len(reader.read(vid))
-            flat = [f for seg in segs for f in seg]
-            assert all(type(f) is int for f in flat) and flat == sorted(flat) and all(0 <= f <= n for f in flat)
-            assert all(b > a for a, b in segs)
+        assert set(ceiling) == {"description", "tolerance_frames", "videos", "selection", "selection_at_length"}
+        for key in ("selection", "selection_at_length"):
+            assert list(ceiling[key]) == reader.video_ids
+            for vid, segs in ceiling[key].items():
+                n = len(reader.read(vid))
+                flat = [f for seg in segs for f in seg]
+                assert all(type(f) is int for f in flat) and flat == sorted(flat) and all(0 <= f <= n for f in flat)
+                assert all(b > a for a, b in segs)
         assert isinstance(ceiling["description"], str) and ceiling["description"]
         assert ceiling["tolerance_frames"] == cuts.TOLERANCE == 5
         assert list(ceiling["videos"]) == reader.video_ids == summary["video_ids"]
@@ -512,6 +513,8 @@ def test_selection_ceiling_equals_the_editors_decisions_without_noise(seed: int)
     expected = selection.decode_to_length(he.interest(recording), FPS, he.EDITOR_DECODING,
                                           int(round(share * recording.n_frames)))
     np.testing.assert_array_equal(out.noiseless_kept, expected)
+    at_length = selection.decode_to_length(he.interest(recording), FPS, he.EDITOR_DECODING, int(out.kept.sum()))
+    np.testing.assert_array_equal(out.noiseless_kept_at_length, at_length)  # the same, asked for the edit's length
     score = selection.SelectionScore()
     score.add(out.kept, out.noiseless_kept, FPS)
     assert 0.6 < score.kept_f1 < 1.0

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from trackfusion.experiment.compare import (
     cut_table_markdown,
+    layout_markdown,
+    layout_rows,
     selection_markdown,
     selection_rows,
     split_figures,
@@ -50,6 +52,7 @@ def _selection(model: float, rule: float) -> dict:
                               "duration_error_s": 0.2, "how": how}
     return {"videos": 6, "frames": 100, "selection": {
         "multimodal": row(model), "ceiling": row(0.9, "noiseless"), "keep_all": row(0.6, "all"),
+        "ceiling_at_length": row(0.85, "noiseless, at the length"),
         "random": row(0.45, "random"), "loudness_rule": row(0.6, "loud"), "content_rule": row(rule, "rule")},
         "at_default_ratio": {"target_ratio": 0.4, "multimodal": row(model - 0.05), "keep_all": row(0.6)}}
 
@@ -57,13 +60,25 @@ def _selection(model: float, rule: float) -> dict:
 def test_the_selection_table_reads_the_model_between_its_references() -> None:
     """Issue 22: the selection table opens results.md, references around the model, in reading order."""
     assert list(selection_rows(_selection(0.8, 0.7))) == ["keep_all", "random", "loudness_rule", "content_rule",
-                                                          "multimodal", "ceiling"]
+                                                          "multimodal", "ceiling_at_length", "ceiling"]
     lines = selection_markdown(_selection(0.8, 0.7))
     assert lines[0].startswith("## What the edit keeps") and "| **multimodal** | 0.800 |" in "\n".join(lines)
     text = "\n".join(lines)
     assert "+0.100 against the content rule (0.700)" in text and "-0.100 against the ceiling" in text
+    assert "-0.050 against the noiseless editor asked for the same length (0.850)" in text
     assert "model's shortfall" not in text and "At the default ratio (0.4" in text
 
 
 def test_the_selection_verdict_blames_the_model_when_a_rule_wins() -> None:
     assert "model's shortfall" in "\n".join(selection_markdown(_selection(0.7, 0.75)))
+
+
+def test_the_layout_rows_carry_each_tracks_switch_f1_by_name_and_the_table_shows_it() -> None:
+    """`dvc exp show` drops lists, so the switch F1 is also kept by track name (what `trackfusion experiments` reads)."""
+    figures = {"layout_accuracy": 0.5, "per_track": [0.9, 0.6, 1.0, 1.0, 1.0],
+               "per_track_switch_f1": [0.8, 0.7, None, 1.0, None, 0.5], "active_f1": 0.9, "asset_accuracy": 0.9,
+               "scale_mae": 1.0, "position_mae": 2.0, "crop_mae": 0.0}
+    rows = layout_rows({"layout": {"hold": {**figures, "how": "held"}}}, {"multimodal": {"layout": figures}})
+    assert rows["multimodal"]["switch_f1"] == {"V1": 0.8, "V2": 0.7, "V3": None, "V4": 1.0, "V5": None}
+    table = "\n".join(layout_markdown(rows))
+    assert "| V1 / V2 / V3 / V4 / V5 switch F1 |" in table and "| 0.800 / 0.700 / - / 1.000 / - |" in table

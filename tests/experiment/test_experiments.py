@@ -72,7 +72,8 @@ def test_the_layout_and_the_selection_figures_are_summarised_where_the_runs_have
     for i, (name, layout) in enumerate((("main", 0.5), ("s1", 0.6), ("c0", 0.1))):
         node = show[1] if name == "main" else next(e for e in show[1]["experiments"] if e["name"] == name)["revs"][0]
         node["data"]["metrics"]["metrics/compare.json"]["data"] |= {
-            "layout": {"multimodal": {"layout_accuracy": layout}, "layout_rule": {"layout_accuracy": 0.65}},
+            "layout": {"multimodal": {"layout_accuracy": layout, "switch_f1": {"V1": 0.9, "V2": layout + 0.3}},
+                       "layout_rule": {"layout_accuracy": 0.65}},
             "selection": {"multimodal": {"kept_f1": (0.8, 0.7, 0.3)[i]}}}
     rows = {r["name"]: r for r in collect(show)}
     assert rows["s1"]["layout"] == 0.6 and rows["s1"]["selection"] == 0.7 and rows["s2"]["layout"] is None
@@ -80,6 +81,8 @@ def test_the_layout_and_the_selection_figures_are_summarised_where_the_runs_have
     assert "| multimodal layout accuracy, roll-out | 0.550 +- 0.071 (n=2, min 0.500, max 0.600) | 0.100 +- 0.000 (n=1" in text
     assert "| layout rule (reference) | 0.650 +- 0.000 (n=2" in text
     assert "| selection model kept-frame F1 | 0.750 +- 0.071 (n=2" in text
+    assert "| multimodal face-cam (V2) switch F1, roll-out | 0.850 +- 0.071 (n=2" in text  # V2's, not V1's
+    assert "switch F1" not in summarize(collect(_exp_show()))  # no run has it: no row of n/a
 
 
 def test_the_same_run_reached_from_two_commits_counts_once() -> None:

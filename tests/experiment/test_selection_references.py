@@ -68,3 +68,8 @@ def test_the_ceiling_row_scores_the_recorded_selection(tmp_path: Path) -> None:
     (raw / schema.CEILING_FILE).write_text(json.dumps({"selection": half}))
     rows, _ = references(corpus, raw, DECODING, ratio=0.2)
     assert rows["ceiling"]["precision"] == 1.0 and rows["ceiling"]["recall"] == pytest.approx(2 / 3)
+    assert "ceiling_at_length" not in rows  # a corpus generated before it was recorded
+    whole = {v: selection.segments(k).tolist() for v, k in truth.items()}
+    (raw / schema.CEILING_FILE).write_text(json.dumps({"selection": half, "selection_at_length": whole}))
+    rows, _ = references(corpus, raw, DECODING, ratio=0.2)
+    assert rows["ceiling_at_length"]["kept_f1"] == 1.0 and rows["ceiling"]["recall"] == pytest.approx(2 / 3)

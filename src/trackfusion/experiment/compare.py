@@ -96,7 +96,7 @@ def cut_table_markdown(rows: dict[str, dict[str, Any]]) -> list[str]:
 
 
 #: rows of the selection table, in reading order: references around the model
-SELECTION_ORDER = ("keep_all", "random", "loudness_rule", "content_rule", "multimodal", "ceiling")
+SELECTION_ORDER = ("keep_all", "random", "loudness_rule", "content_rule", "multimodal", "ceiling_at_length", "ceiling")
 SELECTION_FIGURES = ("kept_f1", "precision", "recall", "boundary_f1", "duration_error_s")
 
 
@@ -140,6 +140,8 @@ def selection_verdict(rows: dict[str, dict[str, Any]]) -> list[str]:
             for i, (ref, word) in enumerate((r for r in (("random", "random stretches"),
                                                          ("loudness_rule", "the loudness rule"),
                                                          ("content_rule", "the content rule"),
+                                                         ("ceiling_at_length",
+                                                          "the noiseless editor asked for the same length"),
                                                          ("ceiling", "the ceiling")) if r[0] in rows))]
     text = "".join(out) + "."
     best_rule = max((rows[r]["kept_f1"] for r in ("loudness_rule", "content_rule") if r in rows), default=None)
@@ -162,9 +164,12 @@ def layout_rows(references: dict[str, Any] | None, predicted: dict[str, Any] | N
         if (predicted or {}).get(model, {}).get("layout"):
             table[model] = {**predicted[model]["layout"], "how": f"{model} model, rolled out"}
     names = [n for n in LAYOUT_ORDER if n in table] + [n for n in table if n not in LAYOUT_ORDER]
-    return {n: {**{f: table[n].get(f) for f in (*layouts.FIGURES, "per_track", "per_track_switch_f1")},
+    rows = {n: {**{f: table[n].get(f) for f in (*layouts.FIGURES, "per_track", "per_track_switch_f1")},
                 "how": table[n].get("how", "")}
             for n in names}
+    for r in rows.values():  # by track name too: `dvc exp show` drops lists, not dicts of numbers
+        r["switch_f1"] = {f"V{t + 1}": v for t, v in enumerate((r["per_track_switch_f1"] or [])[:LAYOUT_TRACKS])}
+    return rows
 
 
 def layout_markdown(rows: dict[str, dict[str, Any]]) -> list[str]:
@@ -180,7 +185,7 @@ def layout_markdown(rows: dict[str, dict[str, Any]]) -> list[str]:
         label = f"**{name}**" if name in MODEL_KINDS else name
         per = (r.get("per_track") or [None] * LAYOUT_TRACKS)[:LAYOUT_TRACKS]
         switches = (r.get("per_track_switch_f1") or [None] * LAYOUT_TRACKS)[:LAYOUT_TRACKS]
-        cells = [_num(r["layout_accuracy"]), *(_num(v) for v in per), " / ".join(_num(v) for v in switches),
+        cells = [_num(r["layout_accuracy"]), *(_num(v) for v in per), " / ".join(_num(v) or "-" for v in switches),
                  _num(r["active_f1"]), _num(r["asset_accuracy"]),
                  *(_num(r[f], "{:.2f}") for f in ("scale_mae", "position_mae", "crop_mae"))]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {r['how']} |")

@@ -76,6 +76,8 @@ def collect(exp_show: Any) -> list[dict[str, Any]]:
                                           ("layout_rule", "layout", "layout_rule", "layout_accuracy"),
                                           ("selection", "selection", "multimodal", "kept_f1")):  # fmt: skip
             figures[key] = ((compare.get(section) or {}).get(row) or {}).get(figure)  # None: scored before these
+        model_layout = (compare.get("layout") or {}).get("multimodal") or {}
+        figures["face_switch"] = (model_layout.get("switch_f1") or {}).get("V2")  # the face cam: a toggle
         if any(figures[k] is None for k in ("baseline", "multimodal")):
             continue
         rows.append({
@@ -116,6 +118,7 @@ def summarize(rows: list[dict[str, Any]]) -> str:
                ("baseline", "track-only baseline, teacher-forced"), ("baseline_rollout", "baseline, roll-out"),
                ("content_rule", "content rule (reference)"), ("difference", "difference multimodal - baseline"),
                ("layout", "multimodal layout accuracy, roll-out"), ("layout_rule", "layout rule (reference)"),
+               ("face_switch", "multimodal face-cam (V2) switch F1, roll-out"),
                ("selection", "selection model kept-frame F1"))
     lines = ["## Seeds and the shuffle control", "",
              "Test cut F1 (cut events, +-5 frames, whole videos), the rolled-out layout accuracy (over the kept "
@@ -125,6 +128,8 @@ def summarize(rows: list[dict[str, Any]]) -> str:
              "|---|---|---|"]
     for key, label in figures:
         signed = key == "difference"
+        if not any(r.get(key) is not None for r in default + control):
+            continue  # scored before this figure existed
         lines.append(f"| {label} | {_spread([r[key] for r in default if r.get(key) is not None], signed)} | "
                      f"{_spread([r[key] for r in control if r.get(key) is not None], signed)} |")
     lines.append("")

@@ -119,11 +119,13 @@ def _tuned_decoding(videos: list[RawVideo], scores: Callable[[RawVideo], np.ndar
                 lambda **d: score_at(videos, scores, selection.SelectionDecoding(**d), _true_length).kept_f1)
 
 
-def read_selection_ceiling(raw_dir: str | Path) -> dict[str, list[list[int]]] | None:
+def read_selection_ceiling(raw_dir: str | Path, key: str = "selection") -> dict[str, list[list[int]]] | None:
+    """The noiseless editor's kept segments per video (``selection``; ``selection_at_length``: asked for the
+    real edit's length), or None where the corpus has none."""
     path = Path(raw_dir) / schema.CEILING_FILE
     if not path.exists():
         return None
-    return json.loads(path.read_text(encoding="utf-8")).get("selection")
+    return json.loads(path.read_text(encoding="utf-8")).get(key)
 
 
 def references(aligned_dir: str | Path, raw_dir: str | Path | None, decoding: selection.SelectionDecoding,
@@ -181,15 +183,18 @@ def references(aligned_dir: str | Path, raw_dir: str | Path | None, decoding: se
         table["content_rule"] = {**score_at(test, lambda v: content_rule_scores(v, **knobs), rule_decoding,
                                             target).to_dict(), **knobs, **rule, "how": how}
 
-    ceiling = read_selection_ceiling(raw_dir) if raw_dir is not None else None
-    if ceiling is not None and all(v.video_id in ceiling for v in test):
-        best = selection.SelectionScore()
-        for v in test:
-            best.add(selection.flags(np.asarray(ceiling[v.video_id], np.int64).reshape(-1, 2), len(v.kept)),
-                     v.kept, v.fps)
-        rows["ceiling"] = {**best.to_dict(), "how": "the synthetic editor's selection without its noise"}
-    elif ceiling is not None:
-        log.warning("%s: no selection ceiling for some test videos; no ceiling row", schema.CEILING_FILE)
+    for name, key, how in (("ceiling", "selection", "the synthetic editor's selection without its noise"),
+                           ("ceiling_at_length", "selection_at_length",
+                            "the same noiseless editor asked for the edit's true length, as every row above is")):
+        ceiling = read_selection_ceiling(raw_dir, key) if raw_dir is not None else None
+        if ceiling is not None and all(v.video_id in ceiling for v in test):
+            best = selection.SelectionScore()
+            for v in test:
+                best.add(selection.flags(np.asarray(ceiling[v.video_id], np.int64).reshape(-1, 2), len(v.kept)),
+                         v.kept, v.fps)
+            rows[name] = {**best.to_dict(), "how": how}
+        elif ceiling is not None:
+            log.warning("%s: no %s for some test videos; no %s row", schema.CEILING_FILE, key, name)
     return rows, ratio_rows
 
 

@@ -35,6 +35,8 @@ class EditorOutput:
     noiseless: np.ndarray  # (T, 180) the same editor's decisions without its noise: its cuts are the ceiling
     kept: np.ndarray | None = None  # (T,) bool, the frames the edit plays; None: every frame
     noiseless_kept: np.ndarray | None = None  # (T,) bool, what it keeps without its noise: the selection ceiling
+    # (T,) bool, the same noiseless decisions asked for the real edit's length, the target every predictor is given
+    noiseless_kept_at_length: np.ndarray | None = None
 
 
 class Editor(ABC):

@@ -28,7 +28,8 @@ CEILING_DESCRIPTION = (
     "videos: per video, the cut event frames (frames of the edit: its kept frames in order) the synthetic editor"
     " would make if it followed every content event with exactly its base lag and no stickers: the ceiling of any"
     " content-based cut predictor. selection: per video, the [start, end) recording frames it keeps without its"
-    " noise: the ceiling of any content-based selection. The same editor's whole noiseless timeline over the kept"
+    " noise: the ceiling of any content-based selection. selection_at_length: the same, asked for the real edit's"
+    " length (the target every predictor is given). The same editor's whole noiseless timeline over the kept"
     f" frames, the layout ceiling, is {schema.CEILING_LAYOUT_FILE} beside this file."
 )
 
@@ -42,10 +43,11 @@ def generate_video(
     faults: list[str],
     out: Path,
     editor: Editor = DEFAULT_EDITOR,
-) -> tuple[TrackData, np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+) -> tuple[TrackData, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """Write video ``index``'s feature files; return its timeline, its ceilings (the cut event
     frames of the editor's noiseless twin over the kept frames, the (K, 2) segments its
-    noiseless selection keeps, and that twin's (edit length, 180) timeline over the kept frames)
+    noiseless selection keeps, the segments it keeps asked for the edit's length, and that twin's (edit length,
+    180) timeline over the kept frames)
     and its faults' details."""
     rng = np.random.default_rng([seed, index])  # the recording stream
     frng = np.random.default_rng([seed, index, 1])  # faults draw apart, so content does not depend on them
@@ -54,10 +56,12 @@ def generate_video(
     details = write_feature_files(out / schema.FEATURES_DIR, recording, rng, faults, frng)
     kept = np.ones(recording.n_frames, bool) if edited.kept is None else edited.kept
     noiseless_kept = kept if edited.noiseless_kept is None else edited.noiseless_kept
+    at_length = noiseless_kept if edited.noiseless_kept_at_length is None else edited.noiseless_kept_at_length
     track = TrackData(recording.video_id, recording.start_time, edited.timeline,
                       None if kept.all() else kept.astype(np.uint8))
     layout = edited.noiseless[kept].astype(np.float32)  # the edit's frames, in order
-    return track, cuts.video_cut_events(layout), selection.segments(noiseless_kept), layout, details
+    return (track, cuts.video_cut_events(layout), selection.segments(noiseless_kept), selection.segments(at_length),
+            layout, details)
 
 
 def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10) -> dict[str, Any]:
@@ -77,17 +81,19 @@ def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10)
     details: list[dict[str, Any]] = []
     ceilings: dict[str, list[int]] = {}
     selections: dict[str, list[list[int]]] = {}
+    at_length: dict[str, list[list[int]]] = {}
     layouts: dict[str, np.ndarray] = {}
     editor = EDITORS[params.editor]
     with atomic_dir(out_dir) as tmp:
         (tmp / schema.FEATURES_DIR).mkdir()
         for i in range(params.num_videos):
-            track, ceiling, kept, layout, found = generate_video(params.seed, i, params, fps, prototypes, plan[i], tmp,
+            track, ceiling, kept, kept_at_length, layout, found = generate_video(params.seed, i, params, fps, prototypes, plan[i], tmp,
                                                                  editor)
             layouts[track.video_id] = layout
             videos.append(track)
             ceilings[track.video_id] = [int(f) for f in ceiling]
             selections[track.video_id] = [[int(a), int(b)] for a, b in kept]
+            at_length[track.video_id] = [[int(a), int(b)] for a, b in kept_at_length]
             details += found
         write_sequences(tmp / schema.SEQUENCES_FILE, videos)
         with open(tmp / schema.CEILING_LAYOUT_FILE, "wb") as fh:
@@ -99,6 +105,7 @@ def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10)
                 "tolerance_frames": cuts.TOLERANCE,
                 "videos": ceilings,
                 "selection": selections,
+                "selection_at_length": at_length,
             },
         )
     faults: dict[str, list[str]] = {kind: [] for kind in FAULT_KINDS}

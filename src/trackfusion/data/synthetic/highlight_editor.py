@@ -22,7 +22,8 @@ Noise (the real edit, not its noiseless twin): each kept stretch's two edges mov
 ``EDGE_JITTER_S``; a few kept stretches are dropped (``DROP_P`` each) and a few dull ones
 kept (``DULL_PER_MIN`` per minute of recording, 2-5 s each), then the clip and gap minimums
 are applied again. Its noiseless twin (the selection ceiling) keeps exactly what the
-decoding keeps.
+decoding keeps. Every predictor is asked for the real edit's length, which the noise moves
+from the share; the twin asked for that length too is ``noiseless_kept_at_length``.
 
 The layout: today's editor (``event_editor``) lays out the kept frames, its noise
 included: it reacts to what the edit plays, so a speaker turn on a dropped frame toggles
@@ -115,7 +116,8 @@ class HighlightEditor(Editor):
         twin = copy.deepcopy(streams.selection)  # the same share, no noise
         kept = select(recording, streams.selection)
         noiseless_kept = select(recording, twin, noise=False)
+        at_length = selection.decode_to_length(interest(recording), recording.fps, EDITOR_DECODING, int(kept.sum()))
         laid = self.layout.edit(recording, streams, kept=kept)  # the layout of the frames the edit plays
         timeline = laid.timeline * kept[:, None]  # a dropped frame holds zeros (the contract)
         return EditorOutput(timeline=timeline.astype(np.float32), noiseless=laid.noiseless, kept=kept,
-                            noiseless_kept=noiseless_kept)
+                            noiseless_kept=noiseless_kept, noiseless_kept_at_length=at_length)
