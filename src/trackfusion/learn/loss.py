@@ -15,9 +15,10 @@
 - ``which``: BCE of each track's "changes at this cut" logit against its change, on the
   true cut frames only (``model.WHICH_KEY``: given that the frame is a cut, which tracks).
   With ``which_window`` w > 1 the target is the track changing at the cut or in the w - 1
-  frames after it: the roll-out fires once per ``spacing`` frames, so a face-cam switch
-  two frames after a scene cut was never made, and the toggle stayed wrong until the
-  next turn; now the first fire makes both.
+  frames after it: the roll-out fires at most once per ``spacing`` frames, so a face-cam
+  switch two frames after a scene cut was never made and the toggle stayed wrong until the
+  next turn; now the first fire makes both where the content already announces the second
+  (a speaker turn heard before the cut; one heard after it is still missed).
 - Padding never counts. Each component is the mean over the elements it counts
   (a position term averages x and y, a crop term the four crops) and is 0, not NaN,
   when nothing counts. ``total`` is the weighted sum with weights from params.

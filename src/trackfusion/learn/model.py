@@ -32,10 +32,10 @@ The multimodal model says *what* a cut changes in two steps. Its which head read
 trunk and the content encoder and is trained on the true cuts only: given that this
 frame is a cut, which tracks change, there or in the few frames after it that the cut
 decoding's spacing leaves without a fire (``loss.which_window``): the face cam on a speaker
-turn, unless the layout shows it has already switched. The track heads, trained on every frame, then say to
-what. Trained on every frame instead, the track heads alone never switched the face cam
-off at a cut: the switch falls on one of several frames after a speaker turn (the
-editor's lag), so no single frame made "off" likely.
+turn, unless the layout shows it has already switched. The track heads, trained on every
+frame, then say to what. Trained on every frame instead, the track heads alone never
+switched the face cam off at a cut: the switch falls on one of several frames after a
+speaker turn (the editor's lag), so no single frame made "off" likely.
 
 One class, ``EditTransformer``, built from one ``ModelConfig``: the baseline is the
 multimodal code path with the content modalities off (``kind="baseline"``). Every model

@@ -87,8 +87,8 @@ def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10)
     with atomic_dir(out_dir) as tmp:
         (tmp / schema.FEATURES_DIR).mkdir()
         for i in range(params.num_videos):
-            track, ceiling, kept, kept_at_length, layout, found = generate_video(params.seed, i, params, fps, prototypes, plan[i], tmp,
-                                                                 editor)
+            track, ceiling, kept, kept_at_length, layout, found = generate_video(
+                params.seed, i, params, fps, prototypes, plan[i], tmp, editor)
             layouts[track.video_id] = layout
             videos.append(track)
             ceilings[track.video_id] = [int(f) for f in ceiling]
