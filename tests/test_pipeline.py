@@ -68,7 +68,8 @@ def test_dvc_repro_end_to_end(repo_copy: Path) -> None:
     assert "cut_f1" in results and "baseline" in results
     # issue 22: the selection table, every row from the select stage, at the top of the write-up
     kept = {name: row["kept_f1"] for name, row in compare["selection"].items()}
-    assert set(kept) == {"keep_all", "random", "loudness_rule", "content_rule", "multimodal", "ceiling_at_length", "ceiling"}
+    assert set(kept) == {"keep_all", "random", "loudness_rule", "content_rule", "multimodal", "ceiling_at_length",
+                         "ceiling"}
     assert kept == {name: row["kept_f1"] for name, row in metrics["selection"]["selection"].items()}
     assert results.index("## What the edit keeps") < results.index("## Cut F1")
     assert (repo_copy / "models" / "selection.pt").is_file()
