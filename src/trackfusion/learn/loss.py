@@ -74,7 +74,8 @@ class MultiTrackLoss(nn.Module):
             unknown = sorted(set(weights) - set(allowed))
             if unknown:
                 raise ValueError(f"unknown loss weight '{unknown[0]}'; allowed: {', '.join(allowed)}")
-            weights = LossParams(**{k: int(v) if k == "which_window" else float(v) for k, v in weights.items()})
+            defaults = LossParams()  # each value as its field's type: the weights float, which_window int
+            weights = LossParams(**{k: type(getattr(defaults, k))(v) for k, v in weights.items()})
         self.weights = {k: getattr(weights, k) for k in COMPONENTS}
         self.which_window = max(int(weights.which_window), 1)
         self.change_weight = float(weights.change_weight)
@@ -103,11 +104,12 @@ class MultiTrackLoss(nn.Module):
 
         zero = torch.zeros((), device=targets.device)
         clean = torch.nan_to_num(targets.float())
-        changed = cut_t = has_frames = None  # with a previous frame: what changed there, read once for every term
+        changed = cut_t = has_frames = readable = None  # with a previous frame: what changed, read once for every term
         if prev_track is not None:
             changed = track_changes(clean, prev_track.float())  # (B, T, N) the track's layout key changed
             cut_t = changed.any(-1).float()  # (B, T) a cut (``cuts.cut_flags``)
             has_frames = padding_mask.bool() if has_prev is None else padding_mask.bool() & has_prev.bool()  # (B, T)
+            readable = real & has_frames.unsqueeze(-1)  # (B, T, N) track-frames whose change can be read
         weight = None  # (B, T, N): heavier where the track's state changes (a cut on that track)
         if changed is not None and self.change_weight != 1.0:
             weight = 1.0 + (self.change_weight - 1.0) * changed.float()
@@ -139,13 +141,12 @@ class MultiTrackLoss(nn.Module):
             if changed is not None:  # each track's own change: "this track's layout changes here"
                 bce = F.binary_cross_entropy_with_logits(outputs["state_change"].float(), changed.float(),
                                                          reduction="none")  # fmt: skip
-                counts = real if has_prev is None else real & has_prev.bool().unsqueeze(-1)
-                state = state + _masked_mean(bce, counts, 1.0 + (self.cut_pos_weight - 1.0) * changed.float())
+                state = state + _masked_mean(bce, readable, 1.0 + (self.cut_pos_weight - 1.0) * changed.float())
 
         which = zero
         if "which" in outputs and changed is not None:  # which tracks change, on the true cuts only
-            at_cut = real & (has_frames & (cut_t > 0)).unsqueeze(-1)  # (B, T, N)
-            counted = changed & (real & has_frames.unsqueeze(-1))
+            at_cut = readable & (cut_t > 0).unsqueeze(-1)  # (B, T, N)
+            counted = changed & readable
             ahead = counted.clone()  # the track changes at the cut or within which_window - 1 frames after it
             for k in range(1, min(self.which_window, T)):
                 ahead[:, : T - k] |= counted[:, k:]

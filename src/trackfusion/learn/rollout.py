@@ -105,7 +105,8 @@ def rollout(
         window = {k: v[rows, lo : t + 1] for k, v in batch.items() if v.dim() >= 2 and k != "targets"}
         window["prev_track"] = inputs[rows, lo : t + 1]
         out = model.forward_batch(window)
-        step = {k: out[k][:, -1] for k in (*OUTPUT_KEYS, *STATE_KEYS, WHICH_KEY) if k in out}  # causal: saw frames <= t only
+        # causal: the model saw frames <= t only
+        step = {k: out[k][:, -1] for k in (*OUTPUT_KEYS, *STATE_KEYS, WHICH_KEY) if k in out}
         for k in step:
             if k not in outputs:
                 outputs[k] = torch.zeros((B, T, *step[k].shape[1:]), dtype=step[k].dtype)
