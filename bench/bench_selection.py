@@ -37,7 +37,7 @@ def worker(minutes: float, threads: int, inputs_only: bool) -> dict[str, Any]:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from trackfusion import schema, selection
-    from trackfusion.learn.selection_model import Recording, SelectionConfig, SelectionModel, keep_scores
+    from trackfusion.learn.selection_model import Recording, SelectionConfig, SelectionEnsemble, keep_scores
     from trackfusion.params import Params
 
     torch.set_num_threads(threads)
@@ -48,7 +48,8 @@ def worker(minutes: float, threads: int, inputs_only: bool) -> dict[str, Any]:
                     np.zeros(n, bool))
     if inputs_only:
         return {"peak_rss_mb": vmhwm_mb()}
-    model = SelectionModel(SelectionConfig.from_params(Params()))
+    params = Params()
+    model = SelectionEnsemble(SelectionConfig.from_params(params), params.select.ensemble).eval()
     decoding = selection.SelectionDecoding()
     start = time.perf_counter()
     scores = keep_scores(model, rec)

@@ -14,10 +14,13 @@ from trackfusion.data.corpus import Corpus
 from trackfusion.learn.dataset import EditWindowDataset
 from trackfusion.learn.selection_model import (
     Recording,
+    SELECTION_VERSION,
     SelectionConfig,
+    SelectionEnsemble,
     SelectionError,
     SelectionModel,
     keep_scores,
+    member_seed,
     load_selection,
     read_recordings,
     save_selection,
@@ -91,7 +94,16 @@ def test_a_file_round_trips_and_a_file_that_is_not_one_says_so(tmp_path: Path) -
     back, payload = load_selection(path)
     r = _recording()
     np.testing.assert_array_equal(keep_scores(model, r), keep_scores(back, r))
-    assert payload["extra"]["decoding"]["min_clip_s"] == 3.0
+    assert payload["members"] == 1 and payload["extra"]["decoding"]["min_clip_s"] == 3.0
+    torch.manual_seed(1)
+    ensemble = SelectionEnsemble(SelectionConfig(hidden=8), 3).eval()
+    back, payload = load_selection(save_selection(tmp_path / "e.pt", ensemble))
+    assert payload["members"] == 3 and len(back.members) == 3
+    np.testing.assert_array_equal(keep_scores(ensemble, r), keep_scores(back, r))
+    older = tmp_path / "older.pt"  # a file of the single-model version
+    torch.save({**payload, "selection_version": SELECTION_VERSION - 1}, older)
+    with pytest.raises(SelectionError, match="older.pt: not a trackfusion selection model of version"):
+        load_selection(older)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a model")
     with pytest.raises(SelectionError, match="junk.pt: not a trackfusion selection model"):
@@ -114,7 +126,7 @@ def test_it_learns_to_keep_what_is_loud(tmp_path: Path) -> None:
     recordings = read_recordings(corpus)
     for r in recordings:
         r.audio[:, 0] = np.where(r.kept, 2.0, -0.5) + 0.3 * rng.standard_normal(len(r))  # energy shows it
-    params = params_from_dict({"select": {"hidden": 8, "epochs": 25, "lr": 0.01}})
+    params = params_from_dict({"select": {"hidden": 8, "epochs": 25, "lr": 0.01, "ensemble": 2}})
     decoding = selection.SelectionDecoding(min_clip_s=1.0, min_gap_s=0.5)
     model, info = train_selection(recordings, params, 10.0, decoding, progress=False)
     score = selection.SelectionScore()
@@ -122,6 +134,32 @@ def test_it_learns_to_keep_what_is_loud(tmp_path: Path) -> None:
         if r.split == "test":
             score.add(selection.decode_to_length(keep_scores(model, r), 10.0, decoding, int(r.kept.sum())), r.kept, 10)
     assert score.kept_f1 > 0.8 and info["best_val_kept_f1"] > 0.8
+    # two members from their own seeds, the first the one model a run of one member trains
+    assert len(model.members) == 2 and len(info["members"]) == 2 and len(info["best_epochs"]) == 2
+    one, _ = train_selection(recordings, params_from_dict({"select": {"hidden": 8, "epochs": 25, "lr": 0.01,
+                                                                      "ensemble": 1}}), 10.0, decoding, progress=False)
+    r = recordings[0]
+    first, second = (keep_scores(m, r) for m in model.members)
+    np.testing.assert_array_equal(keep_scores(one, r), first)
+    assert not np.allclose(first, second)
+
+
+def test_an_ensemble_reads_the_mean_of_its_members_logits() -> None:
+    torch.manual_seed(0)
+    ensemble = SelectionEnsemble(SelectionConfig(hidden=8), 3).eval()
+    r = _recording()
+    logits = [np.log(keep_scores(m, r)) - np.log1p(-keep_scores(m, r)) for m in ensemble.members]
+    expected = 1 / (1 + np.exp(-np.mean(logits, axis=0)))
+    np.testing.assert_allclose(keep_scores(ensemble, r), expected, rtol=1e-4, atol=1e-6)
+    flipped = dataclasses.replace(r, kept=~r.kept)  # its target is no input of any member
+    np.testing.assert_array_equal(keep_scores(ensemble, r), keep_scores(ensemble, flipped))
+    with pytest.raises(ValueError, match="at least one member"):
+        SelectionEnsemble(SelectionConfig(hidden=8), 0)
+
+
+def test_member_seeds_are_the_run_seed_then_distinct_draws() -> None:
+    seeds = [member_seed(s, k) for s in range(3) for k in range(5)]
+    assert [member_seed(s, 0) for s in range(3)] == [0, 1, 2] and len(set(seeds)) == len(seeds)
 
 
 def test_a_scalar_it_is_not_given_is_not_read() -> None:
