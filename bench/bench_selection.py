@@ -4,7 +4,7 @@
 
 For a 30- and a 60-minute recording at 10 fps (18,000 and 36,000 frames of 5 + 522 model
 inputs, random values: the cost does not depend on them), each in a fresh subprocess:
-``keep_scores`` of the default-sized ``SelectionModel`` plus ``decode_to_length`` to 40 %
+``keep_scores`` of the default selection ensemble (``select.ensemble`` models) plus ``decode_to_length`` to 40 %
 of the recording. Figures per length:
 
 - frames/s and the multiple of real time (frames/s / fps);
