@@ -13,15 +13,15 @@ from trackfusion import schema, selection
 from trackfusion.data.corpus import Corpus
 from trackfusion.learn.dataset import EditWindowDataset
 from trackfusion.learn.selection_model import (
-    Recording,
     SELECTION_VERSION,
+    Recording,
     SelectionConfig,
     SelectionEnsemble,
     SelectionError,
     SelectionModel,
     keep_scores,
-    member_seed,
     load_selection,
+    member_seed,
     read_recordings,
     save_selection,
     train_selection,
