@@ -148,14 +148,18 @@ class SelectionModel(nn.Module):
 
 
 class SelectionEnsemble(nn.Module):
-    """Members trained from their own seeds, read as one: the mean of their keep logits (B, T)."""
+    """Members trained from their own seeds, read as one: the mean of their keep logits (B, T).
 
-    def __init__(self, config: SelectionConfig, members: int = 1):
+    ``members``: how many fresh members to build (a file's weights are then loaded into them),
+    or the trained models themselves (``train_selection``), taken as they are."""
+
+    def __init__(self, config: SelectionConfig, members: int | list[SelectionModel] = 1):
         super().__init__()
-        if members < 1:
+        models = [SelectionModel(config) for _ in range(members)] if isinstance(members, int) else list(members)
+        if not models:
             raise ValueError(f"a selection ensemble needs at least one member, got {members}")
         self.config = config
-        self.members = nn.ModuleList(SelectionModel(config) for _ in range(members))
+        self.members = nn.ModuleList(models)
 
     def forward(self, audio: torch.Tensor, visual: torch.Tensor, modality_mask: torch.Tensor,
                 padding_mask: torch.Tensor) -> torch.Tensor:
@@ -281,15 +285,14 @@ def train_selection(recordings: list[Recording], params: Params, fps: float, dec
         raise ValueError("the corpus has no train videos to fit the selection model on")
     config = SelectionConfig.from_params(params)
     n = params.select.ensemble
-    ensemble = SelectionEnsemble(config, n)
-    members = []
+    models, members = [], []
     for k in range(n):
         desc = "train selection" if n == 1 else f"train selection {k + 1}/{n}"
         model, info = _train_member(train, val, config, params, member_seed(params.seed, k), fps, decoding,
                                     desc if progress else None)
-        ensemble.members[k].load_state_dict(model.state_dict())
+        models.append(model)
         members.append(info)
-    ensemble.eval()
+    ensemble = SelectionEnsemble(config, models).eval()
     return ensemble, {"members": members, "best_epochs": [m["best_epoch"] for m in members],
                       "best_val_kept_f1": val_kept_f1(ensemble, val or train, fps, decoding)}
 
@@ -357,9 +360,7 @@ def save_selection(path: str | Path, model: SelectionModel | SelectionEnsemble,
     """Atomically; plain tensors and numbers only (``weights_only`` loading). A single model is stored as an
     ensemble of one."""
     if isinstance(model, SelectionModel):
-        one = SelectionEnsemble(model.config, 1)
-        one.members[0].load_state_dict(model.state_dict())
-        model = one
+        model = SelectionEnsemble(model.config, [model])
     payload = {
         "selection_version": SELECTION_VERSION,
         "config": dataclasses.asdict(model.config),
