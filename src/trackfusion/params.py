@@ -178,6 +178,9 @@ class SelectParams:
     lr: float = 0.003
     ensemble: int = 5  # models trained from as many seeds, their keep logits averaged (one seed: test kept F1
     # 0.831 +- 0.008 over 15 seeds; five: 0.837 +- 0.002)
+    ema: float = 0.98  # each member's checkpoints are the exponential moving average of its weights over the
+    # optimiser's steps, decay this (0: the weights as they are); the best epoch on val is then chosen among
+    # averaged weights, not one step's
     # the scalars the model reads (CLIP is read too): per-scene constants (saliency, face geometry) let the
     # train videos be memorised, scene by scene (val kept F1 0.832 with every scalar, 0.852 with these)
     audio_inputs: tuple[str, ...] = ("audio_energy_rms", "audio_is_speaking", "silence_duration_ms")
@@ -332,6 +335,8 @@ def _check(p: Params) -> None:
     for key in ("target_s", "margin_before_s", "margin_after_s", "min_gap_s"):
         if getattr(p.select, key) < 0:
             raise ParamsError(f"params key 'select.{key}' must be >= 0, got {getattr(p.select, key)!r}")
+    if not 0 <= p.select.ema < 1:
+        raise ParamsError(f"params key 'select.ema' must be in [0, 1) (0: no averaging), got {p.select.ema!r}")
     if not 0 < p.select.target_ratio <= 1:
         raise ParamsError(f"params key 'select.target_ratio' must be in (0, 1], got {p.select.target_ratio}")
     for key, columns in (("audio_inputs", AUDIO_INPUTS), ("visual_inputs", VISUAL_SCALARS)):

@@ -25,6 +25,7 @@ from trackfusion.learn.selection_model import (
     read_recordings,
     save_selection,
     train_selection,
+    val_kept_f1,
 )
 from trackfusion.params import ParamsError, params_from_dict
 
@@ -112,9 +113,8 @@ def test_a_file_round_trips_and_a_file_that_is_not_one_says_so(tmp_path: Path) -
         load_selection(tmp_path / "missing.pt")
 
 
-def test_it_learns_to_keep_what_is_loud(tmp_path: Path) -> None:
-    """On recordings whose editor keeps the loud stretches, the trained model's selection at the true length
-    beats chance by far on videos it never saw."""
+def _loud_recordings(tmp_path: Path) -> list[Recording]:
+    """Eight recordings whose editor keeps three loud stretches each (the energy shows them): 5 train, 1 val, 2 test."""
     rng = np.random.default_rng(1)
     lengths, kept = [300] * 8, []
     for n in lengths:
@@ -126,6 +126,13 @@ def test_it_learns_to_keep_what_is_loud(tmp_path: Path) -> None:
     recordings = read_recordings(corpus)
     for r in recordings:
         r.audio[:, 0] = np.where(r.kept, 2.0, -0.5) + 0.3 * rng.standard_normal(len(r))  # energy shows it
+    return recordings
+
+
+def test_it_learns_to_keep_what_is_loud(tmp_path: Path) -> None:
+    """On recordings whose editor keeps the loud stretches, the trained model's selection at the true length
+    beats chance by far on videos it never saw."""
+    recordings = _loud_recordings(tmp_path)
     params = params_from_dict({"select": {"hidden": 8, "epochs": 25, "lr": 0.01, "ensemble": 2}})
     decoding = selection.SelectionDecoding(min_clip_s=1.0, min_gap_s=0.5)
     model, info = train_selection(recordings, params, 10.0, decoding, progress=False)
@@ -142,6 +149,28 @@ def test_it_learns_to_keep_what_is_loud(tmp_path: Path) -> None:
     first, second = (keep_scores(m, r) for m in model.members)
     np.testing.assert_array_equal(keep_scores(one, r), first)
     assert not np.allclose(first, second)
+
+
+def test_its_checkpoint_is_the_moving_average_of_its_weights(tmp_path: Path) -> None:
+    """``select.ema``: what is scored on val and kept is the weights' average over the steps. A decay near 0 is
+    the last step's weights (the model of ``ema: 0``), 0.9 is not; either way the kept checkpoint is the one
+    whose val kept F1 was recorded."""
+    recordings = _loud_recordings(tmp_path)
+    decoding = selection.SelectionDecoding(min_clip_s=1.0, min_gap_s=0.5)
+    val = [r for r in recordings if r.split == "val"]
+
+    def trained(ema: float):
+        params = params_from_dict({"select": {"hidden": 8, "epochs": 3, "lr": 0.01, "ensemble": 1, "ema": ema}})
+        model, info = train_selection(recordings, params, 10.0, decoding, progress=False)
+        assert val_kept_f1(model, val, 10.0, decoding) == pytest.approx(info["members"][0]["best_val_kept_f1"])
+        return [keep_scores(model, r) for r in recordings]
+
+    plain, nearly_last, averaged = trained(0.0), trained(1e-9), trained(0.9)
+    np.testing.assert_allclose(np.concatenate(nearly_last), np.concatenate(plain), rtol=1e-4, atol=1e-6)
+    assert not np.allclose(np.concatenate(averaged), np.concatenate(plain), rtol=1e-3, atol=1e-4)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ParamsError, match="select.ema"):
+            params_from_dict({"select": {"ema": bad}})
 
 
 def test_an_ensemble_reads_the_mean_of_its_members_logits() -> None:
