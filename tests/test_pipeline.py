@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.repository import REPO, code_of, copy_repository, run, stages_run
 
@@ -73,6 +74,8 @@ def test_dvc_repro_end_to_end(repo_copy: Path) -> None:
     assert kept == {name: row["kept_f1"] for name, row in metrics["selection"]["selection"].items()}
     assert results.index("## What the edit keeps") < results.index("## Cut F1")
     assert (repo_copy / "models" / "selection.pt").is_file()
+    asked, trained = yaml.safe_load((repo_copy / "params.yaml").read_text())["select"], metrics["selection"]["train"]
+    assert (trained["epochs"], trained["ema"]) == (asked["epochs"], asked["ema"]) == (TINY["select"]["epochs"], 0.98)
     for png in ("curves.png", "components.png", "timeline.png"):
         assert (repo_copy / "plots" / "compare" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for model in ("baseline", "multimodal"):

@@ -229,8 +229,8 @@ def run_select(normalized_dir: str | Path, aligned_dir: str | Path, params: Para
         "target": "each video's true edit length",
         "selection": table,
         "at_default_ratio": {"target_ratio": params.select.target_ratio, kind: by_ratio.to_dict(), **ratio_rows},
-        "train": {"members": len(info["members"]), "best_epochs": info["best_epochs"],
-                  "best_val_kept_f1": info["best_val_kept_f1"],
+        "train": {"members": len(info["members"]), "epochs": params.select.epochs, "ema": params.select.ema,
+                  "best_epochs": info["best_epochs"], "best_val_kept_f1": info["best_val_kept_f1"],
                   "content_control": params.content_control, "use_audio": params.use_audio,
                   "use_visual": params.use_visual},
     }
