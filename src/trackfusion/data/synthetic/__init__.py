@@ -81,6 +81,7 @@ from trackfusion.data.synthetic.generate import (
     CEILING_DESCRIPTION,
     DEFAULT_EDITOR,
     EDITORS,
+    GeneratedVideo,
     generate_corpus,
     generate_video,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "EDITORS",
     "FAULT_KINDS",
     "FAULT_RATES",
+    "GeneratedVideo",
     "TRACK_STICKER",
     "Content",
     "Editor",

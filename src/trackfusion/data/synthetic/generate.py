@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,18 @@ CEILING_DESCRIPTION = (
 )
 
 
+@dataclass(frozen=True)
+class GeneratedVideo:
+    """One generated video: its true timeline, and its editor's noiseless twin (the ceilings) beside it."""
+
+    track: TrackData  # the editor's timeline and kept flags
+    ceiling_cuts: np.ndarray  # the twin's cut event frames over the kept frames
+    ceiling_selection: np.ndarray  # (K, 2) [start, end) recording frames the twin keeps
+    ceiling_selection_at_length: np.ndarray  # the same, asked for the edit's length
+    ceiling_layout: np.ndarray  # (edit length, 180) the twin's timeline over the kept frames
+    fault_details: list[dict[str, Any]]  # one dict per injected fault
+
+
 def generate_video(
     seed: int,
     index: int,
@@ -43,12 +56,8 @@ def generate_video(
     faults: list[str],
     out: Path,
     editor: Editor = DEFAULT_EDITOR,
-) -> tuple[TrackData, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
-    """Write video ``index``'s feature files; return its timeline, its ceilings (the cut event
-    frames of the editor's noiseless twin over the kept frames, the (K, 2) segments its
-    noiseless selection keeps, the segments it keeps asked for the edit's length, and that twin's (edit length,
-    180) timeline over the kept frames)
-    and its faults' details."""
+) -> GeneratedVideo:
+    """Write video ``index``'s feature files; return its timeline and its ceilings."""
     rng = np.random.default_rng([seed, index])  # the recording stream
     frng = np.random.default_rng([seed, index, 1])  # faults draw apart, so content does not depend on them
     recording = simulate_recording(rng, index, params, fps, prototypes)
@@ -60,8 +69,8 @@ def generate_video(
     track = TrackData(recording.video_id, recording.start_time, edited.timeline,
                       None if kept.all() else kept.astype(np.uint8))
     layout = edited.noiseless[kept].astype(np.float32)  # the edit's frames, in order
-    return (track, cuts.video_cut_events(layout), selection.segments(noiseless_kept), selection.segments(at_length),
-            layout, details)
+    return GeneratedVideo(track, cuts.video_cut_events(layout), selection.segments(noiseless_kept),
+                          selection.segments(at_length), layout, details)
 
 
 def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10) -> dict[str, Any]:
@@ -87,14 +96,14 @@ def generate_corpus(out_dir: str | Path, params: SyntheticParams, fps: int = 10)
     with atomic_dir(out_dir) as tmp:
         (tmp / schema.FEATURES_DIR).mkdir()
         for i in range(params.num_videos):
-            track, ceiling, kept, kept_at_length, layout, found = generate_video(
-                params.seed, i, params, fps, prototypes, plan[i], tmp, editor)
-            layouts[track.video_id] = layout
-            videos.append(track)
-            ceilings[track.video_id] = [int(f) for f in ceiling]
-            selections[track.video_id] = [[int(a), int(b)] for a, b in kept]
-            at_length[track.video_id] = [[int(a), int(b)] for a, b in kept_at_length]
-            details += found
+            video = generate_video(params.seed, i, params, fps, prototypes, plan[i], tmp, editor)
+            vid = video.track.video_id
+            layouts[vid] = video.ceiling_layout
+            videos.append(video.track)
+            ceilings[vid] = [int(f) for f in video.ceiling_cuts]
+            selections[vid] = [[int(a), int(b)] for a, b in video.ceiling_selection]
+            at_length[vid] = [[int(a), int(b)] for a, b in video.ceiling_selection_at_length]
+            details += video.fault_details
         write_sequences(tmp / schema.SEQUENCES_FILE, videos)
         with open(tmp / schema.CEILING_LAYOUT_FILE, "wb") as fh:
             np.savez_compressed(fh, **layouts)
