@@ -45,6 +45,7 @@ def test_the_committed_params_yaml_is_valid_and_complete() -> None:
         ({"train": {"device": "tpu"}}, ["train.device", "auto", "cpu", "cuda"]),
         ({"data": {"val_fraction": 0.6, "test_fraction": 0.5}}, ["val_fraction", "test_fraction"]),
         ({"use_audio": "yes"}, ["use_audio", "bool"]),
+        ({"model": {"visual_inputs": ["saliency"]}}, ["model.visual_inputs", "'saliency'", "saliency_x"]),
     ],
 )
 def test_invalid_params_name_the_key_and_the_allowed_values(raw: dict, words: list[str]) -> None:

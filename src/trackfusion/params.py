@@ -69,6 +69,8 @@ class ModelParams:
     max_asset_classes: int = 10
     cut_context: str = "content"  # multimodal cut head reads: content (own encoder) | all (shared trunk)
     layout_veto: bool = True  # the layout may lower the content cut logit, never raise it (LayoutVeto)
+    # the visual scalars the multimodal model reads (and CLIP); those left out are zeroed in its input
+    visual_inputs: tuple[str, ...] = ("scene_change", "visual_motion", "face_mouth_open", "face_eyebrow_raise")
 
 
 @dataclass(frozen=True)
@@ -339,11 +341,13 @@ def _check(p: Params) -> None:
         raise ParamsError(f"params key 'select.ema' must be in [0, 1) (0: no averaging), got {p.select.ema!r}")
     if not 0 < p.select.target_ratio <= 1:
         raise ParamsError(f"params key 'select.target_ratio' must be in (0, 1], got {p.select.target_ratio}")
-    for key, columns in (("audio_inputs", AUDIO_INPUTS), ("visual_inputs", VISUAL_SCALARS)):
+    for key, names, columns in (("select.audio_inputs", p.select.audio_inputs, AUDIO_INPUTS),
+                                ("select.visual_inputs", p.select.visual_inputs, VISUAL_SCALARS),
+                                ("model.visual_inputs", p.model.visual_inputs, VISUAL_SCALARS)):
         allowed = [c.name for c in columns]
-        unknown = [n for n in getattr(p.select, key) if n not in allowed]
+        unknown = [n for n in names if n not in allowed]
         if unknown:
-            raise ParamsError(f"params key 'select.{key}' names unknown column(s) {unknown}; allowed: "
+            raise ParamsError(f"params key '{key}' names unknown column(s) {unknown}; allowed: "
                               f"{', '.join(allowed)}")
     for key in ("audio_window_s", "visual_every", "frame_width", "face_every_s", "clip_every_s", "workers"):
         positive(f"extract.{key}", getattr(p.extract, key))

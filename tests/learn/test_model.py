@@ -244,6 +244,41 @@ def test_decode_frames_with_a_which_head_changes_exactly_the_tracks_it_names_whe
     assert (on[named & ~was_on]).all()  # a named track that was off comes on
 
 
+_SCALARS = [c.name for c in schema.VISUAL_SCALARS]
+
+
+@given(config=model_configs(), read=st.lists(st.sampled_from(_SCALARS), unique=True), data=st.data())
+def test_visual_scalars_it_does_not_read_have_no_influence(config: ModelConfig, read: list[str],
+                                                           data: st.DataObject) -> None:
+    """``model.visual_inputs``: a scalar left out changes no output, however wild its values."""
+    model = EditTransformer(dataclasses.replace(config, visual_inputs=tuple(read))).eval()
+    b = data.draw(batches(model.config))
+    out = model.forward_batch(b)
+    unread = [i for i, name in enumerate(_SCALARS[: config.visual_features]) if name not in read]
+    changed = dict(b, visual=b["visual"].clone())
+    gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
+    changed["visual"][..., unread] = torch.randn(changed["visual"][..., unread].shape, generator=gen) * 50
+    _assert_same(model.forward_batch(changed), out)
+
+
+def test_a_visual_scalar_it_reads_moves_its_output() -> None:
+    """The counterpart (so the test above cannot pass with every scalar ignored): the default config reads
+    scene_change, and changing it moves the cut logit; saliency_x it does not read."""
+    config = ModelConfig(d_model=16, nhead=2, num_encoder_layers=1, max_len=64)
+    assert "scene_change" in config.visual_inputs and "saliency_x" not in config.visual_inputs
+    model = EditTransformer(config).eval()
+    T = 12
+    audio, visual = torch.zeros(1, T, schema.AUDIO_WIDTH), torch.zeros(1, T, schema.VISUAL_WIDTH)
+    track = torch.zeros(1, T, schema.TRACK_WIDTH)
+    out = model(audio, visual, track)
+    bumped = visual.clone()
+    bumped[0, 5, _SCALARS.index("scene_change")] = 5.0
+    assert not torch.allclose(model(audio, bumped, track)["cut"][0, 5], out["cut"][0, 5])
+    bumped = visual.clone()
+    bumped[0, 5, _SCALARS.index("saliency_x")] = 5.0
+    _assert_same(model(audio, bumped, track), out)
+
+
 def test_model_config_from_params_and_json() -> None:
     params = params_from_dict({"fusion_type": "attention", "use_visual": False,
                                "model": {"d_model": 16, "nhead": 2, "num_encoder_layers": 1}})  # fmt: skip
@@ -261,6 +296,11 @@ def test_model_config_from_params_and_json() -> None:
         ModelConfig.from_params(params, "track_only")
     with pytest.raises(ValueError, match=r"unknown model config keys \['heads'\]"):
         ModelConfig.from_dict({"heads": 3})
+    # a config stored before model.visual_inputs existed read every visual scalar, and still does
+    old = {k: v for k, v in mm.config.to_dict().items() if k != "visual_inputs"}
+    assert ModelConfig.from_dict(old).visual_inputs == tuple(_SCALARS)
+    with pytest.raises(ValueError, match="visual_inputs: unknown column"):
+        ModelConfig(visual_inputs=("saliency",))
 
 
 def test_model_config_defaults_are_the_params_defaults() -> None:

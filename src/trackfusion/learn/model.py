@@ -316,6 +316,10 @@ class ModelConfig:
     fusion_type: str = Params.fusion_type
     use_audio: bool = Params.use_audio
     use_visual: bool = Params.use_visual
+    # the visual scalars read (schema.VISUAL_SCALARS names; CLIP always): the others are zeroed in the input, not
+    # cut from it, so the network's shapes and its seeded initialisation do not depend on the choice and runs that
+    # differ in it compare like with like
+    visual_inputs: tuple[str, ...] = ModelParams.visual_inputs
     max_len: int = 4096  # positional encodings precomputed this far (a longer input extends them)
     num_tracks: int = schema.NUM_TRACKS
     audio_features: int = schema.AUDIO_WIDTH
@@ -334,6 +338,11 @@ class ModelConfig:
                      "num_tracks", "audio_features", "visual_features"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        allowed = [c.name for c in schema.VISUAL_SCALARS]
+        unknown = [n for n in self.visual_inputs if n not in allowed]
+        if unknown:
+            raise ValueError(f"visual_inputs: unknown column(s) {unknown}; allowed: {', '.join(allowed)}")
+        object.__setattr__(self, "visual_inputs", tuple(self.visual_inputs))  # a stored list reads back as a tuple
 
     @property
     def multimodal(self) -> bool:
@@ -356,8 +365,8 @@ class ModelConfig:
         if kind == "baseline":
             return cls(kind=kind, **common)
         return cls(kind=kind, fusion_type=params.fusion_type, use_audio=params.use_audio,
-                   use_visual=params.use_visual, cut_context=m.cut_context, layout_veto=m.layout_veto,
-                   **common)  # fmt: skip
+                   use_visual=params.use_visual, visual_inputs=m.visual_inputs, cut_context=m.cut_context,
+                   layout_veto=m.layout_veto, **common)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -367,6 +376,8 @@ class ModelConfig:
         unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ValueError(f"unknown model config keys {unknown}")
+        if "visual_inputs" not in raw:  # stored before the key existed: the model read every visual scalar
+            raw = {**raw, "visual_inputs": tuple(c.name for c in schema.VISUAL_SCALARS)}
         return cls(**raw)
 
 
@@ -391,6 +402,11 @@ class EditTransformer(nn.Module):
             self.audio_embed = ModalityEmbedding(2 * c.audio_features, c.d_model, c.dropout)
         if self.use_visual:
             self.visual_embed = ModalityEmbedding(2 * c.visual_features, c.d_model, c.dropout)
+            read = torch.ones(c.visual_features)  # 1 where the visual column is read: the named scalars, CLIP
+            unread = [i for i, col in enumerate(schema.VISUAL_SCALARS[: c.visual_features])
+                      if col.name not in c.visual_inputs]
+            read[unread] = 0.0
+            self.register_buffer("visual_read", read, persistent=False)  # from the config, not the weights
         if c.multimodal:
             self.fusion = ModalityFusion(c.d_model, len(schema.MODALITIES), c.fusion_type, c.nhead, c.dropout)
         # "content": the cut head reads the content alone, through its own causal encoder,
@@ -429,6 +445,8 @@ class EditTransformer(nn.Module):
         for i, (x, embed) in enumerate(((audio, "audio_embed"), (visual, "visual_embed"))):
             if have[i]:
                 x = x.to(track_emb.dtype) * mask[..., i : i + 1]  # unavailable features are zero (SPEC 5)
+                if i == 1:
+                    x = x * self.visual_read.to(x.dtype)  # the scalars not read: zero, and so is their change
                 parts[i] = getattr(self, embed)(with_change(x, mask[..., i]))  # (B, T, D)
         stacked = torch.stack(parts, dim=2)  # (B, T, 3, D)
         fused, weights = self.fusion.fuse(stacked, mask)  # (B, T, D)
