@@ -15,7 +15,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from trackfusion.schema import AUDIO_INPUTS, NUM_ASSET_CLASSES, VISUAL_SCALARS
+from trackfusion.schema import AUDIO_INPUTS, NUM_ASSET_CLASSES, VISUAL_SCALARS, named_columns
 
 FUSION_TYPES = ("concat", "add", "gated", "attention")
 CONTENT_CONTROLS = ("none", "shuffle")
@@ -344,11 +344,10 @@ def _check(p: Params) -> None:
     for key, names, columns in (("select.audio_inputs", p.select.audio_inputs, AUDIO_INPUTS),
                                 ("select.visual_inputs", p.select.visual_inputs, VISUAL_SCALARS),
                                 ("model.visual_inputs", p.model.visual_inputs, VISUAL_SCALARS)):
-        allowed = [c.name for c in columns]
-        unknown = [n for n in names if n not in allowed]
-        if unknown:
-            raise ParamsError(f"params key '{key}' names unknown column(s) {unknown}; allowed: "
-                              f"{', '.join(allowed)}")
+        try:
+            named_columns(f"params key '{key}'", names, columns)
+        except ValueError as exc:
+            raise ParamsError(str(exc)) from None
     for key in ("audio_window_s", "visual_every", "frame_width", "face_every_s", "clip_every_s", "workers"):
         positive(f"extract.{key}", getattr(p.extract, key))
     if not 0 < p.extract.vad_threshold < 1:

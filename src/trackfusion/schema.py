@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Iterable
 
 
 class Kind(str, Enum):
@@ -184,6 +185,16 @@ def visual_file_name(video_id: str) -> str:
 
 def input_names(columns: tuple[Column, ...]) -> list[str]:
     return [c.name for c in columns]
+
+
+def named_columns(key: str, names: Iterable[str], columns: tuple[Column, ...]) -> tuple[str, ...]:
+    """`names` as a tuple when each names one of `columns` (a model's chosen inputs), else ValueError naming
+    `key`, the unknown names and the allowed ones."""
+    names, allowed = tuple(names), input_names(columns)
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise ValueError(f"{key}: unknown column(s) {unknown}; allowed: {', '.join(allowed)}")
+    return names
 
 
 def indices_of_kind(columns: tuple[Column, ...], kind: Kind) -> list[int]:

@@ -338,11 +338,9 @@ class ModelConfig:
                      "num_tracks", "audio_features", "visual_features"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        allowed = [c.name for c in schema.VISUAL_SCALARS]
-        unknown = [n for n in self.visual_inputs if n not in allowed]
-        if unknown:
-            raise ValueError(f"visual_inputs: unknown column(s) {unknown}; allowed: {', '.join(allowed)}")
-        object.__setattr__(self, "visual_inputs", tuple(self.visual_inputs))  # a stored list reads back as a tuple
+        # a stored list reads back as a tuple
+        object.__setattr__(self, "visual_inputs",
+                           schema.named_columns("visual_inputs", self.visual_inputs, schema.VISUAL_SCALARS))
 
     @property
     def multimodal(self) -> bool:

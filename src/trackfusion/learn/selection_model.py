@@ -81,12 +81,8 @@ class SelectionConfig:
     visual_inputs: tuple[str, ...] = _VISUAL_NAMES  # the visual scalars read (schema.VISUAL_SCALARS names)
 
     def __post_init__(self) -> None:
-        for key, names, allowed in (("audio_inputs", self.audio_inputs, _AUDIO_NAMES),
-                                    ("visual_inputs", self.visual_inputs, _VISUAL_NAMES)):
-            unknown = [n for n in names if n not in allowed]
-            if unknown:
-                raise ValueError(f"select.{key}: unknown column(s) {unknown}; allowed: {', '.join(allowed)}")
-            object.__setattr__(self, key, tuple(names))
+        for key, columns in (("audio_inputs", schema.AUDIO_INPUTS), ("visual_inputs", schema.VISUAL_SCALARS)):
+            object.__setattr__(self, key, schema.named_columns(f"select.{key}", getattr(self, key), columns))
 
     @property
     def audio_index(self) -> list[int]:
