@@ -9,6 +9,7 @@ from trackfusion.data.corpus import Corpus
 from trackfusion.experiment.compare import run_compare
 from trackfusion.experiment.layout_references import with_layout_rule
 from trackfusion.experiment.predict import read_example
+from trackfusion.intervals import read_counts
 from trackfusion.results import read_run_facts, run_facts_path
 from trackfusion.learn import MODEL_KINDS
 
@@ -22,6 +23,7 @@ if __name__ == "__main__":
     parser.add_argument("--experiments", required=True, help="seeds/control write-up, if present")
     parser.add_argument("--references", required=True)
     parser.add_argument("--selection", required=True, help="the select stage's metrics")
+    parser.add_argument("--counts", nargs="+", required=True, help="the scoring stages' per-video counts (JSON)")
     kinds = tuple(kind.upper() for kind in MODEL_KINDS)
     parser.add_argument("--model-metrics", nargs=len(kinds), required=True, metavar=kinds,
                         help="the training stages' metrics files")
@@ -49,4 +51,5 @@ if __name__ == "__main__":
         run_facts_md=run_facts_path("results").with_suffix(".md"),
         selection=json.loads(Path(args.selection).read_text(encoding="utf-8")),
         predicted=predicted,
+        counts=read_counts(args.counts),
     )

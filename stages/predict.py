@@ -18,6 +18,7 @@ if __name__ == "__main__":
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--metrics", required=True)
+    parser.add_argument("--counts", required=True, help="each video's roll-out counts per model (JSON)")
     for kind in MODEL_KINDS:
         parser.add_argument(f"--{kind}", required=True, help=f"the {kind} model file")
     args = parser.parse_args()
@@ -34,4 +35,5 @@ if __name__ == "__main__":
         edit_rate=params.predict.edit_rate,
         facts_path=run_facts_path("predict"),
         state_confidence=params.predict.state_confidence,
+        counts_path=args.counts,
     )

@@ -17,6 +17,8 @@ if __name__ == "__main__":
     parser.add_argument("--aligned", required=True, help="aligned corpus: the rules' features in their own units")
     parser.add_argument("--model", required=True)
     parser.add_argument("--metrics", required=True)
+    parser.add_argument("--counts", required=True, help="each video's kept-frame counts per row (JSON)")
     args = parser.parse_args()
     params = stage_params(args.params)
-    run_select(args.corpus, args.aligned, params, args.model, args.metrics, facts_path=run_facts_path("select"))
+    run_select(args.corpus, args.aligned, params, args.model, args.metrics, facts_path=run_facts_path("select"),
+               counts_path=args.counts)

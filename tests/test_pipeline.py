@@ -73,6 +73,18 @@ def test_dvc_repro_end_to_end(repo_copy: Path) -> None:
                          "ceiling"}
     assert kept == {name: row["kept_f1"] for name, row in metrics["selection"]["selection"].items()}
     assert results.index("## What the edit keeps") < results.index("## Cut F1")
+    # how sure: each interval is read on its table's own figure, over the same test videos
+    iv = compare["intervals"]
+    assert set(iv) == {"selection", "layout", "cuts"} and "## How sure" in results
+    for name, row in compare["selection"].items():
+        if name != "random":  # a mean of draws' figures, its interval on the draws' mean counts
+            assert iv["selection"]["rows"][name]["value"] == pytest.approx(row["kept_f1"], abs=1e-5), name
+    for name, row in compare["layout"].items():
+        if name in iv["layout"]["rows"]:
+            assert iv["layout"]["rows"][name]["value"] == pytest.approx(row["layout_accuracy"], abs=1e-5), name
+    assert set(iv["layout"]["model_less"]) >= {"hold", "layout_rule", "layout_ceiling", "baseline"}
+    assert iv["cuts"]["rows"]["multimodal"]["value"] == pytest.approx(rows["multimodal"]["rollout_cut_f1"], abs=1e-5)
+    assert iv["cuts"]["videos"] == iv["layout"]["videos"] == metrics["predict"]["multimodal"]["videos"]
     assert (repo_copy / "models" / "selection.pt").is_file()
     asked, trained = yaml.safe_load((repo_copy / "params.yaml").read_text())["select"], metrics["selection"]["train"]
     assert (trained["epochs"], trained["ema"]) == (asked["epochs"], asked["ema"]) == (TINY["select"]["epochs"], 0.98)

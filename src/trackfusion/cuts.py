@@ -166,7 +166,7 @@ class CutScore:
     fn: int = 0
     videos: int = 0
     frames: int = 0
-    per_video: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    per_video: dict[str, dict[str, int]] = field(default_factory=dict)  # video id -> its tp, fp, fn (``intervals``)
 
     def add(self, pred_events: Any, true_events: Any, frames: int = 0, video_id: str | None = None) -> None:
         tp, fp, fn = match_events(pred_events, true_events, self.tolerance)
@@ -174,7 +174,7 @@ class CutScore:
         self.videos += 1
         self.frames += int(frames)
         if video_id is not None:
-            self.per_video[video_id] = (tp, fp, fn)
+            self.per_video[video_id] = {"tp": int(tp), "fp": int(fp), "fn": int(fn)}
 
     @property
     def f1(self) -> float:

@@ -48,13 +48,15 @@ class LayoutScore:
 
     def __init__(self, num_tracks: int = schema.NUM_TRACKS):
         self.frames = self.videos = self.same = 0
+        self.per_video: dict[str, dict[str, int]] = {}  # video id -> its frames of the truth's layout, frames scored
         self.track_same = np.zeros(num_tracks, np.int64)  # frames where each track's layout key is the truth's
         self.switches = np.zeros((num_tracks, 3), np.int64)  # per track: matched, extra, missed switches
         self.counts: dict[str, float] = dict.fromkeys(
             ["tp", "fp", "fn", "asset_ok", "both", *(f"{p}_{k}" for p in PLACEMENT for k in ("err", "n"))], 0.0)
 
-    def add(self, pred: np.ndarray, true: np.ndarray, given: int = 1) -> None:
-        """One video's frames in the same units; its first `given` frames are not scored."""
+    def add(self, pred: np.ndarray, true: np.ndarray, given: int = 1, video_id: str | None = None) -> None:
+        """One video's frames in the same units; its first `given` frames are not scored. With `video_id`,
+        its layout-accuracy counts are kept apart too (``trackfusion.intervals``)."""
         pred, true = np.asarray(pred, np.float64), np.asarray(true, np.float64)
         if pred.shape != true.shape:
             raise ValueError(f"predicted frames {pred.shape} and true frames {true.shape} differ in shape")
@@ -66,10 +68,12 @@ class LayoutScore:
             self.switches[n] += cuts.match_events(*at)
         pred, true = pred[given:], true[given:]
         self.videos += 1
-        if len(true) == 0:
-            return
         key_p, key_t = whole_p[given:], whole_t[given:]  # (T, N)
         agree = key_p == key_t
+        if video_id is not None:
+            self.per_video[video_id] = {"same": int(agree.all(-1).sum()), "frames": len(true)}
+        if len(true) == 0:
+            return
         self.frames += len(true)
         self.same += int(agree.all(-1).sum())
         self.track_same += agree.sum(0)

@@ -214,15 +214,18 @@ class SelectionScore:
     boundary_fp: int = 0
     boundary_fn: int = 0
     duration_errors_s: list[float] = field(default_factory=list)  # per video |pred kept s - true kept s|
+    per_video: dict[str, dict[str, int]] = field(default_factory=dict)  # video id -> its kept-frame tp, fp, fn
 
-    def add(self, pred: Any, true: Any, fps: float) -> None:
-        """One video's predicted and true kept flags (T,), boundaries matched within +-BOUNDARY_TOLERANCE_S."""
+    def add(self, pred: Any, true: Any, fps: float, video_id: str | None = None) -> None:
+        """One video's predicted and true kept flags (T,), boundaries matched within +-BOUNDARY_TOLERANCE_S;
+        with `video_id`, its kept-frame counts are kept apart too (``trackfusion.intervals``)."""
         p, t = _flags_1d(pred), _flags_1d(true)
         if p.shape != t.shape:
             raise ValueError(f"predicted and true kept flags differ in length: {p.shape} vs {t.shape}")
-        self.tp += int((p & t).sum())
-        self.fp += int((p & ~t).sum())
-        self.fn += int((~p & t).sum())
+        tp, fp, fn = int((p & t).sum()), int((p & ~t).sum()), int((~p & t).sum())
+        self.tp, self.fp, self.fn = self.tp + tp, self.fp + fp, self.fn + fn
+        if video_id is not None:
+            self.per_video[video_id] = {"tp": tp, "fp": fp, "fn": fn}
         btp, bfp, bfn = cuts.match_events(boundaries(p), boundaries(t), round(BOUNDARY_TOLERANCE_S * fps))
         self.boundary_tp, self.boundary_fp, self.boundary_fn = (
             self.boundary_tp + btp, self.boundary_fp + bfp, self.boundary_fn + bfn)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from trackfusion.experiment.compare import (
     cut_table_markdown,
+    intervals_markdown,
     layout_markdown,
     layout_rows,
     selection_markdown,
@@ -10,6 +11,7 @@ from trackfusion.experiment.compare import (
     split_figures,
     verdict,
 )
+from trackfusion.intervals import all_intervals
 
 
 def _rows(multimodal: float, rule: float) -> dict:
@@ -82,3 +84,12 @@ def test_the_layout_rows_carry_each_tracks_switch_f1_by_name_and_the_table_shows
     assert rows["multimodal"]["switch_f1"] == {"V1": 0.8, "V2": 0.7, "V3": None, "V4": 1.0, "V5": None}
     table = "\n".join(layout_markdown(rows))
     assert "| V1 / V2 / V3 / V4 / V5 switch F1 |" in table and "| 0.800 / 0.700 / - / 1.000 / - |" in table
+
+
+def test_the_markdown_reads_the_model_against_each_reference():
+    ref = {f"v{i}": {"same": 250.0, "frames": 500.0} for i in range(4)}
+    model = {v: {"same": 300.0, "frames": 500.0} for v in ref}
+    table = all_intervals({"layout": {"multimodal": model, "layout_rule": ref}}, "multimodal")
+    text = "\n".join(intervals_markdown(table, "multimodal"))
+    assert "| layout | layout_accuracy | 4 | 0.600 [0.600, 0.600] | layout_rule | 0.500 [0.500, 0.500] | " \
+           "+0.100 [+0.100, +0.100] | 1.00 |" in text

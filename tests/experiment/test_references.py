@@ -54,6 +54,9 @@ def test_the_content_rule_follows_scene_changes_and_scores_perfectly(tmp_path):
     assert rows["periodic"]["cut_f1"] < 1.0
     assert rows["random"]["rate_per_frame"] == pytest.approx(8 / (2 * (LENGTH - 1)))  # train: 8 cuts
     assert "ceiling" not in rows  # no raw folder: a user's corpus has no ceiling
+    # each test video's counts ride along for compare's intervals (the stage writes them apart)
+    assert rows["content_rule"]["per_video"] == {"video d": {"tp": 3, "fp": 0, "fn": 0}}
+    assert rows["never"]["per_video"] == {"video d": {"tp": 0, "fp": 0, "fn": 3}}
 
 
 def test_the_content_rule_cannot_follow_an_editor_that_ignores_the_content(tmp_path):

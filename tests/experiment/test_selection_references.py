@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trackfusion import schema, selection
-from trackfusion.data.corpus import CorpusWriter
+from trackfusion import cuts, intervals, schema, selection
+from trackfusion.data.corpus import Corpus, CorpusWriter
 from trackfusion.experiment.selection import references
 
 FPS = 10
@@ -51,6 +51,14 @@ def test_the_loudness_rule_finds_an_editor_who_keeps_what_is_loud(tmp_path: Path
     assert rows["random"]["kept_f1"] < 0.5 and rows["random"]["train_keep_rate"] == pytest.approx(share)
     assert "ceiling" not in rows  # a user's corpus has no ceiling file
     assert ratio_rows["loudness_rule"]["kept_f1"] == pytest.approx(1.0)  # 0.2 is the true share here
+    # each test video's counts ride along for compare's intervals, at the true length only
+    test_videos = Corpus(corpus).split_videos("test")
+    for name in ("keep_all", "random", "loudness_rule", "content_rule"):
+        per = rows[name][intervals.PER_VIDEO]
+        assert set(per) == {v.video_id for v in test_videos}, name
+        if name != "random":  # a mean of draws' counts
+            tp, fp, fn = (sum(c[k] for c in per.values()) for k in ("tp", "fp", "fn"))
+            assert cuts.f1_score(tp, fp, fn) == pytest.approx(rows[name]["kept_f1"]), name
 
 
 def test_only_the_content_rule_sees_an_editor_who_keeps_what_moves(tmp_path: Path) -> None:

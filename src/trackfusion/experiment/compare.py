@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from trackfusion import layouts, schema  # noqa: E402
+from trackfusion.intervals import all_intervals  # noqa: E402
 from trackfusion.atomic import atomic_path, write_text  # noqa: E402
 from trackfusion.learn import MODEL_KINDS  # noqa: E402
 from trackfusion.results import write_figures  # noqa: E402
@@ -43,6 +44,8 @@ METRICS: dict[str, bool] = {
 }
 LOSS_COMPONENTS = ("active", "asset", "scale", "position", "crop", "cut")
 ROLLOUT_METRICS = ("cut_f1", "layout_accuracy", "active_f1", "asset_accuracy")
+#: the model every interval table reads the references against (its rows in all three tables)
+INTERVAL_MODEL = "multimodal"
 #: rows of the cut F1 table, in reading order: references around the two models
 REFERENCE_ORDER = ("never", "random", "periodic", "content_rule", "ceiling")
 CHANCE_NOTE = (
@@ -198,6 +201,32 @@ def layout_markdown(rows: dict[str, dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
+def intervals_markdown(intervals: dict[str, Any], model: str) -> list[str]:
+    """How sure each table's claims are (``intervals.all_intervals``), one table row per reference."""
+    if not intervals:
+        return []
+    first = next(iter(intervals.values()))
+    lines = ["## How sure: the model against each reference, the test videos drawn again", "",
+             f"Each test video is drawn again with replacement ({first['draws']:,} draws, the same draws for every "
+             f"predictor of a table, so a difference is paired); the interval is the central "
+             f"{first['level']:.0%} of the draws. With ten test videos a gap of a few hundredths may be one "
+             "video's luck: read a target against the interval, not the figure alone. Cut F1 is the models' rolled "
+             "out (the references are open loop).", "",
+             f"| table | figure | videos | {model} | reference | reference's figure | {model} less reference | "
+             f"P({model} >= reference) |", "|---|---|---|---|---|---|---|---|"]
+    for table, iv in intervals.items():
+        m = iv["rows"].get(model)
+        if m is None:
+            continue
+        own = f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
+        for ref, d in iv["model_less"].items():
+            r = iv["rows"][ref]
+            lines.append(f"| {table} | {iv['figure']} | {iv['videos']} | {own} | {ref} | "
+                         f"{r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}] | "
+                         f"{d['value']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] | {d['p_at_least']:.2f} |")
+    return lines + [""]
+
+
 def verdict(rows: dict[str, dict[str, Any]]) -> list[str]:
     """The claim, stated only against the rows it needs."""
     m, b = rows.get("multimodal", {}), rows.get("baseline", {})
@@ -345,6 +374,7 @@ def results_markdown(
     cuts_rows: dict[str, dict[str, Any]] | None = None,
     selection: dict[str, Any] | None = None,
     layout: dict[str, dict[str, Any]] | None = None,
+    intervals: dict[str, Any] | None = None,
 ) -> str:
     lines = ["# Results: does the content help predict the edit?", ""]
     if selection:
@@ -355,6 +385,8 @@ def results_markdown(
         lines += cut_table_markdown(cuts_rows) + [""]
     if layout:
         lines += layout_markdown(layout)
+    if intervals:
+        lines += intervals_markdown(intervals, INTERVAL_MODEL)
     lines += ["## Test metrics (teacher-forced, best-val checkpoint)", "",
               "| metric | better | baseline | multimodal | difference |", "|---|---|---|---|---|"]
     for name, row in table.items():
@@ -419,10 +451,13 @@ def run_compare(
     run_facts_md: Path | None = None,
     selection: dict[str, Any] | None = None,
     predicted: dict[str, Any] | None = None,
+    counts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write compare.json, the pictures and results.md; return the comparison table.
 
-    `predicted` (the predict stage's metrics) gives each model's rolled-out ``layout`` figures.
+    `predicted` (the predict stage's metrics) gives each model's rolled-out ``layout`` figures;
+    `counts` (the scoring stages' per-video counts, ``intervals.read_counts``) the ``intervals``:
+    how far the test videos tell the multimodal model from each reference.
     `run_facts` (each stage's `runs/<stage>.json` on this machine) go to `run_facts_md`, not
     to results.md: timings change from run to run and machine to machine, figures do not.
     """
@@ -443,7 +478,9 @@ def run_compare(
     experiments = experiments_md.read_text(encoding="utf-8") if experiments_md and experiments_md.exists() else None
     rows = cut_table((references or {}).get("references"), tests, rollout)
     layout = layout_rows(references, predicted)
-    write_text(results_md, results_markdown(table, runs, rollout, rel, experiments, rows, selection, layout))
+    intervals = all_intervals(counts or {}, INTERVAL_MODEL)
+    write_text(results_md, results_markdown(table, runs, rollout, rel, experiments, rows, selection, layout,
+                                            intervals))
     if run_facts_md is not None:
         write_text(run_facts_md, run_facts_markdown(run_facts or {}))
     payload: dict[str, Any] = {"cut_f1": {k: {f: v for f, v in r.items() if f != "how"} for k, r in rows.items()},
@@ -454,6 +491,8 @@ def run_compare(
         payload["selection"] = {k: {f: v for f, v in r.items() if f != "how"} for k, r in selection_rows(selection).items()}
     if layout:
         payload["layout"] = {k: {f: v for f, v in r.items() if f != "how"} for k, r in layout.items()}
+    if intervals:
+        payload["intervals"] = intervals
     write_figures(compare_json, payload)
     if "cut_f1" in table:
         log.info("test cut_f1: baseline %.4f, multimodal %.4f (difference %+.4f)",

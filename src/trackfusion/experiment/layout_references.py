@@ -32,7 +32,8 @@ import numpy as np
 from trackfusion import schema
 from trackfusion.data.corpus import Corpus, VideoEntry
 from trackfusion.experiment.references import TUNE_SPLITS, Video, best_on_grid
-from trackfusion.layouts import score_layouts
+from trackfusion.intervals import PER_VIDEO
+from trackfusion.layouts import LayoutScore
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,11 @@ def rule_frames(video: LayoutVideo, fit: RuleFit, lag: int, motion: float) -> np
 
 
 def score(videos: list[LayoutVideo], predict: Any) -> dict[str, Any]:
-    return score_layouts((predict(v), v.track) for v in videos)
+    """``LayoutScore`` figures, and each video's counts (``intervals.PER_VIDEO``) until the stage writes them apart."""
+    s = LayoutScore()
+    for v in videos:
+        s.add(predict(v), v.track, video_id=v.video_id)
+    return {**s.figures(), PER_VIDEO: s.per_video}
 
 
 def read_layout_ceiling(raw_dir: str | Path) -> dict[str, np.ndarray] | None:

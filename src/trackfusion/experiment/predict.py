@@ -18,6 +18,7 @@ from trackfusion.atomic import atomic_dir
 from trackfusion.results import write_facts, write_figures
 from trackfusion.data.corpus import Corpus
 from trackfusion.data.normalization import NORMALIZATION_FILE, load_preprocessors, param_std
+from trackfusion.intervals import write_counts
 from trackfusion.io.timeline import export_timeline
 from trackfusion.layouts import LayoutScore
 from trackfusion.learn.checkpoint import load_checkpoint
@@ -78,6 +79,7 @@ def predict_split(
     return {
         "metrics": figures,
         "videos": videos,
+        "cut_counts": score.per_video,  # each video's rolled-out cut matches (trackfusion.intervals)
         "start_times": {v.video_id: v.start_time for v in dataset.videos},
         "kept": {v.video_id: np.asarray(corpus.array("kept")[v.offset : v.offset + v.length, 0]) for v in dataset.videos},
         "frames": frames,
@@ -122,6 +124,7 @@ def run_predict(
     export_model: str = "multimodal",
     facts_path: str | Path | None = None,
     state_confidence: float = 1.0,
+    counts_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """The `predict` stage: roll out every model on a split and export the edits.
 
@@ -130,8 +133,10 @@ def run_predict(
     `edit_rate` (default: the export's), its recording named by the video id;
     ``<out_dir>/example.npz`` keeps the first ``EXAMPLE_VIDEOS`` videos' true and predicted frames for `compare`;
     `metrics_path` gets the roll-out and teacher-forced figures per model (``layout``: the
-    roll-out's ``trackfusion.layouts.LayoutScore`` in the files' units), `facts_path`
-    (if given) each roll-out's wall time and frames/s on this machine.
+    roll-out's ``trackfusion.layouts.LayoutScore`` in the files' units), `counts_path` (if
+    given) each video's roll-out counts of cut F1 and layout accuracy per model
+    (``trackfusion.intervals``), `facts_path` (if given) each roll-out's wall time and
+    frames/s on this machine.
     """
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
     _, _, track_pre = load_preprocessors(corpus_dir / NORMALIZATION_FILE)
@@ -140,6 +145,7 @@ def run_predict(
     figures: dict[str, Any] = {}
     facts: dict[str, Any] = {}
     example: dict[str, np.ndarray] = {}
+    counts: dict[str, dict[str, Any]] = {"cuts": {}, "layout": {}}
     with atomic_dir(out_dir) as tmp:
         for name, path in model_paths.items():
             model, payload = load_checkpoint(path)
@@ -154,7 +160,7 @@ def run_predict(
             for vid, frames in result["videos"].items():
                 kept = result["kept"][vid]  # the layout was rolled out over the true edit's kept frames
                 rolled = track_pre.inverse_transform(frames["rollout"])
-                layout.add(rolled, track_pre.inverse_transform(frames["truth"]))
+                layout.add(rolled, track_pre.inverse_transform(frames["truth"]), video_id=vid)
                 edit = np.zeros((len(kept), schema.TRACK_WIDTH), np.float32)
                 edit[kept] = rolled
                 export_timeline(edit, folder / f"{schema.check_video_id(vid)}.otio", fps=corpus.fps,
@@ -163,6 +169,7 @@ def run_predict(
                                 param_tolerance=param_tolerance * track_std,  # std units -> file units
                                 kept=None if kept.all() else kept)
             figures[name]["layout"] = layout.figures()
+            counts["cuts"][name], counts["layout"][name] = result["cut_counts"], layout.per_video
             shown = sorted(result["videos"])[:EXAMPLE_VIDEOS]
             example["video_ids"], example["fps"] = np.array(shown), np.array(corpus.fps)
             for i, vid in enumerate(shown):
@@ -173,6 +180,8 @@ def run_predict(
                      result["metrics"]["teacher_forced"]["cut_f1"], result["frames_per_s"])
         with open(tmp / EXAMPLE_FILE, "wb") as fh:
             np.savez(fh, **example)
+    if counts_path is not None:
+        write_counts(counts_path, counts)
     write_figures(metrics_path, figures)
     if facts_path is not None:
         write_facts(facts_path, facts)

@@ -18,7 +18,8 @@ Each reference turns a video into cut events and is scored by the same
 
 Cuts are the edit's: each video's kept frames in order (``Corpus.edit_arrays``). They
 read the *aligned* corpus (features in their original units) so the rule's
-thresholds are the numbers a user sees in the feature files.
+thresholds are the numbers a user sees in the feature files. Each row also carries its
+per-video counts (``intervals.PER_VIDEO``), which the stage writes apart from the figures.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from trackfusion import cuts, schema
 from trackfusion.data.corpus import Corpus, VideoEntry
+from trackfusion.intervals import PER_VIDEO, mean_counts
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,11 @@ def score(videos: list[Video], predict: Callable[[Video], np.ndarray], tolerance
     return s
 
 
+def _row(s: cuts.CutScore) -> dict[str, Any]:
+    """A reference row: the figures, and each video's counts until the stage writes them apart."""
+    return {**s.figures(), PER_VIDEO: s.per_video}
+
+
 def best_on_grid(grid: dict[str, Iterable[Any]], evaluate: Callable[..., float]) -> tuple[dict[str, Any], float]:
     """The grid point with the highest ``evaluate(**knobs)`` and that figure (ties: the first in grid order)."""
     best: dict[str, Any] = {}
@@ -146,21 +153,22 @@ def run_references(
     rate = sum(len(v.true) for v in train) / frames if frames else 0.0
 
     rows: dict[str, dict[str, Any]] = {}
-    rows["never"] = {**score(test, lambda v: np.zeros(0, np.int64), tolerance).figures(),
-                     "how": "no cut at all"}  # fmt: skip
-    draws = [score(test, lambda v, r=np.random.default_rng([i, 7]): random_events(v, rate, r), tolerance).figures()
-             for i in range(RANDOM_DRAWS)]  # fmt: skip
+    rows["never"] = {**_row(score(test, lambda v: np.zeros(0, np.int64), tolerance)), "how": "no cut at all"}
+    scores = [score(test, lambda v, r=np.random.default_rng([i, 7]): random_events(v, rate, r), tolerance)
+              for i in range(RANDOM_DRAWS)]  # fmt: skip
+    draws = [s.figures() for s in scores]
     rows["random"] = {k: float(np.mean([d[k] for d in draws])) for k in draws[0]}
+    rows["random"][PER_VIDEO] = mean_counts(s.per_video for s in scores)
     rows["random"].update(cut_f1_sd=float(np.std([d["cut_f1"] for d in draws])), rate_per_frame=rate,
                           how=f"a cut on each frame with the train cut rate (1 per {1 / rate:.0f} frames), "
                               f"mean of {RANDOM_DRAWS} draws" if rate else "train split has no cuts")  # fmt: skip
     periodic = tune(tuning, {"period": PERIODS}, periodic_events)
-    rows["periodic"] = {**score(test, lambda v: periodic_events(v, periodic["period"]), tolerance).figures(),
+    rows["periodic"] = {**_row(score(test, lambda v: periodic_events(v, periodic["period"]), tolerance)),
                         **periodic, "how": f"a cut every {periodic['period']} frames (period chosen on train+val)"}
     rule = tune(tuning, {"scene": SCENE_THRESHOLDS, "motion": MOTION_THRESHOLDS, "lag": LAGS}, content_rule_events)
     knobs = {k: rule[k] for k in ("scene", "motion", "lag")}
     rows["content_rule"] = {
-        **score(test, lambda v: content_rule_events(v, **knobs), tolerance).figures(), **rule,
+        **_row(score(test, lambda v: content_rule_events(v, **knobs), tolerance)), **rule,
         "how": f"cut {knobs['lag']} frames after scene_change rises past {knobs['scene']}, a speaker turn, "
                f"text_is_active toggling, or visual_motion crossing {knobs['motion']} (chosen on train+val)",
     }  # fmt: skip
@@ -171,7 +179,7 @@ def run_references(
             log.warning("%s: no ceiling for %d test videos (%s); no ceiling row", schema.CEILING_FILE, len(missing),
                         missing[0])
         else:
-            rows["ceiling"] = {**score(test, lambda v: ceiling[v.video_id], tolerance).figures(),
+            rows["ceiling"] = {**_row(score(test, lambda v: ceiling[v.video_id], tolerance)),
                                "how": "the synthetic editor on its hidden events without its noise"}  # fmt: skip
     log.info("references on %d %s videos: %s", len(test), split,
              ", ".join(f"{k} {r['cut_f1']:.3f}" for k, r in rows.items() if r.get("cut_f1") is not None))  # fmt: skip

@@ -33,6 +33,7 @@ import numpy as np
 from trackfusion import schema, selection
 from trackfusion.data.corpus import Corpus
 from trackfusion.experiment.references import best_on_grid
+from trackfusion.intervals import PER_VIDEO, mean_counts, pop_video_counts, write_counts
 from trackfusion.learn.selection_model import (
     keep_scores,
     params_decoding,
@@ -100,8 +101,13 @@ def score_at(videos: list[RawVideo], scores: Callable[[RawVideo], np.ndarray], d
     """Each video's scores decoded to its target, scored against its true kept flags."""
     result = selection.SelectionScore()
     for v in videos:
-        result.add(selection.decode_to_length(scores(v), v.fps, decoding, target(v)), v.kept, v.fps)
+        result.add(selection.decode_to_length(scores(v), v.fps, decoding, target(v)), v.kept, v.fps, v.video_id)
     return result
+
+
+def _row(s: selection.SelectionScore) -> dict[str, Any]:
+    """A reference row: the figures, and each video's counts (``intervals.PER_VIDEO``) until written apart."""
+    return {**s.to_dict(), PER_VIDEO: s.per_video}
 
 
 def _true_length(v: RawVideo) -> int:
@@ -130,7 +136,8 @@ def read_selection_ceiling(raw_dir: str | Path, key: str = "selection") -> dict[
 
 def references(aligned_dir: str | Path, raw_dir: str | Path | None, decoding: selection.SelectionDecoding,
                ratio: float, split: str = "test") -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every reference scored on `split` at the true length and at `ratio`; knobs from train+val only."""
+    """Every reference scored on `split` at the true length and at `ratio`; knobs from train+val only. Each row
+    carries its per-video counts (``intervals.PER_VIDEO``) until the stage writes them apart."""
     corpus = Corpus(aligned_dir)
 
     def load(splits: Iterable[str]) -> list[RawVideo]:
@@ -149,17 +156,18 @@ def references(aligned_dir: str | Path, raw_dir: str | Path | None, decoding: se
 
     keep_all = selection.SelectionScore()
     for v in test:
-        keep_all.add(np.ones(len(v.kept), bool), v.kept, v.fps)
-    rows["keep_all"] = {**keep_all.to_dict(), "how": "the whole recording"}
-    ratio_rows["keep_all"] = rows["keep_all"]
+        keep_all.add(np.ones(len(v.kept), bool), v.kept, v.fps, v.video_id)
+    ratio_rows["keep_all"] = {**keep_all.to_dict(), "how": "the whole recording"}
+    rows["keep_all"] = {**ratio_rows["keep_all"], PER_VIDEO: keep_all.per_video}
 
     def random_row(target: Callable[[RawVideo], int]) -> dict[str, Any]:
-        draws = [score_at(test, lambda v, r=np.random.default_rng([i, 11]): random_scores(v, block, r), decoding,
-                          target).to_dict() for i in range(RANDOM_DRAWS)]
+        scores = [score_at(test, lambda v, r=np.random.default_rng([i, 11]): random_scores(v, block, r), decoding,
+                           target) for i in range(RANDOM_DRAWS)]
+        draws = [s.to_dict() for s in scores]
         row = {k: float(np.mean([d[k] for d in draws])) for k in draws[0]}
         return {**row, "kept_f1_sd": float(np.std([d["kept_f1"] for d in draws])), "train_keep_rate": round(rate, 6),
                 "how": f"random stretches of about {block / corpus.fps:.1f} s (the train mean), mean of "
-                       f"{RANDOM_DRAWS} draws"}
+                       f"{RANDOM_DRAWS} draws", PER_VIDEO: mean_counts(s.per_video for s in scores)}
     rows["random"], ratio_rows["random"] = random_row(_true_length), random_row(at_ratio)
 
     loud = _tuned_decoding(tuning, loudness_scores)
@@ -168,8 +176,7 @@ def references(aligned_dir: str | Path, raw_dir: str | Path | None, decoding: se
            f"{loud['margin_after_s']:g} s, clips >= {loud['min_clip_s']:g} s, cuts >= {loud['min_gap_s']:g} s "
            "(auto-editor's method; chosen on train+val)")
     for table, target in ((rows, _true_length), (ratio_rows, at_ratio)):
-        table["loudness_rule"] = {**score_at(test, loudness_scores, loud_decoding, target).to_dict(), **loud,
-                                  "how": how}
+        table["loudness_rule"] = {**_row(score_at(test, loudness_scores, loud_decoding, target)), **loud, "how": how}
 
     weights = tune(RULE_GRID, lambda **w: score_at(
         tuning, lambda v: content_rule_scores(v, **w), loud_decoding, _true_length).kept_f1)
@@ -180,8 +187,8 @@ def references(aligned_dir: str | Path, raw_dir: str | Path | None, decoding: se
            f"{knobs['scene']:g} x a scene change in the last {SCENE_RECENT_S:g} s, over {knobs['smooth_s']:g} s, "
            f"is highest (weights and decoding chosen on train+val)")
     for table, target in ((rows, _true_length), (ratio_rows, at_ratio)):
-        table["content_rule"] = {**score_at(test, lambda v: content_rule_scores(v, **knobs), rule_decoding,
-                                            target).to_dict(), **knobs, **rule, "how": how}
+        table["content_rule"] = {**_row(score_at(test, lambda v: content_rule_scores(v, **knobs), rule_decoding,
+                                                 target)), **knobs, **rule, "how": how}
 
     for name, key, how in (("ceiling", "selection", "the synthetic editor's selection without its noise"),
                            ("ceiling_at_length", "selection_at_length",
@@ -191,8 +198,8 @@ def references(aligned_dir: str | Path, raw_dir: str | Path | None, decoding: se
             best = selection.SelectionScore()
             for v in test:
                 best.add(selection.flags(np.asarray(ceiling[v.video_id], np.int64).reshape(-1, 2), len(v.kept)),
-                         v.kept, v.fps)
-            rows[name] = {**best.to_dict(), "how": how}
+                         v.kept, v.fps, v.video_id)
+            rows[name] = {**_row(best), "how": how}
         elif ceiling is not None:
             log.warning("%s: no %s for some test videos; no %s row", schema.CEILING_FILE, key, name)
     return rows, ratio_rows
@@ -200,8 +207,9 @@ def references(aligned_dir: str | Path, raw_dir: str | Path | None, decoding: se
 
 def run_select(normalized_dir: str | Path, aligned_dir: str | Path, params: Params, model_path: str | Path,
                metrics_path: str | Path, facts_path: str | Path | None = None, kind: str = "multimodal",
-               split: str = "test") -> dict[str, Any]:
-    """The `select` stage: train the selection model, score it and the references on `split`."""
+               split: str = "test", counts_path: str | Path | None = None) -> dict[str, Any]:
+    """The `select` stage: train the selection model, score it and the references on `split`; `counts_path`
+    (if given) gets each video's kept-frame counts per row at the true length (``trackfusion.intervals``)."""
     started = time.perf_counter()
     decoding = params_decoding(params)
     recordings = read_recordings(normalized_dir, content_control=params.content_control, seed=params.seed)
@@ -216,11 +224,13 @@ def run_select(normalized_dir: str | Path, aligned_dir: str | Path, params: Para
     for r in test:
         scores = keep_scores(model, r)
         frames += len(r)
-        by_length.add(selection.decode_to_length(scores, fps, decoding, int(r.kept.sum())), r.kept, fps)
+        by_length.add(selection.decode_to_length(scores, fps, decoding, int(r.kept.sum())), r.kept, fps, r.video_id)
         by_ratio.add(selection.decode_to_length(scores, fps, decoding, int(round(params.select.target_ratio * len(r)))),
                      r.kept, fps)
     inferred = time.perf_counter()
     rows, ratio_rows = references(aligned_dir, params.data.raw_dir, decoding, params.select.target_ratio, split)
+    counts = {kind: by_length.per_video, **pop_video_counts(rows)}
+    pop_video_counts(ratio_rows)  # at the default ratio: figures only
     table = {kind: by_length.to_dict(), **rows}
     figures = {
         "split": split,
@@ -236,6 +246,8 @@ def run_select(normalized_dir: str | Path, aligned_dir: str | Path, params: Para
     }
     save_selection(model_path, model, extra={"decoding": decoding.to_dict(), "fps": fps,
                                              "target_ratio": params.select.target_ratio, "kind": kind})
+    if counts_path is not None:
+        write_counts(counts_path, {"selection": counts})
     write_figures(metrics_path, figures)
     if facts_path is not None:
         write_facts(facts_path, {"wall_time_s": round(time.perf_counter() - started, 3),
