@@ -36,4 +36,5 @@ if __name__ == "__main__":
         facts_path=run_facts_path("predict"),
         state_confidence=params.predict.state_confidence,
         counts_path=args.counts,
+        recall_placement=params.predict.recall_placement,
     )

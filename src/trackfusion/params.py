@@ -144,6 +144,7 @@ class PredictParams:
     edit_rate: float = 30.0  # frame rate of the exported timelines: an editing rate, a whole multiple of data.fps
     state_confidence: float = 0.95  # a track shows what the content-only state head says where it is this sure
     # (chosen on val); 1: the track heads alone, from the previous frame
+    recall_placement: bool = True  # a track that comes back on comes back where it last showed in the edit
 
 
 @dataclass(frozen=True)

@@ -82,8 +82,8 @@ def test_edit_writes_a_timeline_the_fcp_adapter_reads_back(setup: dict, tmp_path
 
 
 def test_the_edit_is_the_predict_stages_roll_out_of_the_recording(setup: dict, tmp_path: Path) -> None:
-    """The written edit equals the predict stage's roll-out (its context, decoding, threshold and
-    tolerance) of the recording's batch, decoded into the files' units and read back."""
+    """The written edit equals the predict stage's roll-out (its context, decoding, threshold,
+    tolerance and placement recall) of the recording's batch, decoded into the files' units and read back."""
     from trackfusion.learn.checkpoint import load_checkpoint
     from trackfusion.learn.rollout import decoding_of, rollout, rollout_context
 
@@ -91,7 +91,8 @@ def test_the_edit_is_the_predict_stages_roll_out_of_the_recording(setup: dict, t
     batch, _, track_pre = recording_batch(setup["vid"], setup["features"], params, setup["corpus"])
     model, payload = load_checkpoint(setup["model"])
     _, frames = rollout(model.eval(), batch, rollout_context(params), decoding_of(payload), params.predict.threshold,
-                        progress=False, param_tolerance=params.predict.param_tolerance)  # fmt: skip
+                        progress=False, param_tolerance=params.predict.param_tolerance,
+                        recall_placement=params.predict.recall_placement)  # fmt: skip
     expected = track_pre.inverse_transform(frames[0].numpy())
     report = edit_recording(setup["vid"], setup["features"], setup["model"], tmp_path / "e.otio", params,
                             setup["corpus"], selection_path=None)  # fmt: skip

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tests.strategies.model import batches, model_configs
 from trackfusion import cuts, params, schema
 from trackfusion.learn.model import EditTransformer
-from trackfusion.learn.rollout import hold_parameters, rollout, rollout_context
+from trackfusion.learn.rollout import hold_parameters, recall_placements, rollout, rollout_context
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 P = schema.NUM_TRACK_PARAMS
@@ -62,6 +62,31 @@ def test_parameters_hold_within_the_tolerance_on_a_track_that_keeps_its_layout()
     switched = frame.clone()
     switched[0, 1] = 4.0  # a new asset: its parameters are the model's, not held
     assert hold_parameters(switched, prev, tolerance=0.1)[0, 2] == pytest.approx(0.55)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), T=st.integers(2, 30), tracks=st.integers(1, 4))
+def test_a_track_that_comes_back_on_comes_back_where_it_last_showed(seed, T, tracks):
+    """Issue 23: rolled out, the face cam came back mid-picture (155 px off); the editor puts it where it was."""
+    g = torch.Generator().manual_seed(seed)
+    decoded = torch.rand(T, 1, tracks, P, generator=g) * 10  # what the heads decode, frame by frame
+    decoded[..., 0] = (torch.rand(T, 1, tracks, generator=g) < 0.5).float()  # on / off
+    out = [decoded[0].reshape(1, -1)]  # the given first frame
+    shown = out[0].clone()
+    for t in range(1, T):
+        frame, shown = recall_placements(decoded[t].reshape(1, -1), out[-1], shown)
+        out.append(frame)
+    frames = torch.stack(out).reshape(T, tracks, P)
+    assert torch.equal(frames[..., :2], decoded[:, 0, :, :2])  # on / off and asset are never touched
+    for k in range(tracks):
+        last = None  # placement where track k last showed
+        for t in range(T):
+            on = bool(frames[t, k, 0] > 0.5)
+            came_back = t > 0 and on and not bool(frames[t - 1, k, 0] > 0.5) and last is not None
+            expected = last if came_back else decoded[t, 0, k, 2:]
+            assert torch.equal(frames[t, k, 2:], expected), (t, k)
+            if on:
+                last = frames[t, k, 2:]
 
 
 def test_the_rollout_context_is_at_most_the_training_window():
