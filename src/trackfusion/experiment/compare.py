@@ -25,8 +25,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from trackfusion import layouts, schema  # noqa: E402
-from trackfusion.intervals import all_intervals  # noqa: E402
 from trackfusion.atomic import atomic_path, write_text  # noqa: E402
+from trackfusion.intervals import all_intervals  # noqa: E402
 from trackfusion.learn import MODEL_KINDS  # noqa: E402
 from trackfusion.results import write_figures  # noqa: E402
 
