@@ -118,3 +118,13 @@ def test_a_rows_counts_leave_its_figures_and_random_draws_average_per_video():
     assert rows == {"rule": {"kept_f1": 0.5}, "keep_all": {"kept_f1": 0.3}}
     draws = [{"v0": {"tp": 1, "fp": 3}}, {"v0": {"tp": 3, "fp": 5}}]
     assert intervals.mean_counts(draws) == {"v0": {"tp": 2.0, "fp": 4.0}}
+
+
+def test_each_videos_own_figure_and_its_weight_show_where_a_pooled_gap_comes_from():
+    rule = {"long": {"same": 900.0, "frames": 1000.0}, "short": {"same": 50.0, "frames": 100.0}}
+    model = {"long": {"same": 200.0, "frames": 1000.0}, "short": {"same": 60.0, "frames": 100.0}}
+    out = intervals.per_video_figures("layout", {"multimodal": model, "rule": rule})
+    assert out["long"] == {"weight": 1000.0, "figures": {"multimodal": 0.2, "rule": 0.9}}
+    assert out["short"]["figures"] == {"multimodal": pytest.approx(0.6), "rule": pytest.approx(0.5)}
+    f1 = intervals.per_video_figures("cuts", {"multimodal": {"v": {"tp": 3.0, "fp": 1.0, "fn": 1.0}}})
+    assert f1["v"] == {"weight": 4.0, "figures": {"multimodal": pytest.approx(0.75)}}  # 4 true cuts

@@ -134,3 +134,17 @@ def paired_bootstrap(table: str, rows: Mapping[str, VideoCounts], model: str, dr
 def all_intervals(counts: Mapping[str, Mapping[str, VideoCounts]], model: str) -> dict[str, Any]:
     """``paired_bootstrap`` of every table the counts hold, the model row named `model`."""
     return {t: paired_bootstrap(t, counts[t], model) for t in TABLES if counts.get(t)}
+
+
+def per_video_figures(table: str, rows: Mapping[str, VideoCounts]) -> dict[str, dict[str, Any]]:
+    """Each video's own headline figure per row, and its weight in the pooled figure (the frames a layout
+    accuracy counts, the true events or kept frames an F1 finds): where a pooled gap comes from."""
+    names = TABLES[table][1]
+    videos = sorted(set.intersection(*(set(c) for c in rows.values()))) if rows else []
+    out: dict[str, dict[str, Any]] = {}
+    for v in videos:
+        counts = {r: np.array([rows[r][v][k] for k in names], np.float64) for r in rows}
+        first = next(iter(counts.values()))
+        weight = first[1] if names == ("same", "frames") else first[0] + first[2]  # frames; true tp + fn
+        out[v] = {"weight": float(weight), "figures": {r: float(pooled_figure(table, c)) for r, c in counts.items()}}
+    return out

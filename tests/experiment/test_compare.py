@@ -4,6 +4,7 @@ from __future__ import annotations
 from trackfusion.experiment.compare import (
     cut_table_markdown,
     intervals_markdown,
+    per_video_markdown,
     layout_markdown,
     layout_rows,
     selection_markdown,
@@ -93,3 +94,11 @@ def test_the_markdown_reads_the_model_against_each_reference():
     text = "\n".join(intervals_markdown(table, "multimodal"))
     assert "| layout | layout_accuracy | 4 | 0.600 [0.600, 0.600] | layout_rule | 0.500 [0.500, 0.500] | " \
            "+0.100 [+0.100, +0.100] | 1.00 |" in text
+
+
+def test_the_per_video_tables_put_the_model_first_and_weigh_each_video():
+    counts = {"layout": {"layout_rule": {"a": {"same": 90, "frames": 100}},
+                         "multimodal": {"a": {"same": 20, "frames": 100}}}}
+    text = "\n".join(per_video_markdown(counts, "multimodal"))
+    assert "| video | frames | **multimodal** | layout_rule |" in text and "| a | 100 | 0.200 | 0.900 |" in text
+    assert per_video_markdown({"layout": {"layout_rule": counts["layout"]["layout_rule"]}}, "multimodal") == []

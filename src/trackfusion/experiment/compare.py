@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from trackfusion import layouts, schema  # noqa: E402
 from trackfusion.atomic import atomic_path, write_text  # noqa: E402
-from trackfusion.intervals import all_intervals  # noqa: E402
+from trackfusion.intervals import TABLES, all_intervals, per_video_figures  # noqa: E402
 from trackfusion.learn import MODEL_KINDS  # noqa: E402
 from trackfusion.results import write_figures  # noqa: E402
 
@@ -227,6 +227,35 @@ def intervals_markdown(intervals: dict[str, Any], model: str) -> list[str]:
     return lines + [""]
 
 
+#: what a table's per-video weight counts
+WEIGHTS = {"layout": "frames", "selection": "kept frames", "cuts": "true cuts"}
+
+
+def per_video_markdown(counts: dict[str, Any], model: str) -> list[str]:
+    """Each test video's own figure per row, the model first: where a pooled gap comes from (a toggle
+    left wrong in one long video moves the pooled layout accuracy by a tenth)."""
+    lines: list[str] = []
+    for table in TABLES:
+        rows = counts.get(table) or {}
+        if model not in rows:
+            continue
+        order = [model, *(r for r in rows if r != model)]
+        videos = per_video_figures(table, rows)
+        lines += [f"### {table}: {TABLES[table][0]} per test video", "",
+                  f"| video | {WEIGHTS[table]} | " + " | ".join(f"**{r}**" if r == model else r for r in order) + " |",
+                  "|---|---|" + "---|" * len(order)]
+        for vid, v in videos.items():
+            cells = " | ".join(_num(v["figures"][r]) for r in order)
+            lines.append(f"| {vid} | {v['weight']:.0f} | {cells} |")
+        lines.append("")
+    if lines:
+        lines = ["## Where the gaps lie: each test video's own figure", "",
+                 "The pooled figures above weigh each video by what it holds (its frames, its kept frames, its true "
+                 "cuts); a row that is level with another on most videos and far below it on one long video "
+                 "has a gap that one video makes.", ""] + lines
+    return lines
+
+
 def verdict(rows: dict[str, dict[str, Any]]) -> list[str]:
     """The claim, stated only against the rows it needs."""
     m, b = rows.get("multimodal", {}), rows.get("baseline", {})
@@ -375,6 +404,7 @@ def results_markdown(
     selection: dict[str, Any] | None = None,
     layout: dict[str, dict[str, Any]] | None = None,
     intervals: dict[str, Any] | None = None,
+    counts: dict[str, Any] | None = None,
 ) -> str:
     lines = ["# Results: does the content help predict the edit?", ""]
     if selection:
@@ -387,6 +417,8 @@ def results_markdown(
         lines += layout_markdown(layout)
     if intervals:
         lines += intervals_markdown(intervals, INTERVAL_MODEL)
+    if counts:
+        lines += per_video_markdown(counts, INTERVAL_MODEL)
     lines += ["## Test metrics (teacher-forced, best-val checkpoint)", "",
               "| metric | better | baseline | multimodal | difference |", "|---|---|---|---|---|"]
     for name, row in table.items():
@@ -480,7 +512,7 @@ def run_compare(
     layout = layout_rows(references, predicted)
     intervals = all_intervals(counts or {}, INTERVAL_MODEL)
     write_text(results_md, results_markdown(table, runs, rollout, rel, experiments, rows, selection, layout,
-                                            intervals))
+                                            intervals, counts))
     if run_facts_md is not None:
         write_text(run_facts_md, run_facts_markdown(run_facts or {}))
     payload: dict[str, Any] = {"cut_f1": {k: {f: v for f, v in r.items() if f != "how"} for k, r in rows.items()},
