@@ -89,6 +89,11 @@ def read_counts(paths: Iterable[str | Path]) -> dict[str, dict[str, VideoCounts]
     return merged
 
 
+def _common_videos(rows: Mapping[str, VideoCounts]) -> list[str]:
+    """The videos every row scored, sorted."""
+    return sorted(set.intersection(*(set(c) for c in rows.values()))) if rows else []
+
+
 def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
     lo, hi = np.nanquantile(values, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
@@ -99,7 +104,7 @@ def paired_bootstrap(table: str, rows: Mapping[str, VideoCounts], model: str, dr
     """Each row's headline figure with its interval, and the model less each other row with its interval
     and P(model >= row), over the videos every row scored (the same resampled videos for all rows)."""
     names = TABLES[table][1]
-    videos = sorted(set.intersection(*(set(c) for c in rows.values()))) if rows else []
+    videos = _common_videos(rows)
     left_out = sorted({v for c in rows.values() for v in c} - set(videos))
     if left_out:
         log.warning("%s intervals: %d video(s) not scored by every row left out (%s)", table, len(left_out),
@@ -140,9 +145,8 @@ def per_video_figures(table: str, rows: Mapping[str, VideoCounts]) -> dict[str, 
     """Each video's own headline figure per row, and its weight in the pooled figure (the frames a layout
     accuracy counts, the true events or kept frames an F1 finds): where a pooled gap comes from."""
     names = TABLES[table][1]
-    videos = sorted(set.intersection(*(set(c) for c in rows.values()))) if rows else []
     out: dict[str, dict[str, Any]] = {}
-    for v in videos:
+    for v in _common_videos(rows):
         counts = {r: np.array([rows[r][v][k] for k in names], np.float64) for r in rows}
         first = next(iter(counts.values()))
         weight = first[1] if names == ("same", "frames") else first[0] + first[2]  # frames; true tp + fn
