@@ -70,12 +70,13 @@ class LayoutScore:
         self.videos += 1
         key_p, key_t = whole_p[given:], whole_t[given:]  # (T, N)
         agree = key_p == key_t
+        same = int(agree.all(-1).sum())
         if video_id is not None:
-            self.per_video[video_id] = {"same": int(agree.all(-1).sum()), "frames": len(true)}
+            self.per_video[video_id] = {"same": same, "frames": len(true)}
         if len(true) == 0:
             return
         self.frames += len(true)
-        self.same += int(agree.all(-1).sum())
+        self.same += same
         self.track_same += agree.sum(0)
         on_p, on_t = key_p >= 0, key_t >= 0
         c = self.counts
