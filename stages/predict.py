@@ -37,4 +37,5 @@ if __name__ == "__main__":
         state_confidence=params.predict.state_confidence,
         counts_path=args.counts,
         recall_placement=params.predict.recall_placement,
+        toggle_threshold=params.predict.toggle_threshold,
     )

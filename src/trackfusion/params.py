@@ -15,7 +15,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from trackfusion.schema import AUDIO_INPUTS, NUM_ASSET_CLASSES, VISUAL_SCALARS, named_columns
+from trackfusion.schema import AUDIO_INPUTS, NUM_ASSET_CLASSES, NUM_TRACKS, VISUAL_SCALARS, named_columns
 
 FUSION_TYPES = ("concat", "add", "gated", "attention")
 CONTENT_CONTROLS = ("none", "shuffle")
@@ -71,6 +71,7 @@ class ModelParams:
     layout_veto: bool = True  # the layout may lower the content cut logit, never raise it (LayoutVeto)
     # the visual scalars the multimodal model reads (and CLIP); those left out are zeroed in its input
     visual_inputs: tuple[str, ...] = ("scene_change", "visual_motion", "face_mouth_open", "face_eyebrow_raise")
+    toggle_tracks: tuple[int, ...] = (1,)  # tracks the audio switches on and off, by their own toggle head
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class PredictParams:
     state_confidence: float = 0.95  # a track shows what the content-only state head says where it is this sure
     # (chosen on val); 1: the track heads alone, from the previous frame
     recall_placement: bool = True  # a track that comes back on comes back where it last showed in the edit
+    toggle_threshold: float = 0.5  # a toggle track switches where its toggle head's probability reaches this
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,13 @@ def _check(p: Params) -> None:
     positive("data.fps", p.data.fps)
     if not 0.5 <= p.predict.state_confidence <= 1.0:
         raise ParamsError(f"params key 'predict.state_confidence' must be within 0.5..1, got {p.predict.state_confidence!r}")
+    if not 0.0 < p.predict.toggle_threshold < 1.0:
+        raise ParamsError(f"params key 'predict.toggle_threshold' must be within 0..1 (exclusive), "
+                          f"got {p.predict.toggle_threshold!r}")
+    toggles = list(p.model.toggle_tracks)
+    if any(not 0 <= t < NUM_TRACKS for t in toggles) or len(set(toggles)) != len(toggles):
+        raise ParamsError(f"params key 'model.toggle_tracks' must list distinct track indices within "
+                          f"0..{NUM_TRACKS - 1} ([1]: the face cam; []: none), got {toggles!r}")
     for key in ("tolerance_s", "max_interp_gap_s", "warn_gap_s", "interp_warn_fraction"):
         positive(f"align.{key}", getattr(p.align, key))
     asset_keys = [("timeline.main_asset", p.timeline.main_asset), ("timeline.unmatched_asset", p.timeline.unmatched_asset)]

@@ -92,7 +92,8 @@ def test_the_edit_is_the_predict_stages_roll_out_of_the_recording(setup: dict, t
     model, payload = load_checkpoint(setup["model"])
     _, frames = rollout(model.eval(), batch, rollout_context(params), decoding_of(payload), params.predict.threshold,
                         progress=False, param_tolerance=params.predict.param_tolerance,
-                        recall_placement=params.predict.recall_placement)  # fmt: skip
+                        recall_placement=params.predict.recall_placement,
+                        toggle_threshold=params.predict.toggle_threshold)  # fmt: skip
     expected = track_pre.inverse_transform(frames[0].numpy())
     report = edit_recording(setup["vid"], setup["features"], setup["model"], tmp_path / "e.otio", params,
                             setup["corpus"], selection_path=None)  # fmt: skip

@@ -38,6 +38,8 @@ def test_property_10_accepts_valid_widths(config: ModelConfig, data: st.DataObje
     if model.content_cuts:  # the content-only state heads: each track's active flag, change and asset; which
         expected |= {"state_active": (B, T, N), "state_change": (B, T, N), "state_asset": (B, T, N, K),
                      "which": (B, T, N)}  # fmt: skip
+    if model.toggle is not None:  # the toggle head: one logit per toggle track
+        expected["toggle"] = (B, T, len(config.toggle_tracks))
     assert {k: tuple(v.shape) for k, v in out.items()} == expected
     assert all(torch.isfinite(v).all() for v in out.values())
     _assert_same(model.forward_batch(b), out)

@@ -45,7 +45,8 @@ def test_a_model_that_never_fires_keeps_the_opening_layout(config, data):
     batch = data.draw(batches(config, max_len=8, padded=False))
     model = tiny_model(config)
     never = cuts.CutDecoding(threshold=1.5, spacing=1)  # a probability never reaches 1.5
-    _, frames = rollout(model, batch, context=4, decoding=never, progress=False)
+    # nor does its toggle head's, which alone switches a toggle track
+    _, frames = rollout(model, batch, context=4, decoding=never, progress=False, toggle_threshold=1.5)
     layouts = cuts.layout(frames.reshape(*frames.shape[:2], -1, P).numpy())
     first = cuts.layout(frames[:, :1].reshape(frames.shape[0], 1, -1, P).numpy())
     assert (layouts == first).all()
@@ -122,7 +123,8 @@ class ReadsTheContent(torch.nn.Module):
 @given(config=model_configs(fusion_types=("concat",)), data=st.data())
 def test_property_rollout_a_state_head_that_reads_the_content_recovers_a_wrong_opening_state(config, data):
     """Issue 23: a wrongly initialised track is right again as soon as the content shows its state."""
-    config = dataclasses.replace(config, num_tracks=3, cut_context="content")  # the content encoder: state heads
+    config = dataclasses.replace(config, num_tracks=3, cut_context="content",  # the content encoder: state heads
+                                 toggle_tracks=())  # and no toggle head: every track follows the state heads
     batch = data.draw(batches(config, max_len=16, padded=False, partial_modalities=False))
     lag = data.draw(st.integers(0, 2))
     model = ReadsTheContent(tiny_model(config), track=2, lag=lag)

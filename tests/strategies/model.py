@@ -38,6 +38,7 @@ def model_configs(
     """A tiny model's config (d_model 8..16); small feature widths unless standard_widths."""
     nhead = draw(st.sampled_from([1, 2, 4]))
     d_model = nhead * draw(st.integers(min_value=max(1, 8 // nhead), max_value=16 // nhead))
+    num_tracks = schema.NUM_TRACKS if standard_widths else draw(st.integers(1, 3))
     return ModelConfig(
         kind="multimodal" if multimodal else "baseline",
         d_model=d_model,
@@ -45,7 +46,7 @@ def model_configs(
         num_encoder_layers=draw(st.integers(1, 2)),
         dim_feedforward=draw(st.sampled_from([8, 16, 32])),
         dropout=draw(st.sampled_from([0.0, 0.1])),
-        num_tracks=schema.NUM_TRACKS if standard_widths else draw(st.integers(1, 3)),
+        num_tracks=num_tracks,
         max_asset_classes=schema.NUM_ASSET_CLASSES if standard_widths else draw(st.integers(2, 5)),
         max_len=64,
         audio_features=schema.AUDIO_WIDTH if standard_widths else draw(st.integers(1, 6)),
@@ -53,6 +54,7 @@ def model_configs(
         fusion_type=draw(st.sampled_from(fusion_types)),
         cut_context=draw(st.sampled_from(CUT_CONTEXTS)),
         layout_veto=draw(st.booleans()),
+        toggle_tracks=tuple(draw(st.lists(st.integers(0, min(num_tracks, 3) - 1), unique=True, max_size=2))),
     )
 
 

@@ -208,7 +208,8 @@ def edit_recording(stem: str, features_dir: str | Path, model_path: str | Path, 
     _, frames = rollout(model, edit_batch, rollout_context(params), decoding_of(payload), params.predict.threshold,
                         param_tolerance=params.predict.param_tolerance,
                         state_confidence=params.predict.state_confidence,
-                        recall_placement=params.predict.recall_placement)  # fmt: skip
+                        recall_placement=params.predict.recall_placement,
+                        toggle_threshold=params.predict.toggle_threshold)  # fmt: skip
     edit = np.zeros((n, schema.TRACK_WIDTH), np.float32)
     edit[kept] = track_pre.inverse_transform(frames[0].numpy())
     export = dict(fps=params.data.fps, name=f"{stem} (trackfusion edit)", start_time=start, media_names={0: stem},

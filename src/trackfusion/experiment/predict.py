@@ -42,9 +42,10 @@ def predict_split(
     param_tolerance: float = 0.0,
     state_confidence: float = 1.0,
     recall_placement: bool = False,
+    toggle_threshold: float = 0.5,
 ) -> dict[str, Any]:
-    """Roll out and teacher-force every video of a split (``rollout``'s `state_confidence` and
-    `recall_placement`).
+    """Roll out and teacher-force every video of a split (``rollout``'s `state_confidence`,
+    `recall_placement` and `toggle_threshold`).
 
     Returns the roll-out metrics, the teacher-forced metrics (the training stage's
     windows and scorer, for a like-for-like table) and per video the true and
@@ -59,7 +60,8 @@ def predict_split(
     batch = video_batch(dataset)
     start = time.perf_counter()
     ro_out, ro_frames = rollout(model, batch, context, decoding, active_threshold, param_tolerance=param_tolerance,
-                                state_confidence=state_confidence, recall_placement=recall_placement)
+                                state_confidence=state_confidence, recall_placement=recall_placement,
+                                toggle_threshold=toggle_threshold)
     seconds = time.perf_counter() - start
     windows = teacher_context or context
     tf_dataset = EditWindowDataset(corpus, split, seq_len=windows, stride=eval_stride(windows, context))
@@ -128,6 +130,7 @@ def run_predict(
     state_confidence: float = 1.0,
     counts_path: str | Path | None = None,
     recall_placement: bool = False,
+    toggle_threshold: float = 0.5,
 ) -> dict[str, Any]:
     """The `predict` stage: roll out every model on a split and export the edits.
 
@@ -154,7 +157,7 @@ def run_predict(
             model, payload = load_checkpoint(path)
             result = predict_split(model, corpus_dir, split, context, EditMetrics, decoding_of(payload),
                                    active_threshold, param_std(track_std), teacher_context, param_tolerance,
-                                   state_confidence, recall_placement)
+                                   state_confidence, recall_placement, toggle_threshold)
             figures[name] = {**result["metrics"], "videos": len(result["videos"]), "frames": result["frames"]}
             facts[name] = {"wall_time_s": round(result["seconds"], 3), "frames_per_s": round(result["frames_per_s"], 1)}
             folder = tmp if name == export_model else tmp / name

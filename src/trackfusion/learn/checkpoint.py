@@ -129,7 +129,7 @@ def load_checkpoint(
     state = payload["model_state"]
     if without_content and config.multimodal:
         config = dataclasses.replace(config, use_audio=False, use_visual=False)
-        state = {k: v for k, v in state.items() if not k.startswith(("audio_embed.", "visual_embed."))}
+        state = {k: v for k, v in state.items() if not k.startswith(("audio_embed.", "visual_embed.", "toggle."))}
     try:
         model = build_model(config)
         model.load_state_dict(state)

@@ -62,6 +62,7 @@ import torch.nn.functional as F
 from trackfusion import schema
 from trackfusion.learn import MODEL_KINDS
 from trackfusion.learn.fusion import ModalityEmbedding, ModalityFusion
+from trackfusion.learn.toggle import TOGGLE_KEY, ToggleHead
 from trackfusion.params import CUT_CONTEXTS, FUSION_TYPES, ModelParams, Params
 
 HEAD_SIZES: dict[str, int] = {k: -1 if k == "asset" else len(v) for k, v in schema.HEAD_PARAMS.items()}  # -1: K classes
@@ -320,6 +321,9 @@ class ModelConfig:
     # cut from it, so the network's shapes and its seeded initialisation do not depend on the choice and runs that
     # differ in it compare like with like
     visual_inputs: tuple[str, ...] = ModelParams.visual_inputs
+    # tracks the audio switches on and off, each switched by its own toggle head (``trackfusion.learn.toggle``),
+    # not by the cut and which heads; () none (a model stored before the key existed has none)
+    toggle_tracks: tuple[int, ...] = ModelParams.toggle_tracks
     max_len: int = 4096  # positional encodings precomputed this far (a longer input extends them)
     num_tracks: int = schema.NUM_TRACKS
     audio_features: int = schema.AUDIO_WIDTH
@@ -341,6 +345,11 @@ class ModelConfig:
         # a stored list reads back as a tuple
         object.__setattr__(self, "visual_inputs",
                            schema.named_columns("visual_inputs", self.visual_inputs, schema.VISUAL_SCALARS))
+        toggles = tuple(int(t) for t in self.toggle_tracks)
+        if any(not 0 <= t < self.num_tracks for t in toggles) or len(set(toggles)) != len(toggles):
+            raise ValueError(f"toggle_tracks must be distinct track indices within 0..{self.num_tracks - 1}, "
+                             f"got {list(self.toggle_tracks)}")  # fmt: skip
+        object.__setattr__(self, "toggle_tracks", toggles)
 
     @property
     def multimodal(self) -> bool:
@@ -364,7 +373,7 @@ class ModelConfig:
             return cls(kind=kind, **common)
         return cls(kind=kind, fusion_type=params.fusion_type, use_audio=params.use_audio,
                    use_visual=params.use_visual, visual_inputs=m.visual_inputs, cut_context=m.cut_context,
-                   layout_veto=m.layout_veto, **common)  # fmt: skip
+                   layout_veto=m.layout_veto, toggle_tracks=m.toggle_tracks, **common)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -376,6 +385,8 @@ class ModelConfig:
             raise ValueError(f"unknown model config keys {unknown}")
         if "visual_inputs" not in raw:  # stored before the key existed: the model read every visual scalar
             raw = {**raw, "visual_inputs": tuple(c.name for c in schema.VISUAL_SCALARS)}
+        if "toggle_tracks" not in raw:  # stored before the key existed: no toggle head
+            raw = {**raw, "toggle_tracks": ()}
         return cls(**raw)
 
 
@@ -416,6 +427,10 @@ class EditTransformer(nn.Module):
         self.veto = None  # the layout may lower the content's cut logit, never raise it
         if self.content_cuts and c.layout_veto:
             self.veto = LayoutVeto(c.d_model, c.num_tracks, c.max_asset_classes)
+        self.toggle = None  # fitted after training (toggle.fit_toggle_head); never trained by its steps
+        if self.use_audio and c.toggle_tracks:
+            with torch.random.fork_rng(devices=[]):  # its start draws nothing from the run's seeded RNG
+                self.toggle = ToggleHead(c.audio_features, c.toggle_tracks)
 
     def embed(
         self,
@@ -481,6 +496,9 @@ class EditTransformer(nn.Module):
         if self.veto is not None:
             out["cut_content"] = out["cut"]
             out["cut"] = out["cut"] - self.veto(h_cut, track)  # (B, T): lowered, never raised
+        if self.toggle is not None:
+            available = None if modality_mask is None else modality_mask[..., 0]
+            out[TOGGLE_KEY] = self.toggle(audio, available, track)  # (B, T, len(toggle_tracks))
         return out
 
     def forward_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

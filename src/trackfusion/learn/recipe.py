@@ -35,6 +35,7 @@ from trackfusion.learn import MODEL_KINDS
 from trackfusion.learn.model import ModelConfig, build_model
 from trackfusion.learn.runtime import build_optimizer, build_scheduler, peak_memory_mb, resolve_device, seed_everything
 from trackfusion.learn.task import EditTask
+from trackfusion.learn.toggle import fit_toggle_head
 from trackfusion.learn.trainer import RunCheckpoints, Trainer
 from trackfusion.params import Params
 
@@ -182,11 +183,15 @@ def choose_decoding(run: TrainingRun, val_evaluation: Any | None) -> Any:
 
 
 def finish_run(run: TrainingRun, model_path: Path, metrics_path: Path) -> dict[str, Any]:
-    """The best-val weights with their decoding (`choose_decoding`) saved as the model,
+    """The best-val weights, their toggle head fitted (``fit_toggle_head``) and their decoding
+    (`choose_decoding`) saved as the model,
     scored on test as the next stage will read them, and the metrics file written."""
     trainer, loaders = run.trainer, run.loaders
     best, payload = load_checkpoint(trainer.best_path)
     trainer.raw_model.load_state_dict(best.state_dict())
+    head = getattr(trainer.raw_model, "toggle", None)
+    if head is not None:  # fitted on the train videos after training, as the decoding is chosen (every rank alike)
+        fit_toggle_head(head, Corpus(run.corpus_dir), "train", seed=run.params.seed)
     val = trainer.evaluate(loaders["val"], desc="val") if len(loaders["val"].dataset) else {}
     val_evaluation = trainer.evaluation if val else None
     decoding = choose_decoding(run, val_evaluation)

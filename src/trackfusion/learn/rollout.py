@@ -19,6 +19,7 @@ from trackfusion import cuts, schema
 from trackfusion.learn.dataset import EditWindowDataset, collate_windows
 from trackfusion.learn.metrics import VideoLayoutCuts
 from trackfusion.learn.model import OUTPUT_KEYS, STATE_KEYS, WHICH_KEY, decode_frames, decode_states
+from trackfusion.learn.toggle import TOGGLE_KEY, apply_toggles, toggle_ready
 from trackfusion.params import Params
 
 
@@ -68,6 +69,7 @@ def rollout(
     param_tolerance: float = 0.0,
     state_confidence: float = 1.0,
     recall_placement: bool = False,
+    toggle_threshold: float = 0.5,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Autoregressive roll-out of all videos in the batch at once.
 
@@ -89,6 +91,10 @@ def rollout(
     least this sure shows what the content shows, whatever the previous frame says (a
     wrong state lasts only until the content contradicts it); any other track as above.
     A model without them rolls out as above.
+
+    A model with a toggle head (``trackfusion.learn.toggle``) switches each of its tracks where
+    that head's probability reaches ``toggle_threshold`` (at least ``TOGGLE_AHEAD`` frames after its
+    last switch), and only there (``apply_toggles``).
     """
     targets = batch["targets"]
     B, T = targets.shape[:2]
@@ -99,6 +105,7 @@ def rollout(
     last_cut = torch.full((B,), -10**9, dtype=torch.long)
     shown = frames[:, 0].clone()  # (B, 180): each track's placement where it last showed (the given frame's)
     states = state_confidence < 1.0
+    toggle = getattr(model, "toggle", None)  # the model's toggle head: the tracks it switches
     outputs: dict[str, torch.Tensor] = {}
     for t in tqdm(range(T), desc="roll-out", unit="frame", disable=not progress, leave=False):
         if t >= 1:
@@ -109,7 +116,7 @@ def rollout(
         window["prev_track"] = inputs[rows, lo : t + 1]
         out = model.forward_batch(window)
         # causal: the model saw frames <= t only
-        step = {k: out[k][:, -1] for k in (*OUTPUT_KEYS, *STATE_KEYS, WHICH_KEY) if k in out}
+        step = {k: out[k][:, -1] for k in (*OUTPUT_KEYS, *STATE_KEYS, WHICH_KEY, TOGGLE_KEY) if k in out}
         for k in step:
             if k not in outputs:
                 outputs[k] = torch.zeros((B, T, *step[k].shape[1:]), dtype=step[k].dtype)
@@ -123,6 +130,9 @@ def rollout(
             else:
                 one = {k: v.unsqueeze(1) for k, v in step.items()}
                 frame = decode_frames(one, active_threshold, inputs[rows, t : t + 1], fire.unsqueeze(1))[:, 0]
+            if toggle is not None and TOGGLE_KEY in step:
+                ready = toggle_ready(inputs[rows, lo : t + 1], toggle.tracks)
+                frame = apply_toggles(frame, inputs[rows, t], step, toggle.tracks, toggle_threshold, ready)
             frame = hold_parameters(frame, frames[rows, t - 1], param_tolerance)
             if recall_placement:
                 frame, shown[rows] = recall_placements(frame, frames[rows, t - 1], shown[rows])
