@@ -34,8 +34,8 @@ TINY = dict(d_model=8, nhead=2, num_encoder_layers=1, dim_feedforward=16, dropou
 DECODING = cuts.CutDecoding(0.5, 3)
 
 
-def _model(kind: str, fusion: str = "gated") -> EditTransformer:
-    return EditTransformer(ModelConfig(kind=kind, fusion_type=fusion, **TINY)).eval()
+def _model(kind: str, fusion: str = "gated", **config) -> EditTransformer:
+    return EditTransformer(ModelConfig(kind=kind, fusion_type=fusion, **{**TINY, **config})).eval()
 
 
 @settings(max_examples=25)
@@ -62,7 +62,7 @@ def test_rollout_never_reads_a_true_frame_after_the_first(seed: int, kind: str, 
 @given(seed=st.integers(0, 2**16), T=st.integers(3, 12))
 def test_rollout_feeds_back_its_own_decoded_prediction(seed: int, T: int) -> None:
     torch.manual_seed(seed)
-    model = _model("multimodal")
+    model = _model("multimodal", toggle_tracks=())  # every track decoded by the cut and which heads
     batch = make_batch(model.config, B=2, T=T, seed=seed, padded=False)
     out, frames = rollout(model, batch, 4, cuts.CutDecoding(0.0, 1), progress=False)  # a cut every frame
     for t in range(1, T):
