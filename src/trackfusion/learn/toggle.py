@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from trackfusion import schema
+from trackfusion import cuts, schema
 from trackfusion.data.corpus import Corpus
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,6 @@ FIT_LR = 3e-3
 FIT_WEIGHT_DECAY = 0.01
 _ACTIVE = schema.param_index("active")
 _ASSET = schema.param_index("asset_id")
-_SCALE = schema.param_index("scale")
 
 
 def audio_window(audio: torch.Tensor, context: int = TOGGLE_CONTEXT) -> torch.Tensor:
@@ -61,17 +60,21 @@ def audio_window(audio: torch.Tensor, context: int = TOGGLE_CONTEXT) -> torch.Te
     return torch.cat(frames, dim=-1)
 
 
+def _changes(frames: torch.Tensor, tracks: tuple[int, ...]) -> torch.Tensor:
+    """(B, T, N*9) -> (B, T, n) bool: each track's layout key (``cuts.track_changes``) differs from
+    the row before (never on the first row)."""
+    changed = torch.zeros((*frames.shape[:2], len(tracks)), dtype=torch.bool, device=frames.device)
+    changed[:, 1:] = cuts.track_changes(frames[:, 1:], frames[:, :-1])[..., list(tracks)]
+    return changed
+
+
 def since_change(prev_track: torch.Tensor, tracks: tuple[int, ...], context: int = TOGGLE_CONTEXT) -> torch.Tensor:
     """(B, T, N*9) layout input (row t holds frame t - 1) -> (B, T, len(tracks)) long: k where each
     track last changed at frame t - 1 - k (k < context), `context` where not within the window
     (a change before the input's first row is not seen)."""
-    B, T, _ = prev_track.shape
-    x = prev_track.reshape(B, T, -1, schema.NUM_TRACK_PARAMS)[:, :, list(tracks)]  # (B, T, n, 9)
-    on = x[..., _ACTIVE] > 0.5
-    key = torch.where(on, x[..., _ASSET].round() + 1, torch.zeros_like(x[..., _ASSET]))  # 0 off, else asset + 1
-    changed = torch.zeros(key.shape, dtype=torch.bool, device=key.device)
-    changed[:, 1:] = key[:, 1:] != key[:, :-1]  # row t: frame t - 1 differs from frame t - 2
-    bins = torch.full(key.shape, context, dtype=torch.long, device=key.device)
+    T = prev_track.shape[1]
+    changed = _changes(prev_track, tracks)  # row t: frame t - 1 differs from frame t - 2
+    bins = torch.full(changed.shape, context, dtype=torch.long, device=changed.device)
     seen = torch.zeros_like(changed)
     for k in range(min(context, T)):
         at = torch.zeros_like(changed)
@@ -88,6 +91,7 @@ class ToggleHead(nn.Module):
         super().__init__()
         self.tracks = tuple(int(t) for t in tracks)
         self.context = context
+        self.audio_features = audio_features
         width = audio_features * context + context + 1
         self.mlps = nn.ModuleList(nn.Sequential(nn.Linear(width, HIDDEN), nn.GELU(), nn.Linear(HIDDEN, 1))
                                   for _ in self.tracks)  # fmt: skip
@@ -98,8 +102,7 @@ class ToggleHead(nn.Module):
         """(B, T, n, width): what each governed track's head reads at each frame (module doc). `audio`
         (B, T, A) or None (read as zeros), `available` (B, T) its availability, `prev_track` (B, T, N*9)."""
         B, T, _ = prev_track.shape
-        A = (self.mlps[0][0].in_features - self.context - 1) // self.context
-        x = prev_track.new_zeros(B, T, A) if audio is None else torch.nan_to_num(audio.to(prev_track.dtype))
+        x = prev_track.new_zeros(B, T, self.audio_features) if audio is None else torch.nan_to_num(audio.to(prev_track.dtype))
         if available is not None:
             x = x * available.to(x.dtype).unsqueeze(-1)  # unavailable audio reads as zeros (SPEC 5)
         window = audio_window(x, self.context)  # (B, T, A * context)
@@ -118,12 +121,8 @@ class ToggleHead(nn.Module):
 def toggle_targets(track: torch.Tensor, tracks: tuple[int, ...], ahead: int = TOGGLE_AHEAD) -> torch.Tensor:
     """(B, T, N*9) true frames -> (B, T, n) bool: the track's layout changes at this frame or in
     the next `ahead` - 1 (a video's first frame never changes)."""
-    B, T, _ = track.shape
-    x = track.reshape(B, T, -1, schema.NUM_TRACK_PARAMS)[:, :, list(tracks)]
-    on = x[..., _ACTIVE] > 0.5
-    key = torch.where(on, x[..., _ASSET].round() + 1, torch.zeros_like(x[..., _ASSET]))
-    changed = torch.zeros(key.shape, dtype=torch.bool, device=key.device)
-    changed[:, 1:] = key[:, 1:] != key[:, :-1]
+    T = track.shape[1]
+    changed = _changes(track, tracks)
     target = changed.clone()
     for k in range(1, min(ahead, T)):
         target[:, : T - k] |= changed[:, k:]
