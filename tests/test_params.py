@@ -46,6 +46,9 @@ def test_the_committed_params_yaml_is_valid_and_complete() -> None:
         ({"data": {"val_fraction": 0.6, "test_fraction": 0.5}}, ["val_fraction", "test_fraction"]),
         ({"use_audio": "yes"}, ["use_audio", "bool"]),
         ({"model": {"visual_inputs": ["saliency"]}}, ["model.visual_inputs", "'saliency'", "saliency_x"]),
+        ({"model": {"toggle_tracks": [1, 1]}}, ["model.toggle_tracks", "distinct", "0..19", "[1, 1]"]),
+        ({"model": {"toggle_tracks": [20]}}, ["model.toggle_tracks", "0..19", "[]: none"]),
+        ({"predict": {"toggle_threshold": 1.0}}, ["predict.toggle_threshold", "0..1"]),
     ],
 )
 def test_invalid_params_name_the_key_and_the_allowed_values(raw: dict, words: list[str]) -> None:
